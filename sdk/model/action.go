@@ -1,0 +1,60 @@
+package model
+
+import (
+	"fmt"
+	"strings"
+)
+
+// ActionMatches reports whether a granted action matches a requested one.
+//
+// Equal strings match. Otherwise both are split on ":" and the requested
+// segments are walked in order: a granted segment that is missing or empty
+// denies; "*" allows at once (later granted segments are ignored); an equal
+// segment moves on; anything else denies. Running out of requested segments
+// without meeting "*" denies. Matching is case-sensitive, so "function:*"
+// matches "function:get" but not "function", and "a:b:c" does not match
+// "a:b".
+func ActionMatches(granted, requested string) bool {
+	if granted == requested {
+		return true
+	}
+	g, r := granted, requested
+	grantedDone := false
+	for {
+		if grantedDone {
+			return false
+		}
+		rseg, rrest, rmore := strings.Cut(r, ":")
+		gseg, grest, gmore := strings.Cut(g, ":")
+		switch {
+		case gseg == "":
+			return false
+		case gseg == "*":
+			return true
+		case gseg != rseg:
+			return false
+		case !rmore:
+			return false
+		}
+		grantedDone = !gmore
+		g, r = grest, rrest
+	}
+}
+
+// ValidateGrantAction reports why an action may not be stored in a grant:
+// it is empty, or it has segments after a "*" segment. Because "*" allows at
+// once, "*:get" would match every action, which is never what its author
+// meant.
+func ValidateGrantAction(action string) error {
+	if action == "" {
+		return fmt.Errorf("the action must not be empty")
+	}
+	segs := strings.Split(action, ":")
+	for i, s := range segs {
+		if s == "*" && i < len(segs)-1 {
+			return fmt.Errorf("the action '%s' has segments after '*'; '*' matches everything after it, so use '%s'",
+				action, strings.Join(segs[:i+1], ":"))
+		}
+	}
+	return nil
+}

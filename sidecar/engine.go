@@ -1,0 +1,286 @@
+package sidecar
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar/internal/keys"
+	"github.com/wardenauthz/warden/sidecar/internal/tokencache"
+	"github.com/wardenauthz/warden/sidecar/state"
+)
+
+// Engine decides checks against a state store.
+type Engine struct {
+	cfg    Config
+	store  *state.Store
+	log    *slog.Logger
+	now    func() time.Time
+	keys   *keys.Registry
+	cache  *tokencache.Cache[entry]
+	parser *jwt.Parser
+}
+
+// New returns an engine reading st. Call Run to refresh issuer keys in the
+// background.
+func New(st *state.Store, cfg Config, deps Deps) (*Engine, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("sidecar configuration: %w", err)
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	log := deps.Logger.With("component", "sidecar")
+	return &Engine{
+		cfg:   cfg,
+		store: st,
+		log:   log,
+		now:   deps.Now,
+		keys: keys.NewRegistry(keys.RegistryConfig{
+			HTTPClient:    deps.HTTPClient,
+			Now:           deps.Now,
+			Logger:        deps.Logger.With("component", "keys"),
+			MaxStaleness:  cfg.MaxKeyStaleness,
+			AllowInsecure: cfg.AllowInsecureKeyURLs,
+		}),
+		cache: tokencache.New[entry](cfg.TokenCacheSize),
+		// Claims are validated by the engine, the same way on a cache hit
+		// and a miss, with the injected clock.
+		parser: jwt.NewParser(jwt.WithoutClaimsValidation()),
+	}, nil
+}
+
+// Run refreshes issuer keys in the background until ctx ends.
+func (e *Engine) Run(ctx context.Context) {
+	e.keys.Run(ctx, time.Second)
+}
+
+// Store returns the state store the engine reads.
+func (e *Engine) Store() *state.Store { return e.store }
+
+// Config returns the engine's configuration, defaults applied.
+func (e *Engine) Config() Config { return e.cfg }
+
+// entry is a verified token: its signature checked out against its issuer's
+// keys as they were, so only the time claims and audience need checking on
+// a hit, plus whether the issuer's keys changed since.
+type entry struct {
+	account, issuer, subject string
+	exp, nbf                 int64 // unix seconds; 0 when absent
+	aud                      []string
+	digest                   [32]byte     // the issuer row's key digest
+	remote                   *keys.Remote // nil for uploaded keys
+	remoteGen                uint64
+
+	hasInline bool
+	inline    []model.Permission
+	inlineErr string
+
+	// memo is the agent resolution against one snapshot.
+	memo atomic.Pointer[resolution]
+}
+
+// resolution is what an entry resolves to in one state snapshot.
+type resolution struct {
+	snap *state.Snapshot
+	// stale says the token's issuer or its keys changed in this snapshot:
+	// the token must be verified again.
+	stale bool
+	agent model.AgentRef
+	// perms are the effective permissions: the agent's grants, or the
+	// token's inline permissions once they proved narrower.
+	perms []model.Permission
+	// denial, when set, refuses every check with 403.
+	denial string
+}
+
+// Principal is a verified token resolved to an agent in one snapshot.
+type Principal struct {
+	res *resolution
+}
+
+// Agent returns the agent the token resolved to; its id is empty when the
+// token's identity is unknown.
+func (p Principal) Agent() model.AgentRef { return p.res.agent }
+
+// Permissions returns the principal's effective permissions.
+func (p Principal) Permissions() []model.Permission { return p.res.perms }
+
+// Check decides whether the holder of token may perform action on resource.
+// token is the raw bearer token ("" when none was sent).
+func (e *Engine) Check(ctx context.Context, token, action, resource string) model.Decision {
+	snap := e.store.Snapshot()
+	p, d := e.Authenticate(ctx, snap, token, e.accountOf(resource))
+	if d.Status != 0 {
+		return d
+	}
+	return p.Decide(action, resource)
+}
+
+// accountOf returns the account a resource names, else the default account.
+func (e *Engine) accountOf(resource string) string {
+	if acc, ok := model.AccountFromResource(resource); ok {
+		return acc
+	}
+	return e.cfg.DefaultAccount
+}
+
+// Decide matches the principal's permissions against one requirement.
+func (p Principal) Decide(action, resource string) model.Decision {
+	r := p.res
+	d := model.Decision{Agent: r.agent, Revision: r.snap.Revision}
+	if r.denial != "" {
+		d.Status, d.Reason = 403, r.denial
+		return d
+	}
+	g, ok := model.Covers(r.perms, action, resource)
+	if !ok {
+		d.Status = 403
+		d.Reason = fmt.Sprintf("no grant allows '%s' on '%s'", action, model.NormalizeResource(resource))
+		return d
+	}
+	d.Allow, d.Status, d.Reason, d.Grant = true, 200, "allowed", g
+	return d
+}
+
+// Authenticate verifies token for an account in snap and resolves its agent.
+// On failure it returns a denial decision (Status 401 or 403); otherwise a
+// Principal and a zero decision.
+func (e *Engine) Authenticate(ctx context.Context, snap *state.Snapshot, token, account string) (Principal, model.Decision) {
+	deny := func(status int, reason string) (Principal, model.Decision) {
+		return Principal{}, model.Decision{Status: status, Reason: reason, Revision: snap.Revision}
+	}
+	switch {
+	case token == "":
+		return deny(401, "missing bearer token")
+	case len(token) > MaxTokenSize:
+		return deny(401, fmt.Sprintf("token larger than %d bytes", MaxTokenSize))
+	case account == "":
+		return deny(401, "the resource names no account and there is no default account")
+	}
+	now := e.now()
+	ent, hit := e.cache.Get(account, token, now)
+	for attempt := 0; ; attempt++ {
+		if hit {
+			if reason := e.checkEntry(ent, now); reason != "" {
+				e.cache.Delete(account, token)
+				if reason != reasonReverify {
+					return deny(401, reason)
+				}
+				hit = false
+			}
+		}
+		if !hit {
+			var reason string
+			ent, reason = e.verify(ctx, snap, account, token, now)
+			if ent == nil {
+				return deny(401, reason)
+			}
+			e.cache.Put(account, token, ent, e.cacheUntil(ent, now))
+		}
+		res := ent.memo.Load()
+		if res == nil || res.snap != snap {
+			res = e.resolve(snap, ent)
+			ent.memo.Store(res)
+		}
+		if !res.stale {
+			return Principal{res}, model.Decision{}
+		}
+		// The issuer changed under a cached token: verify it again, once.
+		e.cache.Delete(account, token)
+		if attempt > 0 || !hit {
+			return deny(401, "issuer keys changed")
+		}
+		hit = false
+	}
+}
+
+// reasonReverify from checkEntry means the entry is no longer trusted but
+// the token may still verify.
+const reasonReverify = "reverify"
+
+// checkEntry checks a cached entry at now: the time claims, the audience, and
+// whether its fetched keys are unchanged and fresh.
+func (e *Engine) checkEntry(ent *entry, now time.Time) string {
+	if ent.remote != nil && !ent.remote.Usable(ent.remoteGen, now) {
+		return reasonReverify
+	}
+	if reason := e.checkTimes(ent.exp, ent.nbf, now); reason != "" {
+		return reason
+	}
+	if !e.audienceOK(ent.aud) {
+		return "token audience is not accepted"
+	}
+	return ""
+}
+
+func (e *Engine) checkTimes(exp, nbf int64, now time.Time) string {
+	leeway := e.cfg.Leeway
+	if exp != 0 && !now.Before(time.Unix(exp, 0).Add(leeway)) {
+		return "token expired"
+	}
+	if nbf != 0 && now.Before(time.Unix(nbf, 0).Add(-leeway)) {
+		return "token not valid yet"
+	}
+	return ""
+}
+
+func (e *Engine) audienceOK(aud []string) bool {
+	for _, a := range aud {
+		for _, want := range e.cfg.Audiences {
+			if a == want {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// noExpTTL bounds how long a token without exp stays cached.
+const noExpTTL = 5 * time.Minute
+
+func (e *Engine) cacheUntil(ent *entry, now time.Time) time.Time {
+	if ent.exp == 0 {
+		return now.Add(noExpTTL)
+	}
+	return time.Unix(ent.exp, 0).Add(e.cfg.Leeway)
+}
+
+// resolve finds an entry's agent and effective permissions in snap.
+func (e *Engine) resolve(snap *state.Snapshot, ent *entry) *resolution {
+	res := &resolution{snap: snap}
+	row, ok := snap.Issuer(ent.account, ent.issuer)
+	if !ok || row.Digest != ent.digest {
+		res.stale = true
+		return res
+	}
+	agent, ok := snap.AgentByIdentity(ent.account, ent.issuer, ent.subject)
+	if !ok {
+		res.denial = "unknown identity"
+		return res
+	}
+	res.agent = model.AgentRef{ID: agent.ID, Type: agent.Type}
+	res.perms = agent.Grants
+	if !ent.hasInline {
+		return res
+	}
+	if ent.inlineErr != "" {
+		res.denial = ent.inlineErr
+		return res
+	}
+	perms, err := model.Narrow(agent.Grants, ent.inline)
+	if err != nil {
+		res.denial = err.Error()
+		return res
+	}
+	res.perms = perms
+	return res
+}

@@ -1,0 +1,210 @@
+package sidecar
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar/state"
+)
+
+// MaxBodySize is the largest request body accepted.
+const MaxBodySize = 1 << 20
+
+// MaxBatch is the largest number of checks in one batch.
+const MaxBatch = 100
+
+// Register adds the check API's routes to mux.
+func (e *Engine) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/check", e.serveCheck)
+	mux.HandleFunc("POST /v1/check/batch", e.serveBatch)
+}
+
+// BearerToken returns the token of an Authorization header with the Bearer
+// scheme (case-insensitive), or "".
+func BearerToken(header string) string {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+type checkRequest struct {
+	Action      *string `json:"action"`
+	Resource    *string `json:"resource"`
+	MinRevision int64   `json:"minRevision"`
+}
+
+type batchRequest struct {
+	Checks      []checkRequest `json:"checks"`
+	MinRevision int64          `json:"minRevision"`
+}
+
+type batchResponse struct {
+	Results []model.Decision `json:"results"`
+}
+
+func (e *Engine) serveCheck(w http.ResponseWriter, r *http.Request) {
+	var req checkRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	action, resource, err := req.requirement("")
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	snap, ok := e.snapshotAt(w, r.Context(), req.MinRevision)
+	if !ok {
+		return
+	}
+	p, d := e.Authenticate(r.Context(), snap, BearerToken(r.Header.Get("Authorization")), e.accountOf(resource))
+	if d.Status == 0 {
+		d = p.Decide(action, resource)
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (e *Engine) serveBatch(w http.ResponseWriter, r *http.Request) {
+	var req batchRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	switch {
+	case len(req.Checks) == 0:
+		WriteError(w, http.StatusBadRequest, `"checks" must contain at least 1 items`)
+		return
+	case len(req.Checks) > MaxBatch:
+		WriteError(w, http.StatusBadRequest, fmt.Sprintf(`"checks" must contain at most %d items`, MaxBatch))
+		return
+	}
+	for i, c := range req.Checks {
+		if _, _, err := c.requirement(fmt.Sprintf("checks[%d].", i)); err != nil {
+			WriteError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	snap, ok := e.snapshotAt(w, r.Context(), req.MinRevision)
+	if !ok {
+		return
+	}
+	token := BearerToken(r.Header.Get("Authorization"))
+	out := batchResponse{Results: make([]model.Decision, len(req.Checks))}
+	for i, c := range req.Checks {
+		p, d := e.Authenticate(r.Context(), snap, token, e.accountOf(*c.Resource))
+		if d.Status == 0 {
+			d = p.Decide(*c.Action, *c.Resource)
+		}
+		out.Results[i] = d
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (c checkRequest) requirement(prefix string) (action, resource string, err error) {
+	switch {
+	case c.Action == nil:
+		return "", "", fmt.Errorf(`"%saction" is required`, prefix)
+	case *c.Action == "":
+		return "", "", fmt.Errorf(`"%saction" is not allowed to be empty`, prefix)
+	case c.Resource == nil:
+		return "", "", fmt.Errorf(`"%sresource" is required`, prefix)
+	case *c.Resource == "":
+		return "", "", fmt.Errorf(`"%sresource" is not allowed to be empty`, prefix)
+	}
+	return *c.Action, *c.Resource, nil
+}
+
+// snapshotAt returns the current snapshot once it is at minRevision or
+// later, waiting at most MinRevisionWait; otherwise it answers 503.
+func (e *Engine) snapshotAt(w http.ResponseWriter, ctx context.Context, minRevision int64) (*state.Snapshot, bool) {
+	switch {
+	case minRevision < 0:
+		WriteError(w, http.StatusBadRequest, `"minRevision" must be a positive number`)
+		return nil, false
+	case minRevision == 0:
+		return e.store.Snapshot(), true
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.MinRevisionWait)
+	defer cancel()
+	snap, err := e.store.WaitRevision(ctx, minRevision)
+	if err != nil {
+		WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("revision %d was not reached within %s; this node is at revision %d",
+			minRevision, e.cfg.MinRevisionWait, e.store.Revision()))
+		return nil, false
+	}
+	return snap, true
+}
+
+// decodeBody reads a JSON body of at most MaxBodySize into v, answering 400
+// or 413 itself when it cannot.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", MaxBodySize))
+			return false
+		}
+		WriteError(w, http.StatusBadRequest, "reading the request body: "+err.Error())
+		return false
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		WriteError(w, http.StatusBadRequest, "the request body is not valid JSON: "+jsonProblem(err))
+		return false
+	}
+	return true
+}
+
+// jsonProblem describes a JSON decoding error without quoting the body.
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("syntax error at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		if typ.Field != "" {
+			return fmt.Sprintf(`"%s" must be a %s`, typ.Field, jsonKind(typ.Type.Kind().String()))
+		}
+		return fmt.Sprintf("expected a %s", jsonKind(typ.Type.Kind().String()))
+	}
+	return err.Error()
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "int", "int64", "uint64", "float64":
+		return "number"
+	case "slice", "array":
+		return "array"
+	case "bool":
+		return "boolean"
+	}
+	return "object"
+}
+
+// ErrorBody is the body of every error response, as Fusebit's.
+type ErrorBody struct {
+	Status     int    `json:"status"`
+	StatusCode int    `json:"statusCode"`
+	Message    string `json:"message"`
+}
+
+// WriteError writes an error response.
+func WriteError(w http.ResponseWriter, status int, message string) {
+	writeJSON(w, status, ErrorBody{Status: status, StatusCode: status, Message: message})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,433 @@
+package keys
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Errors of key lookup at a URL.
+var (
+	ErrUnknownKid  = errors.New("unknown key id")
+	ErrRateLimited = errors.New("unknown key id; refetch rate-limited")
+	ErrKeysStale   = errors.New("issuer keys are stale")
+	ErrFetch       = errors.New("fetching issuer keys")
+	ErrInsecureURL = errors.New("key URL is not https")
+)
+
+// RegistryConfig configures a Registry. The zero value of each field is its
+// default.
+type RegistryConfig struct {
+	// HTTPClient fetches key documents. Default: a client with no global
+	// state and FetchTimeout.
+	HTTPClient *http.Client
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// Logger receives fetch failures. Default: slog.Default().
+	Logger *slog.Logger
+	// MaxStaleness is how long keys outlive failed refreshes. Default 24h.
+	MaxStaleness time.Duration
+	// UnknownKidInterval is the least time between two refetches caused by
+	// unknown kids, per issuer. Default 30s.
+	UnknownKidInterval time.Duration
+	// FetchTimeout bounds one fetch. Default 5s.
+	FetchTimeout time.Duration
+	// DefaultMaxAge applies when a response has no Cache-Control max-age.
+	// Default 1h. Every max-age is clamped to [1m, 24h].
+	DefaultMaxAge time.Duration
+	// RetryInterval is the wait before retrying a failed scheduled refresh.
+	// Default 30s.
+	RetryInterval time.Duration
+	// IdleTimeout drops a key set nobody used for this long. Default 1h.
+	IdleTimeout time.Duration
+	// AllowInsecure accepts http:// URLs (loopback tests only).
+	AllowInsecure bool
+}
+
+const (
+	minMaxAge       = time.Minute
+	maxMaxAge       = 24 * time.Hour
+	maxDocumentSize = 1 << 20
+)
+
+func (c *RegistryConfig) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.MaxStaleness, 24*time.Hour)
+	def(&c.UnknownKidInterval, 30*time.Second)
+	def(&c.FetchTimeout, 5*time.Second)
+	def(&c.DefaultMaxAge, time.Hour)
+	def(&c.RetryInterval, 30*time.Second)
+	def(&c.IdleTimeout, time.Hour)
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: c.FetchTimeout}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Registry keeps the key sets of issuers that publish keys at a URL.
+type Registry struct {
+	cfg  RegistryConfig
+	mu   sync.Mutex
+	sets map[remoteKey]*Remote
+}
+
+type remoteKey struct{ account, issuer, url string }
+
+// NewRegistry returns a registry. Call Run to refresh keys in the background.
+func NewRegistry(cfg RegistryConfig) *Registry {
+	cfg.setDefaults()
+	return &Registry{cfg: cfg, sets: map[remoteKey]*Remote{}}
+}
+
+// Remote returns the key set of an issuer of an account at a URL, creating
+// it unfetched. Adding an issuer does not fetch; the first key lookup does.
+func (r *Registry) Remote(account, issuer, keyURL string) *Remote {
+	k := remoteKey{account, issuer, keyURL}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rm := r.sets[k]
+	if rm == nil {
+		rm = &Remote{reg: r, key: k}
+		rm.lastUsed.Store(r.cfg.Now().UnixNano())
+		r.sets[k] = rm
+	}
+	return rm
+}
+
+// Run refreshes due key sets and drops idle ones every tick until ctx ends.
+func (r *Registry) Run(ctx context.Context, tick time.Duration) {
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.RefreshDue(ctx)
+		}
+	}
+}
+
+// RefreshDue starts a refresh of every loaded set whose refresh time has
+// come, and drops sets idle for longer than IdleTimeout. It does not wait
+// for the refreshes.
+func (r *Registry) RefreshDue(ctx context.Context) {
+	now := r.cfg.Now()
+	r.mu.Lock()
+	var due []*Remote
+	for k, rm := range r.sets {
+		if now.Sub(time.Unix(0, rm.lastUsed.Load())) > r.cfg.IdleTimeout {
+			delete(r.sets, k)
+			rm.retire()
+			continue
+		}
+		if rm.due(now) {
+			due = append(due, rm)
+		}
+	}
+	r.mu.Unlock()
+	for _, rm := range due {
+		rm.startFetch(ctx, "scheduled")
+	}
+}
+
+// Remote is the key set of one issuer published at a URL.
+type Remote struct {
+	reg *Registry
+	key remoteKey
+	// gen changes whenever the keys change or the set is retired; tokens
+	// verified under an older generation must be verified again.
+	gen atomic.Uint64
+	// usableUntil is when the keys become too stale to use (unix ns);
+	// zero before the first successful fetch and after retirement.
+	usableUntil atomic.Int64
+	lastUsed    atomic.Int64
+
+	mu             sync.Mutex
+	set            Set
+	loaded         bool
+	nextRefresh    time.Time
+	lastUnknownKid time.Time
+	lastErr        error
+	fetching       chan struct{} // closed when the running fetch ends
+	retired        bool
+	stats          FetchStats
+}
+
+// FetchStats counts a set's fetches.
+type FetchStats struct {
+	OK, Failed    uint64
+	LastSuccess   time.Time
+	UnknownKidRun uint64 // refetches caused by unknown kids
+}
+
+// Gen returns the set's generation.
+func (rm *Remote) Gen() uint64 { return rm.gen.Load() }
+
+// Usable reports whether keys from this set of generation gen may still
+// vouch for a token at now.
+func (rm *Remote) Usable(gen uint64, now time.Time) bool {
+	return rm.gen.Load() == gen && now.UnixNano() < rm.usableUntil.Load()
+}
+
+// Stats returns the set's fetch counters.
+func (rm *Remote) Stats() FetchStats {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return rm.stats
+}
+
+// Key returns the key with id kid, fetching the set on first use and
+// refetching it once per UnknownKidInterval when kid is unknown. It also
+// returns the generation the key belongs to.
+func (rm *Remote) Key(ctx context.Context, kid string) (crypto.PublicKey, uint64, error) {
+	cfg := &rm.reg.cfg
+	now := cfg.Now()
+	rm.lastUsed.Store(now.UnixNano())
+	rm.mu.Lock()
+	if !rm.loaded && rm.lastErr != nil && now.Before(rm.nextRefresh) && rm.fetching == nil {
+		// The first fetch failed recently: do not hammer a down issuer
+		// once per token; the background refresh retries.
+		err := rm.lastErr
+		rm.mu.Unlock()
+		return nil, 0, err
+	}
+	if !rm.loaded {
+		done := rm.startFetchLocked(ctx, "initial")
+		rm.mu.Unlock()
+		if err := wait(ctx, done); err != nil {
+			return nil, 0, err
+		}
+		rm.mu.Lock()
+	}
+	key, gen, err := rm.lookupLocked(kid, now)
+	if !errors.Is(err, ErrUnknownKid) {
+		rm.mu.Unlock()
+		return key, gen, err
+	}
+	if rm.fetching == nil && now.Sub(rm.lastUnknownKid) < cfg.UnknownKidInterval {
+		rm.mu.Unlock()
+		return nil, 0, ErrRateLimited
+	}
+	if rm.fetching == nil {
+		rm.lastUnknownKid = now
+		rm.stats.UnknownKidRun++
+	}
+	done := rm.startFetchLocked(ctx, "unknown kid")
+	rm.mu.Unlock()
+	if err := wait(ctx, done); err != nil {
+		return nil, 0, err
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return rm.lookupLocked(kid, cfg.Now())
+}
+
+func wait(ctx context.Context, done <-chan struct{}) error {
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", ErrFetch, ctx.Err())
+	}
+}
+
+func (rm *Remote) lookupLocked(kid string, now time.Time) (crypto.PublicKey, uint64, error) {
+	if !rm.loaded {
+		if rm.lastErr != nil {
+			return nil, 0, rm.lastErr
+		}
+		return nil, 0, ErrFetch
+	}
+	if now.UnixNano() >= rm.usableUntil.Load() {
+		return nil, 0, fmt.Errorf("%w: last fetched %s ago: %v", ErrKeysStale, now.Sub(rm.stats.LastSuccess).Round(time.Second), rm.lastErr)
+	}
+	key, ok := rm.set[kid]
+	if !ok {
+		return nil, 0, ErrUnknownKid
+	}
+	return key, rm.gen.Load(), nil
+}
+
+func (rm *Remote) due(now time.Time) bool {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return (rm.loaded || rm.lastErr != nil) && rm.fetching == nil && !now.Before(rm.nextRefresh)
+}
+
+func (rm *Remote) startFetch(ctx context.Context, why string) {
+	rm.mu.Lock()
+	rm.startFetchLocked(ctx, why)
+	rm.mu.Unlock()
+}
+
+// startFetchLocked starts a fetch unless one is running, and returns a
+// channel closed when the running fetch ends. The fetch runs on its own
+// deadline, so a caller giving up does not fail the others waiting.
+func (rm *Remote) startFetchLocked(ctx context.Context, why string) <-chan struct{} {
+	if rm.fetching != nil {
+		return rm.fetching
+	}
+	done := make(chan struct{})
+	rm.fetching = done
+	go func() {
+		defer close(done)
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rm.reg.cfg.FetchTimeout)
+		defer cancel()
+		set, maxAge, err := rm.fetch(fctx)
+		rm.finish(set, maxAge, err, why)
+	}()
+	return done
+}
+
+func (rm *Remote) finish(set Set, maxAge time.Duration, err error, why string) {
+	cfg := &rm.reg.cfg
+	now := cfg.Now()
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	rm.fetching = nil
+	if rm.retired {
+		return
+	}
+	log := cfg.Logger.With("account", rm.key.account, "issuer", rm.key.issuer, "url", RedactURL(rm.key.url), "fetch", why)
+	if err != nil {
+		rm.stats.Failed++
+		rm.lastErr = err
+		rm.nextRefresh = now.Add(cfg.RetryInterval)
+		if rm.loaded {
+			log.Warn("refreshing issuer keys failed; keeping the last keys", "err", err,
+				"usable_until", time.Unix(0, rm.usableUntil.Load()).UTC())
+		} else {
+			log.Warn("fetching issuer keys failed", "err", err)
+		}
+		return
+	}
+	rm.stats.OK++
+	rm.stats.LastSuccess = now
+	rm.lastErr = nil
+	if !rm.loaded || !sameSet(rm.set, set) {
+		rm.gen.Add(1)
+	}
+	rm.set, rm.loaded = set, true
+	rm.usableUntil.Store(now.Add(cfg.MaxStaleness).UnixNano())
+	rm.nextRefresh = now.Add(maxAge)
+}
+
+// retire stops a set from vouching for anything.
+func (rm *Remote) retire() {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	rm.retired = true
+	rm.gen.Add(1)
+	rm.usableUntil.Store(0)
+}
+
+func sameSet(a, b Set) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for kid, ka := range a {
+		kb, ok := b[kid]
+		if !ok {
+			return false
+		}
+		eq, ok := ka.(interface{ Equal(crypto.PublicKey) bool })
+		if !ok || !eq.Equal(kb) {
+			return false
+		}
+	}
+	return true
+}
+
+func (rm *Remote) fetch(ctx context.Context) (Set, time.Duration, error) {
+	cfg := &rm.reg.cfg
+	u, err := url.Parse(rm.key.url)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: bad URL: %v", ErrFetch, err)
+	}
+	if u.Scheme != "https" && !(cfg.AllowInsecure && u.Scheme == "http") {
+		return nil, 0, fmt.Errorf("%w: %s", ErrInsecureURL, RedactURL(rm.key.url))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rm.key.url, nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", ErrFetch, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := cfg.HTTPClient.Do(req)
+	if err != nil {
+		// url.Error quotes the URL; keep only our redacted form.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, 0, fmt.Errorf("%w from %s: %v", ErrFetch, RedactURL(rm.key.url), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, 0, fmt.Errorf("%w from %s: status %d", ErrFetch, RedactURL(rm.key.url), resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentSize+1))
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w from %s: reading body: %v", ErrFetch, RedactURL(rm.key.url), err)
+	}
+	if len(body) > maxDocumentSize {
+		return nil, 0, fmt.Errorf("%w from %s: document larger than %d bytes", ErrFetch, RedactURL(rm.key.url), maxDocumentSize)
+	}
+	set, perr := ParseDocument(body)
+	if set == nil {
+		return nil, 0, fmt.Errorf("%w from %s: %v", ErrFetch, RedactURL(rm.key.url), perr)
+	}
+	if perr != nil {
+		cfg.Logger.Warn("some issuer keys did not parse and are ignored",
+			"account", rm.key.account, "issuer", rm.key.issuer, "url", RedactURL(rm.key.url), "err", perr)
+	}
+	return set, MaxAge(resp.Header.Get("Cache-Control"), cfg.DefaultMaxAge), nil
+}
+
+// MaxAge reads max-age from a Cache-Control header, clamped to [1m, 24h];
+// def applies when there is none. no-cache and no-store give the minimum.
+func MaxAge(header string, def time.Duration) time.Duration {
+	age := def
+	for _, d := range strings.Split(header, ",") {
+		d = strings.ToLower(strings.TrimSpace(d))
+		switch {
+		case d == "no-cache" || d == "no-store":
+			return minMaxAge
+		case strings.HasPrefix(d, "max-age="):
+			if n, err := strconv.ParseInt(strings.Trim(d[len("max-age="):], `"`), 10, 64); err == nil {
+				age = time.Duration(min(max(n, 0), int64(maxMaxAge/time.Second))) * time.Second
+			}
+		}
+	}
+	return min(max(age, minMaxAge), maxMaxAge)
+}
+
+// RedactURL returns a URL fit for logs and errors: scheme, host and path,
+// without user info, query or fragment, which may carry secrets.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	r := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+	return r.String()
+}

@@ -1,0 +1,96 @@
+package state
+
+import (
+	"github.com/hashicorp/go-memdb"
+	"github.com/wardenauthz/warden/sdk/model"
+)
+
+// Snapshot is an immutable view of the state at one revision. It is safe for
+// concurrent use, and derived values may be memoized against it.
+type Snapshot struct {
+	Revision int64
+	db       *memdb.MemDB
+}
+
+func (s *Snapshot) first(table, index string, args ...any) any {
+	raw, err := s.db.Txn(false).First(table, index, args...)
+	if err != nil {
+		// Only a wrong table or index name fails, which tests rule out.
+		panic("state: " + err.Error())
+	}
+	return raw
+}
+
+// HasAccount reports whether the account exists.
+func (s *Snapshot) HasAccount(id string) bool {
+	return s.first(tableAccount, "id", id) != nil
+}
+
+// Issuer returns an issuer of an account.
+func (s *Snapshot) Issuer(account, id string) (*IssuerRow, bool) {
+	row, _ := s.first(tableIssuer, "id", account, id).(*IssuerRow)
+	return row, row != nil
+}
+
+// Agent returns a user or client by id, with its identities and grants.
+// The result is shared: callers must not modify it.
+func (s *Snapshot) Agent(id string) (*model.Agent, bool) {
+	row, _ := s.first(tableAgent, "id", id).(*agentRow)
+	if row == nil {
+		return nil, false
+	}
+	a := *row.Agent
+	a.Grants = s.Grants(id)
+	return &a, true
+}
+
+// AgentByIdentity resolves (account, issuer, subject) to its agent.
+func (s *Snapshot) AgentByIdentity(account, issuerID, subject string) (*model.Agent, bool) {
+	id, _ := s.first(tableIdentity, "id", account, issuerID, subject).(*identityRow)
+	if id == nil {
+		return nil, false
+	}
+	return s.Agent(id.AgentID)
+}
+
+// Grants returns an agent's grants, normalized, in the order given. The
+// slice is shared: callers must not modify it.
+func (s *Snapshot) Grants(agentID string) []model.Permission {
+	row, _ := s.first(tableGrant, "id", agentID).(*grantsRow)
+	if row == nil {
+		return nil
+	}
+	return row.Grants
+}
+
+// Agents calls fn for every agent of an account, in id order, until fn
+// returns false.
+func (s *Snapshot) Agents(account string, fn func(*model.Agent) bool) {
+	it, err := s.db.Txn(false).Get(tableAgent, "account", account)
+	if err != nil {
+		panic("state: " + err.Error())
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if !fn(raw.(*agentRow).Agent) {
+			return
+		}
+	}
+}
+
+// Issuers calls fn for every issuer of an account, in id order, until fn
+// returns false.
+func (s *Snapshot) Issuers(account string, fn func(*IssuerRow) bool) {
+	it, err := s.db.Txn(false).Get(tableIssuer, "id_prefix", account)
+	if err != nil {
+		panic("state: " + err.Error())
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		row := raw.(*IssuerRow)
+		if row.Account != account {
+			continue
+		}
+		if !fn(row) {
+			return
+		}
+	}
+}

@@ -1,0 +1,236 @@
+package sidecar
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar/internal/keys"
+	"github.com/wardenauthz/warden/sidecar/state"
+)
+
+// Verification failures. Their text is the decision's reason; none of them
+// quotes the token.
+var (
+	errAlgorithm    = errors.New("algorithm not allowed")
+	errNoKid        = errors.New("token has no kid header")
+	errNoIssuer     = errors.New("token has no iss claim")
+	errUnknownIss   = errors.New("unknown issuer")
+	errUnknownKid   = errors.New("unknown key id")
+	errAlgKeyType   = errors.New("algorithm does not fit the key type")
+	errUnknownAcct  = errors.New("unknown account")
+	errBadKeyUpload = errors.New("the issuer's key with this id did not parse")
+)
+
+// verify checks a token's signature against its issuer's keys in account,
+// then its claims, and returns a cache entry, or the reason it failed.
+func (e *Engine) verify(ctx context.Context, snap *state.Snapshot, account, token string, now time.Time) (*entry, string) {
+	if !snap.HasAccount(account) {
+		return nil, errUnknownAcct.Error()
+	}
+	ent := &entry{account: account}
+	claims := jwt.MapClaims{}
+	_, err := e.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		return e.keyFor(ctx, snap, ent, t, claims)
+	})
+	if err != nil {
+		return nil, verifyReason(err)
+	}
+	if reason := e.checkClaims(ent, claims, now); reason != "" {
+		return nil, reason
+	}
+	return ent, ""
+}
+
+// keyFor finds the key a token claims to be signed with, recording the
+// issuer's key state in ent.
+func (e *Engine) keyFor(ctx context.Context, snap *state.Snapshot, ent *entry, t *jwt.Token, claims jwt.MapClaims) (any, error) {
+	alg := t.Method.Alg()
+	if !slices.Contains(keys.Algorithms, alg) {
+		return nil, fmt.Errorf("%w: %s", errAlgorithm, quote(alg))
+	}
+	kid, _ := t.Header["kid"].(string)
+	if kid == "" {
+		return nil, errNoKid
+	}
+	iss, _ := claims["iss"].(string)
+	if iss == "" {
+		return nil, errNoIssuer
+	}
+	row, ok := snap.Issuer(ent.account, iss)
+	if !ok {
+		return nil, fmt.Errorf("%w %s", errUnknownIss, quote(iss))
+	}
+	ent.issuer, ent.digest = iss, row.Digest
+	var key crypto.PublicKey
+	if url := row.Issuer.JSONKeysURL; url != "" {
+		rm := e.keys.Remote(ent.account, iss, url)
+		k, gen, err := rm.Key(ctx, kid)
+		if err != nil {
+			if errors.Is(err, keys.ErrUnknownKid) || errors.Is(err, keys.ErrRateLimited) {
+				return nil, fmt.Errorf("%w %s", errUnknownKid, quote(kid))
+			}
+			return nil, err
+		}
+		key, ent.remote, ent.remoteGen = k, rm, gen
+	} else {
+		key = row.Keys[kid]
+		if key == nil {
+			if _, bad := row.KeyErrors[kid]; bad {
+				return nil, fmt.Errorf("%w: %s", errBadKeyUpload, quote(kid))
+			}
+			return nil, fmt.Errorf("%w %s", errUnknownKid, quote(kid))
+		}
+	}
+	if !keys.FitsAlg(alg, key) {
+		return nil, fmt.Errorf("%w: %s with key %s", errAlgKeyType, alg, quote(kid))
+	}
+	return key, nil
+}
+
+// verifyReason turns a parse or verification error into a reason.
+func verifyReason(err error) string {
+	for _, known := range []error{errAlgorithm, errNoKid, errNoIssuer, errUnknownIss, errUnknownKid,
+		errAlgKeyType, errBadKeyUpload, keys.ErrFetch, keys.ErrKeysStale, keys.ErrInsecureURL} {
+		if errors.Is(err, known) {
+			// The wrapped keyfunc error is the last line of jwt's joined
+			// message; rebuild ours from the chain instead.
+			return unwrapTo(err, known).Error()
+		}
+	}
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "malformed token"
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "algorithm not allowed"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrSignatureInvalid):
+		return "invalid signature"
+	}
+	return "invalid token"
+}
+
+// unwrapTo returns the error in err's tree that wraps or is target and is
+// not one of jwt's own wrappers.
+func unwrapTo(err, target error) error {
+	var found error
+	var walk func(error)
+	walk = func(e error) {
+		if e == nil || found != nil {
+			return
+		}
+		if !errors.Is(e, jwt.ErrTokenUnverifiable) && errors.Is(e, target) {
+			found = e
+			return
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	if found == nil {
+		return target
+	}
+	return found
+}
+
+// checkClaims validates the claims of a token whose signature checked out,
+// and fills ent.
+func (e *Engine) checkClaims(ent *entry, claims jwt.MapClaims, now time.Time) string {
+	sub, _ := claims["sub"].(string)
+	if sub == "" {
+		return "token has no sub claim"
+	}
+	ent.subject = sub
+	exp, err := claims.GetExpirationTime()
+	if err != nil {
+		return "malformed exp claim"
+	}
+	if exp == nil && !e.cfg.AllowTokensWithoutExp {
+		return "token has no exp claim"
+	}
+	nbf, err := claims.GetNotBefore()
+	if err != nil {
+		return "malformed nbf claim"
+	}
+	if exp != nil {
+		ent.exp = max(exp.Unix(), 1)
+	}
+	if nbf != nil {
+		ent.nbf = nbf.Unix()
+	}
+	aud, err := claims.GetAudience()
+	if err != nil {
+		return "malformed aud claim"
+	}
+	if len(aud) == 0 {
+		return "token has no aud claim"
+	}
+	ent.aud = aud
+	if !e.audienceOK(aud) {
+		return "token audience is not accepted"
+	}
+	if reason := e.checkTimes(ent.exp, ent.nbf, now); reason != "" {
+		return reason
+	}
+	if raw, ok := claims[e.cfg.PermissionsClaim]; ok {
+		ent.hasInline = true
+		ent.inline, err = parseInline(raw)
+		if err != nil {
+			ent.inlineErr = "malformed inline permissions: " + err.Error()
+		}
+	}
+	return ""
+}
+
+// parseInline reads an inline-permissions claim: {allow: [{action,
+// resource}]}. A claim without allow grants nothing.
+func parseInline(raw any) ([]model.Permission, error) {
+	obj, ok := raw.(map[string]any)
+	if !ok {
+		return nil, errors.New("the claim is not an object")
+	}
+	rawAllow, ok := obj["allow"]
+	if !ok {
+		return []model.Permission{}, nil
+	}
+	list, ok := rawAllow.([]any)
+	if !ok {
+		return nil, errors.New(`"allow" is not an array`)
+	}
+	perms := make([]model.Permission, 0, len(list))
+	for i, item := range list {
+		m, ok := item.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf(`"allow[%d]" is not an object`, i)
+		}
+		action, ok := m["action"].(string)
+		if !ok || action == "" {
+			return nil, fmt.Errorf(`"allow[%d].action" must be a non-empty string`, i)
+		}
+		resource, ok := m["resource"].(string)
+		if !ok || resource == "" {
+			return nil, fmt.Errorf(`"allow[%d].resource" must be a non-empty string`, i)
+		}
+		perms = append(perms, model.Permission{Action: action, Resource: resource})
+	}
+	return perms, nil
+}
+
+// quote quotes a token-supplied string for a reason, cut to a sane length.
+func quote(s string) string {
+	const maxLen = 80
+	if len(s) > maxLen {
+		s = s[:maxLen] + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}
