@@ -53,8 +53,9 @@ func New(st *state.Store, cfg Config, deps Deps) (*Engine, error) {
 		}),
 		cache: tokencache.New[entry](cfg.TokenCacheSize),
 		// Claims are validated by the engine, the same way on a cache hit
-		// and a miss, with the injected clock.
-		parser: jwt.NewParser(jwt.WithoutClaimsValidation()),
+		// and a miss, with the injected clock. Strict decoding refuses
+		// non-canonical base64, so one signature has one spelling.
+		parser: jwt.NewParser(jwt.WithoutClaimsValidation(), jwt.WithStrictDecoding()),
 	}, nil
 }
 

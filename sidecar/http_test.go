@@ -1,0 +1,154 @@
+package sidecar
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar/state"
+)
+
+func (f *fixture) server() *httptest.Server {
+	mux := http.NewServeMux()
+	f.eng.Register(mux)
+	srv := httptest.NewServer(mux)
+	f.t.Cleanup(srv.Close)
+	return srv
+}
+
+func post(t *testing.T, url, auth, body string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func TestCheckHTTP(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{MinRevisionWait: 50 * time.Millisecond})
+	srv := f.server()
+	tok := f.tok("rsa1", aliceSub)
+	okBody := fmt.Sprintf(`{"action":"function:get","resource":%q}`, aliceRes)
+	tests := []struct {
+		name, path, auth, body string
+		status                 int
+		want                   string // substring of the response
+	}{
+		{name: "allowed", path: "/v1/check", auth: "Bearer " + tok, body: okBody, status: 200,
+			want: `{"allow":true,"status":200,"reason":"allowed","agent":{"id":"` + aliceID + `","type":"user"},"grant":{"action":"function:get","resource":"` + aliceRes + `"},"revision":1}`},
+		{name: "scheme is case-insensitive", path: "/v1/check", auth: "bEaReR " + tok, body: okBody, status: 200, want: `"allow":true`},
+		{name: "denied is still 200", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"function:put","resource":"` + aliceRes + `"}`, status: 200,
+			want: `"allow":false,"status":403,"reason":"no grant allows 'function:put' on`},
+		{name: "no header", path: "/v1/check", body: okBody, status: 200, want: `{"allow":false,"status":401,"reason":"missing bearer token","revision":1}`},
+		{name: "basic auth", path: "/v1/check", auth: "Basic dXNlcjpwYXNz", body: okBody, status: 200, want: `"status":401`},
+		{name: "malformed JSON", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":`, status: 400, want: `"statusCode":400,"message":"the request body is not valid JSON`},
+		{name: "wrong type", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":1,"resource":"/"}`, status: 400, want: `\"action\" must be a string`},
+		{name: "missing action", path: "/v1/check", auth: "Bearer " + tok, body: `{"resource":"/"}`, status: 400, want: `\"action\" is required`},
+		{name: "empty resource", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"a","resource":""}`, status: 400, want: `\"resource\" is not allowed to be empty`},
+		{name: "body over 1 MiB", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"` + strings.Repeat("a", MaxBodySize) + `"}`, status: 413, want: `"status":413`},
+		{name: "minRevision reached", path: "/v1/check", auth: "Bearer " + tok, body: fmt.Sprintf(`{"action":"function:get","resource":%q,"minRevision":1}`, aliceRes), status: 200, want: `"allow":true`},
+		{name: "minRevision not reached", path: "/v1/check", auth: "Bearer " + tok, body: fmt.Sprintf(`{"action":"function:get","resource":%q,"minRevision":7}`, aliceRes), status: 503, want: `revision 7 was not reached within 50ms`},
+		{name: "negative minRevision", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"a","resource":"/","minRevision":-1}`, status: 400, want: `minRevision`},
+		{name: "batch", path: "/v1/check/batch", auth: "Bearer " + tok,
+			body:   fmt.Sprintf(`{"checks":[{"action":"function:get","resource":%q},{"action":"function:put","resource":%q}]}`, aliceRes, aliceRes),
+			status: 200, want: `{"results":[{"allow":true,`},
+		{name: "empty batch", path: "/v1/check/batch", auth: "Bearer " + tok, body: `{"checks":[]}`, status: 400, want: `\"checks\" must contain at least 1 items`},
+		{name: "batch over 100", path: "/v1/check/batch", auth: "Bearer " + tok, body: `{"checks":[` + strings.TrimSuffix(strings.Repeat(`{"action":"a","resource":"/"},`, 101), ",") + `]}`, status: 400, want: `at most 100`},
+		{name: "batch entry missing resource", path: "/v1/check/batch", auth: "Bearer " + tok, body: `{"checks":[{"action":"a","resource":"/"},{"action":"a"}]}`, status: 400, want: `\"checks[1].resource\" is required`},
+		{name: "batch not JSON", path: "/v1/check/batch", auth: "Bearer " + tok, body: `nope`, status: 400, want: `not valid JSON`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			status, body := post(t, srv.URL+tc.path, tc.auth, tc.body)
+			if status != tc.status || !strings.Contains(string(body), tc.want) {
+				t.Fatalf("got %d %s, want %d containing %s", status, body, tc.status, tc.want)
+			}
+			if strings.Contains(string(body), tok[len(tok)-16:]) {
+				t.Fatalf("response quotes the token: %s", body)
+			}
+		})
+	}
+}
+
+func TestCheckBatchOrder(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{})
+	srv := f.server()
+	checks := []map[string]string{
+		{"action": "function:put", "resource": aliceRes},
+		{"action": "function:get", "resource": aliceRes},
+		{"action": "user:get", "resource": accountRe + "user"},
+		{"action": "user:get", "resource": "/account/" + otherAcc + "/user"},
+	}
+	body, _ := json.Marshal(map[string]any{"checks": checks})
+	status, raw := post(t, srv.URL+"/v1/check/batch", "Bearer "+f.tok("ec256", aliceSub), string(body))
+	if status != 200 {
+		t.Fatalf("%d %s", status, raw)
+	}
+	var out struct{ Results []model.Decision }
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := []int{403, 200, 200, 401}
+	if len(out.Results) != len(want) {
+		t.Fatalf("%d results, want %d", len(out.Results), len(want))
+	}
+	for i, d := range out.Results {
+		if d.Status != want[i] {
+			t.Errorf("result %d: %+v, want status %d", i, d, want[i])
+		}
+	}
+}
+
+// TestMinRevisionWaits: a check asking for a revision not yet applied waits
+// for it, and answers from it.
+func TestMinRevisionWaits(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{MinRevisionWait: 30 * time.Second})
+	srv := f.server()
+	tok := f.tok("rsa1", "bob")
+	done := make(chan model.Decision)
+	go func() {
+		_, raw := post(t, srv.URL+"/v1/check", "Bearer "+tok, fmt.Sprintf(`{"action":"function:get","resource":%q,"minRevision":2}`, aliceRes))
+		var d model.Decision
+		_ = json.Unmarshal(raw, &d)
+		done <- d
+	}()
+	f.apply(func(b *state.Batch) {
+		b.PutAgent(model.Agent{ID: bobID, Type: model.AgentClient, Account: testAcc,
+			Identities: []model.Identity{{IssuerID: testIssuer, Subject: "bob"}},
+			Grants:     []model.Permission{{Action: "function:*", Resource: "/"}}})
+	})
+	if d := <-done; !d.Allow || d.Revision != 2 {
+		t.Fatalf("after waiting: %+v", d)
+	}
+}
+
+func TestBearerToken(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"Bearer abc", "abc"}, {"bearer abc", "abc"}, {"BEARER  abc ", "abc"}, {"Basic abc", ""},
+		{"Bearer", ""}, {"", ""}, {"abc", ""}, {" Bearer x.y.z", "x.y.z"},
+	} {
+		if got := BearerToken(tc.in); got != tc.want {
+			t.Errorf("BearerToken(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+

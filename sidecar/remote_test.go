@@ -1,0 +1,243 @@
+package sidecar
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar/state"
+)
+
+// keyServer serves an issuer's keys as a JWKS or a kid-to-PEM map and
+// counts fetches. It can be switched down.
+type keyServer struct {
+	t       testing.TB
+	srv     *httptest.Server
+	mu      sync.Mutex
+	keys    map[string]crypto.Signer
+	kidMap  bool
+	down    atomic.Bool
+	fetches atomic.Int64
+}
+
+func newKeyServer(t testing.TB, kidMap bool, names ...string) *keyServer {
+	ks := &keyServer{t: t, keys: map[string]crypto.Signer{}, kidMap: kidMap}
+	for _, n := range names {
+		ks.keys[n] = key(t, n)
+	}
+	ks.srv = httptest.NewServer(http.HandlerFunc(ks.serve))
+	t.Cleanup(ks.srv.Close)
+	return ks
+}
+
+func (ks *keyServer) add(name string) {
+	ks.mu.Lock()
+	ks.keys[name] = key(ks.t, name)
+	ks.mu.Unlock()
+}
+
+func (ks *keyServer) serve(w http.ResponseWriter, r *http.Request) {
+	ks.fetches.Add(1)
+	if ks.down.Load() {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	if ks.kidMap {
+		m := map[string]string{}
+		for kid, k := range ks.keys {
+			der, _ := x509.MarshalPKIXPublicKey(k.Public())
+			m[kid] = string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+		}
+		_ = json.NewEncoder(w).Encode(m)
+		return
+	}
+	var set []jwk.Key
+	for kid, k := range ks.keys {
+		jk, err := jwk.FromRaw(k.Public())
+		if err != nil {
+			ks.t.Error(err)
+			return
+		}
+		_ = jk.Set(jwk.KeyIDKey, kid)
+		set = append(set, jk)
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"keys": set})
+}
+
+// remoteFixture is the fixture with its issuer's keys at ks's URL.
+func remoteFixture(t *testing.T, ks *keyServer) *fixture {
+	f := newFixture(t, Config{AllowInsecureKeyURLs: true})
+	f.apply(func(b *state.Batch) {
+		b.PutIssuer(testAcc, model.Issuer{ID: testIssuer, JSONKeysURL: ks.srv.URL + "/keys?secret=s3cr3t"})
+	})
+	return f
+}
+
+func TestJWKSKeys(t *testing.T) {
+	t.Parallel()
+	for _, kidMap := range []bool{false, true} {
+		t.Run(fmt.Sprintf("kidMap=%v", kidMap), func(t *testing.T) {
+			t.Parallel()
+			ks := newKeyServer(t, kidMap, "rsa1", "ec256", "ed")
+			f := remoteFixture(t, ks)
+			if ks.fetches.Load() != 0 {
+				t.Fatal("adding an issuer fetched its keys")
+			}
+			for _, name := range []string{"rsa1", "ec256", "ed"} {
+				if d := f.check(f.tok(name, aliceSub), "function:get", aliceRes); !d.Allow {
+					t.Fatalf("%s: %+v", name, d)
+				}
+			}
+			if n := ks.fetches.Load(); n != 1 {
+				t.Fatalf("%d fetches for three known kids, want 1", n)
+			}
+		})
+	}
+}
+
+// TestJWKSRotation: a new kid published by the issuer is picked up by the
+// unknown-kid refetch, without waiting for the refresh schedule.
+func TestJWKSRotation(t *testing.T) {
+	t.Parallel()
+	ks := newKeyServer(t, false, "rsa1")
+	f := remoteFixture(t, ks)
+	old := f.tok("rsa1", aliceSub)
+	if d := f.check(old, "function:get", aliceRes); !d.Allow {
+		t.Fatalf("before rotation: %+v", d)
+	}
+	ks.add("ec256")
+	if d := f.check(f.tok("ec256", aliceSub), "function:get", aliceRes); !d.Allow {
+		t.Fatalf("new kid after rotation: %+v", d)
+	}
+	if d := f.check(old, "function:get", aliceRes); !d.Allow {
+		t.Fatalf("old kid after rotation: %+v", d)
+	}
+	if n := ks.fetches.Load(); n != 2 {
+		t.Fatalf("%d fetches, want 2 (initial + one for the new kid)", n)
+	}
+}
+
+// TestIssuerDown: once fetched, keys keep verifying new tokens while the
+// issuer is down, until the staleness bound.
+func TestIssuerDown(t *testing.T) {
+	t.Parallel()
+	ks := newKeyServer(t, false, "rsa1", "ec256")
+	f := newFixture(t, Config{AllowInsecureKeyURLs: true, MaxKeyStaleness: 2 * time.Hour})
+	f.apply(func(b *state.Batch) {
+		b.PutIssuer(testAcc, model.Issuer{ID: testIssuer, JSONKeysURL: ks.srv.URL})
+	})
+	if d := f.check(f.tok("rsa1", aliceSub), "function:get", aliceRes); !d.Allow {
+		t.Fatalf("up: %+v", d)
+	}
+	ks.down.Store(true)
+	f.clock.Add(10 * time.Minute) // past max-age: the refresh is due and fails
+	f.eng.keys.RefreshDue(t.Context())
+	waitFor(t, func() bool { return ks.fetches.Load() >= 2 })
+	if d := f.check(f.tok("ec256", aliceSub), "function:get", aliceRes); !d.Allow {
+		t.Fatalf("down, fresh token with a known kid: %+v", d)
+	}
+	f.clock.Add(2 * time.Hour)
+	d := f.check(f.tok("ec256", aliceSub), "function:get", aliceRes)
+	if d.Status != 401 || !strings.Contains(d.Reason, "stale") {
+		t.Fatalf("down past the staleness bound: %+v", d)
+	}
+	if strings.Contains(d.Reason, "secret") {
+		t.Fatalf("reason leaks the URL's query: %q", d.Reason)
+	}
+}
+
+// TestForgedKidFlood: tokens with random kids cost at most one refetch per
+// rate-limit window, however many arrive.
+func TestForgedKidFlood(t *testing.T) {
+	t.Parallel()
+	ks := newKeyServer(t, false, "rsa1")
+	f := remoteFixture(t, ks)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				tok := withHeader(t, f.tok("rsa1", aliceSub), fmt.Sprintf(`{"alg":"RS256","kid":"forged-%d-%d"}`, g, i))
+				if d := f.check(tok, "function:get", aliceRes); d.Status != 401 {
+					t.Errorf("forged kid: %+v", d)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := ks.fetches.Load(); n > 2 {
+		t.Fatalf("%d fetches for 400 forged kids, want at most 2", n)
+	}
+	// After the window, one more refetch is allowed.
+	f.clock.Add(31 * time.Second)
+	f.check(withHeader(t, f.tok("rsa1", aliceSub), `{"alg":"RS256","kid":"late"}`), "function:get", aliceRes)
+	if n := ks.fetches.Load(); n > 3 {
+		t.Fatalf("%d fetches after the window, want at most 3", n)
+	}
+	// The real key still works throughout.
+	if d := f.check(f.tok("rsa1", aliceSub), "function:get", aliceRes); !d.Allow {
+		t.Fatalf("real kid during flood: %+v", d)
+	}
+}
+
+// TestRemoteKeyChangeDropsCachedTokens: when a fetched key set changes, the
+// tokens it vouched for are verified again.
+func TestRemoteKeyChangeDropsCachedTokens(t *testing.T) {
+	t.Parallel()
+	ks := newKeyServer(t, false, "rsa1")
+	f := remoteFixture(t, ks)
+	tok := f.tok("rsa1", aliceSub)
+	if d := f.check(tok, "function:get", aliceRes); !d.Allow {
+		t.Fatalf("before: %+v", d)
+	}
+	ks.mu.Lock()
+	ks.keys["rsa1"] = key(t, "rsa2") // same kid, other key
+	ks.mu.Unlock()
+	f.clock.Add(6 * time.Minute)
+	f.eng.keys.RefreshDue(t.Context())
+	waitFor(t, func() bool { return ks.fetches.Load() >= 2 })
+	waitFor(t, func() bool {
+		return f.check(tok, "function:get", aliceRes).Reason == "invalid signature"
+	})
+}
+
+func TestInsecureKeyURLRefused(t *testing.T) {
+	t.Parallel()
+	ks := newKeyServer(t, false, "rsa1")
+	f := newFixture(t, Config{})
+	f.apply(func(b *state.Batch) {
+		b.PutIssuer(testAcc, model.Issuer{ID: testIssuer, JSONKeysURL: ks.srv.URL})
+	})
+	d := f.check(f.tok("rsa1", aliceSub), "function:get", aliceRes)
+	if d.Status != 401 || !strings.Contains(d.Reason, "not https") || ks.fetches.Load() != 0 {
+		t.Fatalf("http key URL: %+v, %d fetches", d, ks.fetches.Load())
+	}
+}
+
+// waitFor polls cond until it holds, failing after a generous deadline. It
+// waits for background work; it asserts nothing about speed.
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
