@@ -151,4 +151,3 @@ func TestBearerToken(t *testing.T) {
 		}
 	}
 }
-
