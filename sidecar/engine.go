@@ -80,6 +80,9 @@ type entry struct {
 	digest                   [32]byte     // the issuer row's key digest
 	remote                   *keys.Remote // nil for uploaded keys
 	remoteGen                uint64
+	// verifiedIn is the snapshot the token was verified in; resolving in
+	// it needs no check that the issuer is unchanged.
+	verifiedIn *state.Snapshot
 
 	hasInline bool
 	inline    []model.Permission
@@ -258,10 +261,12 @@ func (e *Engine) cacheUntil(ent *entry, now time.Time) time.Time {
 // resolve finds an entry's agent and effective permissions in snap.
 func (e *Engine) resolve(snap *state.Snapshot, ent *entry) *resolution {
 	res := &resolution{snap: snap}
-	row, ok := snap.Issuer(ent.account, ent.issuer)
-	if !ok || row.Digest != ent.digest {
-		res.stale = true
-		return res
+	if snap != ent.verifiedIn {
+		row, ok := snap.Issuer(ent.account, ent.issuer)
+		if !ok || row.Digest != ent.digest {
+			res.stale = true
+			return res
+		}
 	}
 	agent, ok := snap.AgentByIdentity(ent.account, ent.issuer, ent.subject)
 	if !ok {

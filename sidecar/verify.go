@@ -30,10 +30,7 @@ var (
 // verify checks a token's signature against its issuer's keys in account,
 // then its claims, and returns a cache entry, or the reason it failed.
 func (e *Engine) verify(ctx context.Context, snap *state.Snapshot, account, token string, now time.Time) (*entry, string) {
-	if !snap.HasAccount(account) {
-		return nil, errUnknownAcct.Error()
-	}
-	ent := &entry{account: account}
+	ent := &entry{account: account, verifiedIn: snap}
 	claims := jwt.MapClaims{}
 	_, err := e.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		return e.keyFor(ctx, snap, ent, t, claims)
@@ -64,6 +61,11 @@ func (e *Engine) keyFor(ctx context.Context, snap *state.Snapshot, ent *entry, t
 	}
 	row, ok := snap.Issuer(ent.account, iss)
 	if !ok {
+		// Only now tell an unknown account from an unknown issuer, so a
+		// valid token costs one lookup, not two.
+		if !snap.HasAccount(ent.account) {
+			return nil, errUnknownAcct
+		}
 		return nil, fmt.Errorf("%w %s", errUnknownIss, quote(iss))
 	}
 	ent.issuer, ent.digest = iss, row.Digest
@@ -95,7 +97,7 @@ func (e *Engine) keyFor(ctx context.Context, snap *state.Snapshot, ent *entry, t
 
 // verifyReason turns a parse or verification error into a reason.
 func verifyReason(err error) string {
-	for _, known := range []error{errAlgorithm, errNoKid, errNoIssuer, errUnknownIss, errUnknownKid,
+	for _, known := range []error{errUnknownAcct, errAlgorithm, errNoKid, errNoIssuer, errUnknownIss, errUnknownKid,
 		errAlgKeyType, errBadKeyUpload, keys.ErrFetch, keys.ErrKeysStale, keys.ErrInsecureURL} {
 		if errors.Is(err, known) {
 			// The wrapped keyfunc error is the last line of jwt's joined

@@ -1,0 +1,39 @@
+# Warden's build. `make run` starts a server; `make test` runs every test.
+GO        ?= go
+BIN       := bin/warden
+LISTEN    ?= 127.0.0.1:7800
+BENCHTIME ?= 2s
+
+.PHONY: build run test race fuzz bench check
+
+build:
+	$(GO) build -o $(BIN) ./cmd/warden
+
+run: build
+	./$(BIN) serve --listen $(LISTEN)
+
+# The whole suite, with the race detector on the packages with concurrency.
+test:
+	$(GO) vet ./...
+	$(GO) test ./...
+	$(GO) test -race ./sidecar/...
+
+# A short run of every fuzz target (FUZZTIME each).
+FUZZTIME ?= 10s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t"; \
+	    $(GO) test $$pkg -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; \
+	  done; \
+	done
+
+bench:
+	$(GO) test ./bench -run '^$$' -bench . -benchtime $(BENCHTIME) -count 5 | tee bench/last.txt
+
+# Formats, vets and tidies, failing if that changed anything.
+check:
+	gofmt -l -w .
+	$(GO) vet ./...
+	$(GO) mod tidy
+	git diff --exit-code -- . ':!bench/last.txt'

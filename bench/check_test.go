@@ -1,0 +1,262 @@
+package bench
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/wardenauthz/warden/sdk"
+	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar"
+	"github.com/wardenauthz/warden/sidecar/state"
+)
+
+const (
+	account  = "acc-0123456789abcdef"
+	issuer   = "https://issuer.bench"
+	audience = "http://warden.bench"
+	// grantsPerAgent is the same in every benchmark, so that the only thing
+	// the Grants benchmarks vary is the total size of the state.
+	grantsPerAgent = 10
+)
+
+var (
+	keysOnce  sync.Once
+	benchKeys map[string]crypto.Signer
+)
+
+func signer(name string) crypto.Signer {
+	keysOnce.Do(func() {
+		r, _ := rsa.GenerateKey(rand.Reader, 2048)
+		e, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		_, ed, _ := ed25519.GenerateKey(rand.Reader)
+		benchKeys = map[string]crypto.Signer{"RS256": r, "ES256": e, "EdDSA": ed}
+	})
+	return benchKeys[name]
+}
+
+func pemOf(k crypto.Signer) string {
+	der, _ := x509.MarshalPKIXPublicKey(k.Public())
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+func agentID(i int) string  { return fmt.Sprintf("usr-%016x", i) }
+func subject(i int) string  { return fmt.Sprintf("subject-%d", i) }
+func resource(i int) string { return fmt.Sprintf("/account/%s/subscription/sub-%016x/", account, i) }
+func grants(i int) []model.Permission {
+	g := make([]model.Permission, grantsPerAgent)
+	for j := range g {
+		// The matching grant is the last one: the check walks them all.
+		g[j] = model.Permission{Action: fmt.Sprintf("function:op%d", j), Resource: resource(i)}
+	}
+	g[grantsPerAgent-1] = model.Permission{Action: "function:*", Resource: resource(i)}
+	return g
+}
+
+// newState returns a store with the issuer (all three keys uploaded) and
+// agents agents of grantsPerAgent grants each.
+func newState(agents int) *state.Store {
+	st := state.New()
+	const chunk = 10_000
+	rev := int64(1)
+	b := &state.Batch{Revision: rev}
+	b.PutAccount(account)
+	var pks []model.PublicKey
+	for _, alg := range []string{"RS256", "ES256", "EdDSA"} {
+		pks = append(pks, model.PublicKey{KeyID: alg, PublicKey: pemOf(signer(alg))})
+	}
+	b.PutIssuer(account, model.Issuer{ID: issuer, PublicKeys: pks})
+	for i := 0; i < agents; i++ {
+		b.PutAgent(model.Agent{ID: agentID(i), Type: model.AgentUser, Account: account,
+			Identities: []model.Identity{{IssuerID: issuer, Subject: subject(i)}}, Grants: grants(i)})
+		if b.Len() >= chunk {
+			if _, err := st.Apply(b); err != nil {
+				panic(err)
+			}
+			rev++
+			b = &state.Batch{Revision: rev}
+		}
+	}
+	if _, err := st.Apply(b); err != nil {
+		panic(err)
+	}
+	return st
+}
+
+func newEngine(b *testing.B, st *state.Store, cacheSize int) *sidecar.Engine {
+	e, err := sidecar.New(st, sidecar.Config{DefaultAccount: account, Audiences: []string{audience}, TokenCacheSize: cacheSize}, sidecar.Deps{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
+func mint(alg string, i int) string {
+	t, err := sdk.MintToken(sdk.TokenSpec{PrivateKey: signer(alg), KeyID: alg, Issuer: issuer,
+		Subject: subject(i), Audience: audience, Lifetime: 24 * time.Hour})
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func mustAllow(b *testing.B, d model.Decision) {
+	if !d.Allow {
+		b.Fatalf("denied: %+v", d)
+	}
+}
+
+var small = sync.OnceValue(func() *state.Store { return newState(10) })
+
+// BenchmarkCheckCachedToken is the in-process check of a token seen before.
+func BenchmarkCheckCachedToken(b *testing.B) {
+	e := newEngine(b, small(), 0)
+	tok, ctx, res := mint("RS256", 3), context.Background(), resource(3)+"fn/x"
+	mustAllow(b, e.Check(ctx, tok, "function:get", res))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		mustAllow(b, e.Check(ctx, tok, "function:get", res))
+	}
+}
+
+// BenchmarkCheckCachedTokenParallel is the same on every core at once.
+func BenchmarkCheckCachedTokenParallel(b *testing.B) {
+	e := newEngine(b, small(), 0)
+	tok, res := mint("RS256", 3), resource(3)+"fn/x"
+	mustAllow(b, e.Check(context.Background(), tok, "function:get", res))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			mustAllow(b, e.Check(ctx, tok, "function:get", res))
+		}
+	})
+}
+
+// uncachedPool is how many distinct tokens an uncached benchmark rotates
+// through; with a token cache of 16 entries, every check misses.
+const uncachedPool = 64
+
+func benchUncached(b *testing.B, alg string) {
+	e := newEngine(b, small(), 16)
+	toks := make([]string, uncachedPool)
+	for i := range toks {
+		// Distinct tokens for the same agent: other lifetimes.
+		t, err := sdk.MintToken(sdk.TokenSpec{PrivateKey: signer(alg), KeyID: alg, Issuer: issuer,
+			Subject: subject(3), Audience: audience, Lifetime: time.Duration(24*3600+i) * time.Second})
+		if err != nil {
+			b.Fatal(err)
+		}
+		toks[i] = t
+	}
+	ctx, res := context.Background(), resource(3)
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		mustAllow(b, e.Check(ctx, toks[i%uncachedPool], "function:get", res))
+		i++
+	}
+}
+
+// BenchmarkCheckUncachedRS256 is a check whose token must be verified.
+func BenchmarkCheckUncachedRS256(b *testing.B) { benchUncached(b, "RS256") }
+
+// BenchmarkCheckUncachedES256 is a check whose token must be verified.
+func BenchmarkCheckUncachedES256(b *testing.B) { benchUncached(b, "ES256") }
+
+// BenchmarkCheckUncachedEdDSA is a check whose token must be verified.
+func BenchmarkCheckUncachedEdDSA(b *testing.B) { benchUncached(b, "EdDSA") }
+
+// BenchmarkVerifyFloorRS256 is golang-jwt's own parse and verify of the same
+// kind of token, with the key at hand: the floor of an uncached check.
+func BenchmarkVerifyFloorRS256(b *testing.B) {
+	tok := mint("RS256", 3)
+	pub := signer("RS256").Public()
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{"RS256"}), jwt.WithAudience(audience))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := parser.ParseWithClaims(tok, jwt.MapClaims{}, func(*jwt.Token) (any, error) { return pub, nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// grantsCheckAgents is how many agents (and cached tokens) the Grants
+// benchmarks rotate through.
+const grantsCheckAgents = 1000
+
+func benchGrants(b *testing.B, st *state.Store, agents int) {
+	e := newEngine(b, st, 0)
+	type probe struct{ tok, res string }
+	probes := make([]probe, grantsCheckAgents)
+	step := max(agents/grantsCheckAgents, 1)
+	for i := range probes {
+		a := (i * step) % agents
+		probes[i] = probe{mint("EdDSA", a), resource(a) + "fn"}
+		mustAllow(b, e.Check(context.Background(), probes[i].tok, "function:get", probes[i].res))
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		p := probes[i%grantsCheckAgents]
+		mustAllow(b, e.Check(ctx, p.tok, "function:get", p.res))
+		i++
+	}
+}
+
+var (
+	state100 = sync.OnceValue(func() *state.Store { return newState(100 / grantsPerAgent) })
+	state1M  = sync.OnceValue(func() *state.Store { return newState(1_000_000 / grantsPerAgent) })
+)
+
+// BenchmarkCheckGrants100 checks cached tokens of many agents on a state of
+// 100 grants in all.
+func BenchmarkCheckGrants100(b *testing.B) { benchGrants(b, state100(), 100/grantsPerAgent) }
+
+// BenchmarkCheckGrants1M checks cached tokens of many agents on a state of
+// 1M grants across 100k agents.
+func BenchmarkCheckGrants1M(b *testing.B) { benchGrants(b, state1M(), 1_000_000/grantsPerAgent) }
+
+// benchResolve measures what a check does on a new snapshot: the agent's
+// resolution through memdb and the grant match, without the memo.
+func benchResolve(b *testing.B, st *state.Store, agents int) {
+	snap := st.Snapshot()
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		a := (i * 7919) % agents
+		ag, ok := snap.AgentByIdentity(account, issuer, subject(a))
+		if !ok {
+			b.Fatal("agent not found")
+		}
+		if _, ok := model.Covers(ag.Grants, "function:get", resource(a)); !ok {
+			b.Fatal("not covered")
+		}
+		i++
+	}
+}
+
+// BenchmarkResolveGrants100 is agent resolution plus grant match in memdb on
+// a state of 100 grants.
+func BenchmarkResolveGrants100(b *testing.B) { benchResolve(b, state100(), 100/grantsPerAgent) }
+
+// BenchmarkResolveGrants1M is the same on 1M grants across 100k agents.
+func BenchmarkResolveGrants1M(b *testing.B) { benchResolve(b, state1M(), 1_000_000/grantsPerAgent) }

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRunExitCodes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		code int
+		out  string
+	}{
+		{name: "no command", args: nil, code: exitUsage, out: "Usage: warden"},
+		{name: "unknown command", args: []string{"frobnicate"}, code: exitUsage, out: `unknown command "frobnicate"`},
+		{name: "version", args: []string{"version"}, code: exitOK, out: "warden"},
+		{name: "serve help", args: []string{"serve", "--help"}, code: exitOK, out: "-listen"},
+		{name: "serve bad flag", args: []string{"serve", "--nope"}, code: exitUsage, out: "flag provided but not defined"},
+		{name: "serve bad account", args: []string{"serve", "--account", "acc-XYZ"}, code: exitUsage, out: `account "acc-XYZ" does not match ^acc-[a-f0-9]{16}$`},
+		{name: "serve stray argument", args: []string{"serve", "extra"}, code: exitUsage, out: `unexpected argument "extra"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var out bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if code := run(ctx, tc.args, &out, &out); code != tc.code || !strings.Contains(out.String(), tc.out) {
+				t.Fatalf("exit %d, output %q; want %d containing %q", code, out.String(), tc.code, tc.out)
+			}
+		})
+	}
+}
+
+// TestFlagPrecedence: a flag wins over its environment variable, which
+// wins over the default.
+func TestFlagPrecedence(t *testing.T) {
+	t.Setenv("WARDEN_LISTEN", "env:1")
+	t.Setenv("WARDEN_DIAG_LISTEN", "env:2")
+	t.Setenv("WARDEN_AUDIENCE", "a, b")
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	listen := fs.String("listen", "def:1", "")
+	diag := fs.String("diag-listen", "def:2", "")
+	other := fs.String("other", "def:3", "")
+	var aud listFlag
+	fs.Var(&aud, "audience", "")
+	if err := parseFlags(fs, []string{"--listen", "flag:1"}); err != nil {
+		t.Fatal(err)
+	}
+	if *listen != "flag:1" || *diag != "env:2" || *other != "def:3" || aud.String() != "a,b" {
+		t.Fatalf("listen %q diag %q other %q audience %q", *listen, *diag, *other, aud.String())
+	}
+	t.Setenv("WARDEN_LEEWAY", "soon")
+	fs2 := flag.NewFlagSet("y", flag.ContinueOnError)
+	fs2.Duration("leeway", 0, "")
+	if err := parseFlags(fs2, nil); err == nil || !strings.Contains(err.Error(), "WARDEN_LEEWAY") {
+		t.Fatalf("bad environment value: %v", err)
+	}
+}
