@@ -8,8 +8,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"sync"
 	"testing"
@@ -47,8 +45,11 @@ func signer(name string) crypto.Signer {
 }
 
 func pemOf(k crypto.Signer) string {
-	der, _ := x509.MarshalPKIXPublicKey(k.Public())
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	s, err := sdk.PublicKeyPEM(k.Public())
+	if err != nil {
+		panic(err)
+	}
+	return s
 }
 
 func agentID(i int) string  { return fmt.Sprintf("usr-%016x", i) }

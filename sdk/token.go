@@ -6,6 +6,8 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"time"
@@ -111,4 +113,14 @@ func signingMethod(key crypto.Signer, alg string) (jwt.SigningMethod, error) {
 		return jwt.SigningMethodEdDSA, nil
 	}
 	return nil, fmt.Errorf("unsupported private key type %T", key)
+}
+
+// PublicKeyPEM encodes a public key as SPKI PEM ("PUBLIC KEY"), the form
+// issuers' publicKeys take.
+func PublicKeyPEM(pub crypto.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", fmt.Errorf("encoding public key: %w", err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
 }

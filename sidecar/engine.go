@@ -188,7 +188,7 @@ func (e *Engine) Authenticate(ctx context.Context, snap *state.Snapshot, token, 
 			if ent == nil {
 				return deny(401, reason)
 			}
-			e.cache.Put(account, token, ent, e.cacheUntil(ent, now))
+			e.cache.Put(account, token, ent, e.cacheUntil(ent, now), now)
 		}
 		res := ent.memo.Load()
 		if res == nil || res.snap != snap {

@@ -8,9 +8,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"strings"
 	"sync"
 	"testing"
@@ -50,11 +48,11 @@ func key(t testing.TB, name string) crypto.Signer {
 
 func pemOf(t testing.TB, k crypto.Signer) string {
 	t.Helper()
-	der, err := x509.MarshalPKIXPublicKey(k.Public())
+	s, err := sdk.PublicKeyPEM(k.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	return s
 }
 
 // clock is a settable test clock.

@@ -73,8 +73,9 @@ func (c *Cache[V]) Get(account, token string, now time.Time) (*V, bool) {
 	return it.value, true
 }
 
-// Put stores the entry of a token in an account until expires.
-func (c *Cache[V]) Put(account, token string, v *V, expires time.Time) {
+// Put stores the entry of a token in an account until expires. now is the
+// caller's clock, used to prefer expired entries when evicting.
+func (c *Cache[V]) Put(account, token string, v *V, expires, now time.Time) {
 	if c.perShard == 0 {
 		return
 	}
@@ -83,7 +84,7 @@ func (c *Cache[V]) Put(account, token string, v *V, expires time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.m[k]; !ok && len(s.m) >= c.perShard {
-		c.evictLocked(s, time.Now().UnixNano())
+		c.evictLocked(s, now.UnixNano())
 	}
 	s.m[k] = item[V]{value: v, expires: expires.UnixNano()}
 }

@@ -11,7 +11,7 @@ func TestCoreCache(t *testing.T) {
 	now := time.Unix(1000, 0)
 	c := New[int](32)
 	v := 7
-	c.Put("a", "tok", &v, now.Add(time.Minute))
+	c.Put("a", "tok", &v, now.Add(time.Minute), now)
 	if got, ok := c.Get("a", "tok", now); !ok || *got != 7 {
 		t.Fatal("miss after put")
 	}
@@ -26,7 +26,7 @@ func TestCoreCache(t *testing.T) {
 		t.Fatal("hit after delete")
 	}
 	for i := 0; i < 1000; i++ {
-		c.Put("a", fmt.Sprint(i), &v, now.Add(time.Hour))
+		c.Put("a", fmt.Sprint(i), &v, now.Add(time.Hour), now)
 	}
 	if n := c.Len(); n > 32 {
 		t.Fatalf("%d entries, bound 32", n)
@@ -35,7 +35,7 @@ func TestCoreCache(t *testing.T) {
 		t.Fatal("no evictions counted")
 	}
 	off := New[int](-1)
-	off.Put("a", "tok", &v, now.Add(time.Hour))
+	off.Put("a", "tok", &v, now.Add(time.Hour), now)
 	if off.Len() != 0 {
 		t.Fatal("a disabled cache stored an entry")
 	}
@@ -56,7 +56,7 @@ func TestCoreCacheConcurrent(t *testing.T) {
 			v := g
 			for i := 0; i < 2000; i++ {
 				k := fmt.Sprint(i % 200)
-				c.Put("a", k, &v, now.Add(time.Hour))
+				c.Put("a", k, &v, now.Add(time.Hour), now)
 				c.Get("a", k, now)
 				if i%7 == 0 {
 					c.Delete("a", k)
