@@ -115,6 +115,10 @@ type Principal struct {
 // token's identity is unknown.
 func (p Principal) Agent() model.AgentRef { return p.res.agent }
 
+// Denial says why every check of this principal is refused (its identity is
+// unknown, or its inline permissions failed), or "" when none is.
+func (p Principal) Denial() string { return p.res.denial }
+
 // Permissions returns the principal's effective permissions.
 func (p Principal) Permissions() []model.Permission { return p.res.perms }
 

@@ -68,7 +68,7 @@ func (e *Engine) serveCheck(w http.ResponseWriter, r *http.Request) {
 	if d.Status == 0 {
 		d = p.Decide(action, resource)
 	}
-	writeJSON(w, http.StatusOK, d)
+	WriteJSON(w, http.StatusOK, d)
 }
 
 func (e *Engine) serveBatch(w http.ResponseWriter, r *http.Request) {
@@ -103,7 +103,7 @@ func (e *Engine) serveBatch(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Results[i] = d
 	}
-	writeJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, out)
 }
 
 func (c checkRequest) requirement(prefix string) (action, resource string, err error) {
@@ -144,25 +144,42 @@ func (e *Engine) snapshotAt(w http.ResponseWriter, ctx context.Context, minRevis
 // decodeBody reads a JSON body of at most MaxBodySize into v, answering 400
 // or 413 itself when it cannot.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
+	body, err := ReadBody(w, r)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			WriteError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", MaxBodySize))
-			return false
-		}
-		WriteError(w, http.StatusBadRequest, "reading the request body: "+err.Error())
+		WriteError(w, err.Status, err.Message)
 		return false
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		WriteError(w, http.StatusBadRequest, "the request body is not valid JSON: "+jsonProblem(err))
+		WriteError(w, http.StatusBadRequest, "the request body is not valid JSON: "+JSONProblem(err))
 		return false
 	}
 	return true
 }
 
-// jsonProblem describes a JSON decoding error without quoting the body.
-func jsonProblem(err error) string {
+// HTTPError is an error with the HTTP status it answers with.
+type HTTPError struct {
+	Status  int
+	Message string
+}
+
+func (e *HTTPError) Error() string { return e.Message }
+
+// ReadBody reads a request body of at most MaxBodySize: a larger one is a
+// 413 HTTPError, a failed read a 400.
+func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, *HTTPError) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, &HTTPError{http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", MaxBodySize)}
+		}
+		return nil, &HTTPError{http.StatusBadRequest, "reading the request body: " + err.Error()}
+	}
+	return body, nil
+}
+
+// JSONProblem describes a JSON decoding error without quoting the body.
+func JSONProblem(err error) string {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
@@ -200,10 +217,11 @@ type ErrorBody struct {
 
 // WriteError writes an error response.
 func WriteError(w http.ResponseWriter, status int, message string) {
-	writeJSON(w, status, ErrorBody{Status: status, StatusCode: status, Message: message})
+	WriteJSON(w, status, ErrorBody{Status: status, StatusCode: status, Message: message})
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// WriteJSON writes v as a JSON response.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)

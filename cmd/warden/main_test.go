@@ -50,7 +50,7 @@ func TestFlagPrecedence(t *testing.T) {
 	other := fs.String("other", "def:3", "")
 	var aud listFlag
 	fs.Var(&aud, "audience", "")
-	if err := parseFlags(fs, []string{"--listen", "flag:1"}); err != nil {
+	if err := parseFlags(fs, []string{"--listen", "flag:1"}, ""); err != nil {
 		t.Fatal(err)
 	}
 	if *listen != "flag:1" || *diag != "env:2" || *other != "def:3" || aud.String() != "a,b" {
@@ -59,7 +59,7 @@ func TestFlagPrecedence(t *testing.T) {
 	t.Setenv("WARDEN_LEEWAY", "soon")
 	fs2 := flag.NewFlagSet("y", flag.ContinueOnError)
 	fs2.Duration("leeway", 0, "")
-	if err := parseFlags(fs2, nil); err == nil || !strings.Contains(err.Error(), "WARDEN_LEEWAY") {
+	if err := parseFlags(fs2, nil, ""); err == nil || !strings.Contains(err.Error(), "WARDEN_LEEWAY") {
 		t.Fatalf("bad environment value: %v", err)
 	}
 }

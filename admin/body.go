@@ -1,0 +1,241 @@
+package admin
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar"
+)
+
+// Limits on what the admin API stores.
+const (
+	maxNameLen   = 256  // names, display names, emails
+	maxIDLen     = 1024 // issuer ids, subjects, key ids
+	maxGrants    = 1000 // grants per agent
+	maxIdentites = 100  // identities per agent
+	maxPEMLen    = 16 << 10
+	maxURLLen    = 2048
+)
+
+// object is a JSON request body being validated field by field. Problems
+// are collected and reported together, each naming its field as Fusebit
+// does: `"firstName" must be a string`.
+type object struct {
+	path   string // the field path of this object, "" at the top
+	fields map[string]json.RawMessage
+	errs   []string
+}
+
+// parseObject parses body as a JSON object whose fields are all among
+// allowed.
+func parseObject(body []byte, allowed ...string) (*object, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return nil, badRequest("the request body is not a valid JSON object: %s", sidecar.JSONProblem(err))
+	}
+	if fields == nil {
+		return nil, badRequest("the request body must be a JSON object, not null")
+	}
+	o := &object{fields: fields}
+	o.allow(allowed...)
+	return o, nil
+}
+
+func (o *object) name(field string) string {
+	if o.path == "" {
+		return field
+	}
+	return o.path + "." + field
+}
+
+func (o *object) fail(format string, args ...any) { o.errs = append(o.errs, fmt.Sprintf(format, args...)) }
+
+// allow reports every field not among allowed, in name order.
+func (o *object) allow(allowed ...string) {
+	var extra []string
+	for k := range o.fields {
+		if !contains(allowed, k) {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(extra)
+	for _, k := range extra {
+		o.fail(`"%s" is not allowed`, o.name(k))
+	}
+}
+
+// err returns the collected problems as one 400, or nil.
+func (o *object) err() error {
+	if len(o.errs) == 0 {
+		return nil
+	}
+	return badRequest("%s", strings.Join(o.errs, "; "))
+}
+
+// has reports whether field is present, null included.
+func (o *object) has(field string) bool { _, ok := o.fields[field]; return ok }
+
+// null reports whether field is present and null.
+func (o *object) null(field string) bool {
+	raw, ok := o.fields[field]
+	return ok && bytes.Equal(bytes.TrimSpace(raw), []byte("null"))
+}
+
+// str reads an optional string field: absent and null read as "". It must
+// be printable and at most max bytes; nonEmpty refuses "".
+func (o *object) str(field string, max int, nonEmpty bool) string {
+	raw, ok := o.fields[field]
+	if !ok || o.null(field) {
+		if nonEmpty && !ok {
+			o.fail(`"%s" is required`, o.name(field))
+		}
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		o.fail(`"%s" must be a string`, o.name(field))
+		return ""
+	}
+	switch {
+	case nonEmpty && s == "":
+		o.fail(`"%s" is not allowed to be empty`, o.name(field))
+	case len(s) > max:
+		o.fail(`"%s" length must be less than or equal to %d characters long`, o.name(field), max)
+	case !printable(s):
+		o.fail(`"%s" must not contain control characters`, o.name(field))
+	}
+	return s
+}
+
+// required reads a required non-empty string.
+func (o *object) required(field string, max int) string { return o.str(field, max, true) }
+
+// array reads an optional array field of objects, each with fields among
+// allowed. Absent and null read as nil.
+func (o *object) array(field string, maxItems int, allowed ...string) []*object {
+	raw, ok := o.fields[field]
+	if !ok || o.null(field) {
+		return nil
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		o.fail(`"%s" must be an array`, o.name(field))
+		return nil
+	}
+	if len(items) > maxItems {
+		o.fail(`"%s" must contain less than or equal to %d items`, o.name(field), maxItems)
+		return nil
+	}
+	out := make([]*object, 0, len(items))
+	for i, item := range items {
+		sub := o.sub(fmt.Sprintf("%s[%d]", field, i), item, allowed...)
+		if sub != nil {
+			out = append(out, sub)
+		}
+	}
+	return out
+}
+
+// object reads an optional object field with fields among allowed; nil
+// when absent or null.
+func (o *object) object(field string, allowed ...string) *object {
+	raw, ok := o.fields[field]
+	if !ok || o.null(field) {
+		return nil
+	}
+	return o.sub(field, raw, allowed...)
+}
+
+// sub parses raw as the nested object at field. Its problems are reported
+// through o.
+func (o *object) sub(field string, raw json.RawMessage, allowed ...string) *object {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+		o.fail(`"%s" must be an object`, o.name(field))
+		return nil
+	}
+	sub := &object{path: o.name(field), fields: fields}
+	if allowed != nil {
+		sub.allow(allowed...)
+	}
+	return sub
+}
+
+// absorb moves a nested object's problems into o.
+func (o *object) absorb(sub *object) {
+	if sub != nil {
+		o.errs = append(o.errs, sub.errs...)
+		sub.errs = nil
+	}
+}
+
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// identities reads an identities field: [{issuerId, subject}], distinct.
+func (o *object) identities(field string) []model.Identity {
+	items := o.array(field, maxIdentites, "issuerId", "subject")
+	out := make([]model.Identity, 0, len(items))
+	seen := map[model.Identity]bool{}
+	for i, it := range items {
+		id := model.Identity{IssuerID: it.required("issuerId", maxIDLen), Subject: it.required("subject", maxIDLen)}
+		o.absorb(it)
+		if seen[id] {
+			o.fail(`"%s[%d]" contains a duplicate value`, o.name(field), i)
+		}
+		seen[id] = true
+		out = append(out, id)
+	}
+	return out
+}
+
+// access reads an access field: {allow: [{action, resource}]}. Actions must
+// be valid grant actions; resources are returned as sent (the delegation
+// message quotes them) and normalized when stored.
+func (o *object) access(field string) []model.Permission {
+	acc := o.object(field, "allow")
+	if acc == nil {
+		return nil
+	}
+	items := acc.array("allow", maxGrants, "action", "resource")
+	out := make([]model.Permission, 0, len(items))
+	for _, it := range items {
+		p := model.Permission{Action: it.required("action", maxIDLen), Resource: it.required("resource", maxIDLen)}
+		if p.Action != "" {
+			if err := model.ValidateGrantAction(p.Action); err != nil {
+				it.fail(`"%s": %s`, it.name("action"), err)
+			}
+		}
+		acc.absorb(it)
+		out = append(out, p)
+	}
+	o.absorb(acc)
+	return out
+}

@@ -1,0 +1,58 @@
+package admin
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+)
+
+// Config configures the admin API. The zero value of each field but
+// BaseURL is its default.
+type Config struct {
+	// BaseURL is this deployment's URL: the iss and aud of init tokens and
+	// the host part of the issuer ids they create.
+	BaseURL string `yaml:"base-url"`
+	// InitTokenTTL is how long an init token is valid. Default 8h.
+	InitTokenTTL time.Duration `yaml:"-"`
+	// WriteWait bounds how long a write waits for this node's replica to
+	// apply it before answering. Default 5s.
+	WriteWait time.Duration `yaml:"-"`
+}
+
+func (c *Config) setDefaults() {
+	if c.InitTokenTTL == 0 {
+		c.InitTokenTTL = 8 * time.Hour
+	}
+	if c.WriteWait == 0 {
+		c.WriteWait = 5 * time.Second
+	}
+}
+
+// Validate reports every problem with the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	u, err := url.Parse(c.BaseURL)
+	switch {
+	case c.BaseURL == "":
+		errs = append(errs, errors.New("base-url: a base URL is required"))
+	case err != nil:
+		errs = append(errs, fmt.Errorf("base-url %q: %w", c.BaseURL, err))
+	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		errs = append(errs, fmt.Errorf("base-url %q must be an http:// or https:// URL with a host", c.BaseURL))
+	}
+	if c.InitTokenTTL < 0 || c.WriteWait < 0 {
+		errs = append(errs, errors.New("durations must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Deps are what the admin API takes from its surroundings. The zero value
+// of each field is its default.
+type Deps struct {
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; it defaults to time.Now.
+	Now func() time.Time
+}

@@ -1,0 +1,193 @@
+package admin
+
+import (
+	"net/url"
+
+	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar"
+	"github.com/wardenauthz/warden/sidecar/storage"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// maxIssuerKeys is the most public keys an issuer may have, as in Fusebit.
+const maxIssuerKeys = 3
+
+func (s *Server) getIssuer(c *call) (any, error) {
+	row, ok := s.eng.Store().Snapshot().Issuer(c.acc, c.id)
+	if !ok {
+		return nil, notFound("issuer", c.id)
+	}
+	return row.Issuer, nil
+}
+
+// issuerPatch is a validated issuer body: what it sets and clears.
+type issuerPatch struct {
+	setName, setURL, setKeys bool
+	clearURL, clearKeys      bool
+	name, url                string
+	keys                     []model.PublicKey
+}
+
+// readIssuer reads and validates an issuer body.
+func (s *Server) readIssuer(c *call) (*issuerPatch, error) {
+	o, err := c.body("id", "displayName", "jsonKeysUrl", "publicKeys")
+	if err != nil {
+		return nil, err
+	}
+	if o.has("id") {
+		if id := o.str("id", maxIDLen, false); id != c.id {
+			o.fail(`"id" must be [%s]: it may not differ from the issuer id in the URL`, c.id)
+		}
+	}
+	p := &issuerPatch{setName: o.has("displayName"), clearURL: o.null("jsonKeysUrl"), clearKeys: o.null("publicKeys")}
+	p.name = o.str("displayName", maxNameLen, false)
+	p.setURL = o.has("jsonKeysUrl") && !p.clearURL
+	p.setKeys = o.has("publicKeys") && !p.clearKeys
+	switch {
+	case p.setURL && p.setKeys:
+		o.fail(`"value" contains a conflict between exclusive peers [jsonKeysUrl, publicKeys]`)
+	case p.setURL:
+		p.url = s.keyURL(o)
+	case p.setKeys:
+		p.keys = publicKeys(o)
+	}
+	return p, o.err()
+}
+
+// apply applies the patch to iss: setting jsonKeysUrl or publicKeys removes
+// the other, and the result must have exactly one of them.
+func (p *issuerPatch) apply(iss *model.Issuer) error {
+	if p.setName {
+		iss.DisplayName = p.name
+	}
+	switch {
+	case p.setURL:
+		iss.JSONKeysURL, iss.PublicKeys = p.url, nil
+	case p.setKeys:
+		iss.JSONKeysURL, iss.PublicKeys = "", p.keys
+	}
+	if p.clearURL {
+		iss.JSONKeysURL = ""
+	}
+	if p.clearKeys {
+		iss.PublicKeys = nil
+	}
+	if iss.JSONKeysURL == "" && len(iss.PublicKeys) == 0 {
+		return badRequest(`"value" must contain at least one of [jsonKeysUrl, publicKeys]`)
+	}
+	return nil
+}
+
+// keyURL reads jsonKeysUrl: an https:// URL with a host, or http:// when the
+// server allows insecure key URLs.
+func (s *Server) keyURL(o *object) string {
+	raw := o.str("jsonKeysUrl", maxURLLen, true)
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	insecure := s.eng.Config().AllowInsecureKeyURLs
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		o.fail(`"jsonKeysUrl" must be a valid https:// URL`)
+	case u.Scheme == "http" && !insecure:
+		o.fail(`"jsonKeysUrl" must be an https:// URL (this server does not run with --allow-insecure-key-urls)`)
+	case u.User != nil:
+		o.fail(`"jsonKeysUrl" must not carry credentials`)
+	}
+	return raw
+}
+
+// publicKeys reads publicKeys: 1 to 3 keys with distinct keyIds, each a
+// PEM public key that parses.
+func publicKeys(o *object) []model.PublicKey {
+	items := o.array("publicKeys", maxIssuerKeys, "keyId", "publicKey")
+	if items != nil && len(items) == 0 && len(o.errs) == 0 {
+		o.fail(`"publicKeys" must contain at least 1 items`)
+	}
+	out := make([]model.PublicKey, 0, len(items))
+	seen := map[string]bool{}
+	for i, it := range items {
+		pk := model.PublicKey{KeyID: it.required("keyId", maxIDLen), PublicKey: it.required("publicKey", maxPEMLen)}
+		if pk.KeyID != "" && seen[pk.KeyID] {
+			it.fail(`"publicKeys[%d].keyId" '%s' is a duplicate: key ids must be distinct`, i, pk.KeyID)
+		}
+		seen[pk.KeyID] = true
+		if pk.PublicKey != "" {
+			if _, err := sidecar.ParsePublicKey(pk.PublicKey); err != nil {
+				it.fail(`"publicKeys[%d].publicKey" is not a valid public key: %s`, i, err)
+			}
+		}
+		o.absorb(it)
+		out = append(out, pk)
+	}
+	return out
+}
+
+func (s *Server) addIssuer(c *call) (any, error) {
+	p, err := s.readIssuer(c)
+	if err != nil {
+		return nil, err
+	}
+	iss := model.Issuer{ID: c.id}
+	if err := p.apply(&iss); err != nil {
+		return nil, err
+	}
+	key := s.layout.Issuer(c.acc, c.id)
+	resp, err := s.commit(c, []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)},
+		[]clientv3.Op{clientv3.OpPut(key, storage.Encode(iss))}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if !resp.Succeeded {
+		return nil, badRequest("The issuer '%s' already exists", c.id)
+	}
+	return iss, nil
+}
+
+func (s *Server) updateIssuer(c *call) (any, error) {
+	p, err := s.readIssuer(c)
+	if err != nil {
+		return nil, err
+	}
+	key := s.layout.Issuer(c.acc, c.id)
+	for range maxWriteAttempts {
+		resp, err := s.kv.Get(c.r.Context(), key)
+		if err != nil {
+			return nil, err
+		}
+		if len(resp.Kvs) == 0 {
+			return nil, notFound("issuer", c.id)
+		}
+		var iss model.Issuer
+		if err := storage.Decode(key, resp.Kvs[0].Value, &iss); err != nil {
+			return nil, err
+		}
+		iss.ID = c.id
+		if err := p.apply(&iss); err != nil {
+			return nil, err
+		}
+		txn, err := s.commit(c, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)},
+			[]clientv3.Op{clientv3.OpPut(key, storage.Encode(iss))}, nil)
+		if err != nil {
+			return nil, err
+		}
+		if txn.Succeeded {
+			return iss, nil
+		}
+	}
+	return nil, errContended
+}
+
+func (s *Server) deleteIssuer(c *call) (any, error) {
+	resp, err := s.kv.Txn(c.r.Context()).Then(clientv3.OpDelete(s.layout.Issuer(c.acc, c.id))).Commit()
+	if err != nil {
+		return nil, err
+	}
+	if resp.Responses[0].GetResponseDeleteRange().Deleted == 0 {
+		return nil, notFound("issuer", c.id)
+	}
+	c.rev = resp.Header.Revision
+	s.awaitReplica(c.r.Context(), c.rev)
+	return nil, nil
+}

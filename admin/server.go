@@ -1,0 +1,206 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar"
+	"github.com/wardenauthz/warden/sidecar/storage"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// RevisionHeader carries the store revision a successful write produced.
+const RevisionHeader = "Warden-Revision"
+
+var defaultNow = time.Now
+
+// Server serves the admin API.
+type Server struct {
+	cfg    Config
+	eng    *sidecar.Engine
+	kv     *clientv3.Client
+	layout storage.Layout
+	log    *slog.Logger
+	now    func() time.Time
+	host   string // the host of BaseURL, for init issuer ids
+}
+
+// New returns the admin API over an engine (which authorizes callers and
+// whose state the replica keeps current) and the store's client.
+func New(eng *sidecar.Engine, kv *clientv3.Client, layout storage.Layout, cfg Config, deps Deps) (*Server, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("admin configuration: %w", err)
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Now == nil {
+		deps.Now = defaultNow
+	}
+	return &Server{cfg: cfg, eng: eng, kv: kv, layout: layout, log: deps.Logger.With("component", "admin"), now: deps.Now, host: hostOf(cfg.BaseURL)}, nil
+}
+
+// Register adds the admin routes to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	const acc = "/v1/account/{acc}"
+	s.route(mux, "GET "+acc+"/issuer", "issuer:get", nil, s.listIssuers)
+	s.route(mux, "GET "+acc+"/issuer/{id}", "issuer:get", checkIssuerID, s.getIssuer)
+	s.route(mux, "POST "+acc+"/issuer/{id}", "issuer:add", checkIssuerID, s.addIssuer)
+	s.route(mux, "PATCH "+acc+"/issuer/{id}", "issuer:update", checkIssuerID, s.updateIssuer)
+	s.route(mux, "DELETE "+acc+"/issuer/{id}", "issuer:delete", checkIssuerID, s.deleteIssuer)
+	for _, k := range []kind{userKind, clientKind} {
+		base := acc + "/" + string(k.typ)
+		s.route(mux, "GET "+base, k.action("get"), nil, k.bind(s.listAgents))
+		s.route(mux, "POST "+base, k.action("add"), nil, k.bind(s.addAgent))
+		s.route(mux, "GET "+base+"/{id}", k.action("get"), k.checkID, k.bind(s.getAgent))
+		s.route(mux, "PATCH "+base+"/{id}", k.action("update"), k.checkID, k.bind(s.updateAgent))
+		s.route(mux, "DELETE "+base+"/{id}", k.action("delete"), k.checkID, k.bind(s.deleteAgent))
+		s.route(mux, "POST "+base+"/{id}/init", k.action("init"), k.checkID, k.bind(s.mintInit))
+	}
+	s.route(mux, "GET "+acc+"/me", "", nil, s.me)
+	mux.HandleFunc("POST "+acc+"/init", s.serve("", nil, s.enroll, false))
+}
+
+// RegisterRefusal answers every admin route with 404 and a message saying
+// that this node serves checks only: what a --role sidecar node mounts.
+func RegisterRefusal(mux *http.ServeMux) {
+	mux.HandleFunc("/v1/account/", func(w http.ResponseWriter, r *http.Request) {
+		sidecar.WriteError(w, http.StatusNotFound,
+			"This Warden node serves checks only (--role sidecar); send admin requests to a node running with --role admin or all")
+	})
+}
+
+// call is one admin request, authenticated and authorized.
+type call struct {
+	r      *http.Request
+	w      http.ResponseWriter
+	acc    string
+	id     string // the {id} path value, unescaped
+	caller sidecar.Principal
+	// rev is the store revision a write produced, sent as RevisionHeader.
+	rev int64
+}
+
+// body reads and parses the request body as an object with fields among
+// allowed.
+func (c *call) body(allowed ...string) (*object, error) {
+	raw, herr := sidecar.ReadBody(c.w, c.r)
+	if herr != nil {
+		return nil, &apiError{status: herr.Status, msg: herr.Message}
+	}
+	return parseObject(raw, allowed...)
+}
+
+// who names the caller for messages: "user 'usr-…'" or "client 'clt-…'".
+func (c *call) who() string {
+	a := c.caller.Agent()
+	return fmt.Sprintf("%s '%s'", a.Type, a.ID)
+}
+
+// A handler answers a call with a body to send as JSON (nil for 204) or an
+// error.
+type handler func(*call) (any, error)
+
+// route mounts a handler behind authorization by action on the request
+// path. checkID, when set, validates the {id} path value.
+func (s *Server) route(mux *http.ServeMux, pattern, action string, checkID func(string) error, h handler) {
+	mux.HandleFunc(pattern, s.serve(action, checkID, h, true))
+}
+
+// serve checks, in Fusebit's order: malformed path ids (400), then the
+// caller's authorization (403), then lets the handler read the body.
+func (s *Server) serve(action string, checkID func(string) error, h handler, authorize bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c := &call{r: r, w: w, acc: r.PathValue("acc"), id: r.PathValue("id")}
+		body, err := s.dispatch(c, action, checkID, h, authorize)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if c.rev != 0 {
+			w.Header().Set(RevisionHeader, strconv.FormatInt(c.rev, 10))
+		}
+		if body == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		sidecar.WriteJSON(w, http.StatusOK, body)
+	}
+}
+
+func (s *Server) dispatch(c *call, action string, checkID func(string) error, h handler, authorize bool) (any, error) {
+	if !model.ValidID(model.AccountPrefix, c.acc) {
+		return nil, patternError("accountId", c.acc, model.AccountPrefix)
+	}
+	if checkID != nil {
+		if err := checkID(c.id); err != nil {
+			return nil, err
+		}
+	}
+	if authorize {
+		if err := s.authorize(c, action); err != nil {
+			return nil, err
+		}
+	}
+	return h(c)
+}
+
+func patternError(field, value, prefix string) error {
+	return badRequest(`"%s" with value "%s" fails to match the required pattern: /%s/`, field, truncate(value, 64), model.IDPattern(prefix))
+}
+
+// checkIssuerID validates an issuer id from the path: not empty, printable,
+// at most maxIDLen bytes.
+func checkIssuerID(id string) error {
+	switch {
+	case id == "":
+		return badRequest(`"issuerId" is not allowed to be empty`)
+	case len(id) > maxIDLen:
+		return badRequest(`"issuerId" length must be less than or equal to %d characters long`, maxIDLen)
+	case !printable(id):
+		return badRequest(`"issuerId" must not contain control characters`)
+	}
+	return nil
+}
+
+// authorize authenticates the caller in the path's account and requires
+// action on the request path after /v1, as received (still escaped) and
+// normalized. An empty action only requires a resolved agent.
+func (s *Server) authorize(c *call, action string) error {
+	snap := s.eng.Store().Snapshot()
+	token := sidecar.BearerToken(c.r.Header.Get("Authorization"))
+	p, d := s.eng.Authenticate(c.r.Context(), snap, token, c.acc)
+	if d.Status != 0 || p.Agent().ID == "" || p.Denial() != "" {
+		return errUnauthorized
+	}
+	c.caller = p
+	if action == "" {
+		return nil
+	}
+	resource := strings.TrimPrefix(c.r.URL.EscapedPath(), "/v1")
+	if d := p.Decide(action, resource); !d.Allow {
+		return errUnauthorized
+	}
+	return nil
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			ae = &apiError{status: http.StatusServiceUnavailable, msg: "the store did not answer in time; the request may or may not have been applied"}
+		} else {
+			s.log.Error("admin request failed", "method", r.Method, "path", r.URL.EscapedPath(), "error", err.Error())
+			ae = &apiError{status: http.StatusServiceUnavailable, msg: "the store is unavailable: " + err.Error()}
+		}
+	}
+	sidecar.WriteError(w, ae.status, ae.msg)
+}

@@ -1,0 +1,31 @@
+package admin
+
+import (
+	"context"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// commit runs a transaction: ops when every cmp holds, else probes. On
+// success it records the revision for RevisionHeader and waits, at most
+// WriteWait, for this node's replica to apply it, so that the caller reads
+// its own write here and the revision it is given is usable at once.
+func (s *Server) commit(c *call, cmps []clientv3.Cmp, ops, probes []clientv3.Op) (*clientv3.TxnResponse, error) {
+	resp, err := s.kv.Txn(c.r.Context()).If(cmps...).Then(ops...).Else(probes...).Commit()
+	if err != nil {
+		return nil, err
+	}
+	if resp.Succeeded {
+		c.rev = resp.Header.Revision
+		s.awaitReplica(c.r.Context(), c.rev)
+	}
+	return resp, nil
+}
+
+func (s *Server) awaitReplica(ctx context.Context, rev int64) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteWait)
+	defer cancel()
+	if _, err := s.eng.Store().WaitRevision(ctx, rev); err != nil {
+		s.log.Warn("a write is committed but this node's replica has not applied it yet", "revision", rev, "error", err.Error())
+	}
+}

@@ -1,0 +1,62 @@
+package sidecar
+
+import (
+	"crypto"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/wardenauthz/warden/sidecar/internal/keys"
+)
+
+// ParsePublicKey parses a public key as an issuer's publicKeys hold it: PEM
+// SPKI, PKCS#1 or an X.509 certificate, of a supported type and size. The
+// error never quotes the key.
+func ParsePublicKey(pemText string) (crypto.PublicKey, error) {
+	return keys.ParsePEM(pemText)
+}
+
+// KeyedClaims are the identifying claims of a token verified by
+// VerifyWithKey.
+type KeyedClaims struct {
+	KeyID, Issuer, Subject string
+}
+
+// VerifyWithKey verifies an agent token against one given key, with the
+// engine's rules: the algorithm allow-list, each algorithm only with its
+// own key type, a kid header, iss, sub, an accepted aud, and exp and nbf
+// with the leeway. The init flow uses it to check that an enrolling agent
+// holds the private key of the public key it enrolls.
+func (e *Engine) VerifyWithKey(token string, key crypto.PublicKey) (KeyedClaims, error) {
+	if len(token) > MaxTokenSize {
+		return KeyedClaims{}, fmt.Errorf("token larger than %d bytes", MaxTokenSize)
+	}
+	claims := jwt.MapClaims{}
+	var kid string
+	_, err := e.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		alg := t.Method.Alg()
+		if !slices.Contains(keys.Algorithms, alg) {
+			return nil, fmt.Errorf("%w: %s", errAlgorithm, quote(alg))
+		}
+		if kid, _ = t.Header["kid"].(string); kid == "" {
+			return nil, errNoKid
+		}
+		if !keys.FitsAlg(alg, key) {
+			return nil, fmt.Errorf("%w: %s", errAlgKeyType, alg)
+		}
+		return key, nil
+	})
+	if err != nil {
+		return KeyedClaims{}, errors.New(verifyReason(err))
+	}
+	iss, _ := claims["iss"].(string)
+	if iss == "" {
+		return KeyedClaims{}, errNoIssuer
+	}
+	ent := &entry{}
+	if reason := e.checkClaims(ent, claims, e.now()); reason != "" {
+		return KeyedClaims{}, errors.New(reason)
+	}
+	return KeyedClaims{KeyID: kid, Issuer: iss, Subject: ent.subject}, nil
+}

@@ -1,0 +1,84 @@
+package storage
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/wardenauthz/warden/sdk/model"
+)
+
+// AccountRecord is the value of an account key.
+type AccountRecord struct {
+	ID string `json:"id"`
+}
+
+// AgentRecord is the value of an agent key: a user or a client, with its
+// identities and its grants (normalized) in the order given.
+type AgentRecord struct {
+	ID           string             `json:"id"`
+	Type         model.AgentType    `json:"type"`
+	FirstName    string             `json:"firstName,omitempty"`
+	LastName     string             `json:"lastName,omitempty"`
+	PrimaryEmail string             `json:"primaryEmail,omitempty"`
+	DisplayName  string             `json:"displayName,omitempty"`
+	Identities   []model.Identity   `json:"identities,omitempty"`
+	Allow        []model.Permission `json:"allow,omitempty"`
+}
+
+// Agent returns the record as the state's agent of account acc.
+func (r *AgentRecord) Agent(acc string) model.Agent {
+	return model.Agent{
+		ID: r.ID, Type: r.Type, Account: acc,
+		Identities: r.Identities, Grants: r.Allow,
+		FirstName: r.FirstName, LastName: r.LastName, PrimaryEmail: r.PrimaryEmail, DisplayName: r.DisplayName,
+	}
+}
+
+// AgentRecordOf is the record of a state agent.
+func AgentRecordOf(a *model.Agent) *AgentRecord {
+	return &AgentRecord{
+		ID: a.ID, Type: a.Type,
+		FirstName: a.FirstName, LastName: a.LastName, PrimaryEmail: a.PrimaryEmail, DisplayName: a.DisplayName,
+		Identities: a.Identities, Allow: a.Grants,
+	}
+}
+
+// InitRecord is the value of an init token's key. The secret signs the
+// token (HS256); the record exists until the token expires, and is marked
+// consumed, not deleted, when the token is used, so that a replay is told
+// apart from a forgery.
+type InitRecord struct {
+	JTI       string          `json:"jti"`
+	AgentID   string          `json:"agentId"`
+	AgentType model.AgentType `json:"agentType"`
+	IssuerID  string          `json:"issuerId"`
+	Subject   string          `json:"subject"`
+	Secret    []byte          `json:"secret"`
+	Expires   int64           `json:"exp"`
+	Consumed  bool            `json:"consumed,omitempty"`
+}
+
+// BootstrapRecord is the value of the bootstrap key: what the first start
+// created.
+type BootstrapRecord struct {
+	Account    string `json:"account"`
+	RootClient string `json:"rootClient"`
+}
+
+// Encode encodes a record.
+func Encode(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Records are plain structs of strings, slices and numbers.
+		panic(fmt.Sprintf("storage: encoding %T: %v", v, err))
+	}
+	return string(b)
+}
+
+// Decode decodes a record stored at key.
+func Decode(key string, value []byte, v any) error {
+	if err := json.Unmarshal(value, v); err != nil {
+		return fmt.Errorf("decoding %s: %w", key, err)
+	}
+	return nil
+}

@@ -1,0 +1,101 @@
+package storage
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// DefaultPrefix is the key prefix under which Warden keeps everything.
+const DefaultPrefix = "/warden/v1/"
+
+// Kinds of record, the first segment of a key after the prefix.
+const (
+	KindAccount  = "account"
+	KindIssuer   = "issuer"
+	KindAgent    = "agent"
+	KindIdentity = "identity"
+	KindInit     = "init"
+	KindMeta     = "meta"
+)
+
+// Layout builds and parses the store's keys. Every key is
+// <prefix><kind>/<account>/…; segments that come from users (issuer ids,
+// subjects) are path-escaped, so "/" only ever separates segments.
+type Layout struct {
+	Prefix string
+}
+
+// NewLayout returns the layout under prefix, DefaultPrefix when empty. The
+// prefix always ends in "/".
+func NewLayout(prefix string) Layout {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	return Layout{Prefix: prefix}
+}
+
+func (l Layout) key(kind string, segs ...string) string {
+	var b strings.Builder
+	b.WriteString(l.Prefix)
+	b.WriteString(kind)
+	for _, s := range segs {
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(s))
+	}
+	return b.String()
+}
+
+// Account is the key of an account.
+func (l Layout) Account(acc string) string { return l.key(KindAccount, acc) }
+
+// Issuer is the key of an issuer of an account.
+func (l Layout) Issuer(acc, id string) string { return l.key(KindIssuer, acc, id) }
+
+// Agent is the key of a user or client.
+func (l Layout) Agent(acc, id string) string { return l.key(KindAgent, acc, id) }
+
+// Identity is the key that makes (account, issuer, subject) unique: its
+// value is the id of the agent holding the identity.
+func (l Layout) Identity(acc, issuerID, subject string) string {
+	return l.key(KindIdentity, acc, issuerID, subject)
+}
+
+// Init is the key of an init token's record.
+func (l Layout) Init(acc, jti string) string { return l.key(KindInit, acc, jti) }
+
+// Bootstrap is the key recording the first start's account and root client.
+func (l Layout) Bootstrap() string { return l.key(KindMeta, "bootstrap") }
+
+// Key is a parsed store key.
+type Key struct {
+	Kind string
+	// Segs are the unescaped segments after the kind: [account, id] for
+	// accounts' issuers and agents, [account] for accounts.
+	Segs []string
+}
+
+// Parse parses a key under the layout's prefix.
+func (l Layout) Parse(key string) (Key, error) {
+	rest, ok := strings.CutPrefix(key, l.Prefix)
+	if !ok {
+		return Key{}, fmt.Errorf("key %q is not under prefix %q", key, l.Prefix)
+	}
+	parts := strings.Split(rest, "/")
+	k := Key{Kind: parts[0], Segs: make([]string, 0, len(parts)-1)}
+	for _, p := range parts[1:] {
+		s, err := url.PathUnescape(p)
+		if err != nil {
+			return Key{}, fmt.Errorf("key %q: %w", key, err)
+		}
+		k.Segs = append(k.Segs, s)
+	}
+	want := map[string]int{KindAccount: 1, KindIssuer: 2, KindAgent: 2, KindIdentity: 3, KindInit: 2, KindMeta: 1}
+	if n, known := want[k.Kind]; known && len(k.Segs) != n {
+		return Key{}, fmt.Errorf("key %q has %d segments after %q; want %d", key, len(k.Segs), k.Kind, n)
+	}
+	return k, nil
+}

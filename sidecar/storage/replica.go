@@ -1,0 +1,342 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar/state"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// ReplicaConfig configures a Replica. The zero value of each field but
+// Client and State is its default.
+type ReplicaConfig struct {
+	Client *clientv3.Client
+	Layout Layout
+	State  *state.Store
+	Logger *slog.Logger
+	Now    func() time.Time
+	// ProgressInterval is how often the replica asks etcd to confirm that
+	// the watch is current. Default 1s.
+	ProgressInterval time.Duration
+	// StaleAfter is how long without word from etcd makes the replica
+	// stale (not ready). Default 3 × ProgressInterval.
+	StaleAfter time.Duration
+	// PageSize is the number of keys fetched per request while listing.
+	// Default 2000.
+	PageSize int64
+	// RetryInterval is the wait before listing or watching again after a
+	// failure. Default 500ms.
+	RetryInterval time.Duration
+}
+
+// Replica keeps a state.Store equal to the store's prefix: it lists the
+// prefix at a revision R, loads it in one batch, then watches from R+1 and
+// applies each watch response in one batch. On a compacted watch it lists
+// again and applies the difference, so no change is ever skipped.
+type Replica struct {
+	cfg ReplicaConfig
+	log *slog.Logger
+
+	// applied maps every key the state holds to its mod revision; only the
+	// Run goroutine touches it.
+	applied map[string]int64
+
+	loaded      atomic.Bool
+	lastContact atomic.Int64 // unix nanoseconds of the last word from etcd
+	relists     atomic.Int64
+	restarts    atomic.Int64
+	badRecords  atomic.Int64
+
+	mu      sync.Mutex
+	lastErr error
+}
+
+// NewReplica returns a replica; Run starts it.
+func NewReplica(cfg ReplicaConfig) *Replica {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Layout.Prefix == "" {
+		cfg.Layout = NewLayout("")
+	}
+	if cfg.ProgressInterval <= 0 {
+		cfg.ProgressInterval = time.Second
+	}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = 3 * cfg.ProgressInterval
+	}
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = 2000
+	}
+	if cfg.RetryInterval <= 0 {
+		cfg.RetryInterval = 500 * time.Millisecond
+	}
+	return &Replica{cfg: cfg, log: cfg.Logger.With("component", "replica"), applied: map[string]int64{}}
+}
+
+// Status says whether the replica is ready: its state was loaded and etcd
+// confirmed the watch current within StaleAfter. Reason says why not.
+type Status struct {
+	Ready    bool   `json:"ready"`
+	Reason   string `json:"reason,omitempty"`
+	Revision int64  `json:"revision"`
+	// Relists counts lists after the first (compacted watches); Restarts
+	// counts watches started again after an error; BadRecords counts
+	// records that did not decode and were left out.
+	Relists    int64 `json:"relists"`
+	Restarts   int64 `json:"watchRestarts"`
+	BadRecords int64 `json:"badRecords"`
+}
+
+// Status returns the replica's status now.
+func (r *Replica) Status() Status {
+	st := Status{Revision: r.cfg.State.Revision(), Relists: r.relists.Load(), Restarts: r.restarts.Load(), BadRecords: r.badRecords.Load()}
+	switch {
+	case !r.loaded.Load():
+		st.Reason = "the state is not loaded from the store yet"
+		if err := r.err(); err != nil {
+			st.Reason += ": " + err.Error()
+		}
+	default:
+		since := r.cfg.Now().Sub(time.Unix(0, r.lastContact.Load()))
+		if since > r.cfg.StaleAfter {
+			st.Reason = fmt.Sprintf("the state is stale: no word from etcd for %s; checks are answered from revision %d",
+				since.Round(100*time.Millisecond), st.Revision)
+			if err := r.err(); err != nil {
+				st.Reason += " (" + err.Error() + ")"
+			}
+		} else {
+			st.Ready = true
+		}
+	}
+	return st
+}
+
+func (r *Replica) err() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastErr
+}
+
+func (r *Replica) setErr(err error) {
+	r.mu.Lock()
+	r.lastErr = err
+	r.mu.Unlock()
+}
+
+func (r *Replica) contact() { r.lastContact.Store(r.cfg.Now().UnixNano()) }
+
+// Run lists and watches until ctx ends. It never gives up: failures are
+// logged, reported by Status, and retried.
+func (r *Replica) Run(ctx context.Context) {
+	for ctx.Err() == nil {
+		rev, err := r.list(ctx)
+		if err != nil {
+			r.fail(ctx, "listing the store", err)
+			continue
+		}
+		for ctx.Err() == nil {
+			rev, err = r.watch(ctx, rev)
+			if errors.Is(err, rpctypes.ErrCompacted) {
+				r.relists.Add(1)
+				r.log.Warn("watch compacted; listing again", "revision", rev)
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			r.restarts.Add(1)
+			r.fail(ctx, "watching the store", err)
+		}
+	}
+}
+
+func (r *Replica) fail(ctx context.Context, what string, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	r.setErr(fmt.Errorf("%s: %w", what, err))
+	r.log.Warn(what+" failed; retrying", "error", err.Error(), "retry_in", r.cfg.RetryInterval.String())
+	select {
+	case <-ctx.Done():
+	case <-time.After(r.cfg.RetryInterval):
+	}
+}
+
+// list reads the whole prefix at one revision and applies the difference
+// from the state, returning the revision.
+func (r *Replica) list(ctx context.Context) (int64, error) {
+	start := r.cfg.Now()
+	prefix := r.cfg.Layout.Prefix
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	seen := make(map[string]int64, len(r.applied))
+	b := &state.Batch{}
+	var rev int64
+	from := prefix
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(r.cfg.PageSize)}
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		resp, err := r.cfg.Client.Get(ctx, from, opts...)
+		if err != nil {
+			return 0, err
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		for _, kv := range resp.Kvs {
+			k := string(kv.Key)
+			seen[k] = kv.ModRevision
+			if r.applied[k] != kv.ModRevision {
+				r.put(b, k, kv.Value)
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			break
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+	for k := range r.applied {
+		if _, ok := seen[k]; !ok {
+			r.del(b, k)
+		}
+	}
+	b.Revision = max(rev, r.cfg.State.Revision())
+	if _, err := r.cfg.State.Apply(b); err != nil {
+		return 0, err
+	}
+	r.applied = seen
+	r.contact()
+	r.setErr(nil)
+	first := !r.loaded.Swap(true)
+	r.log.Info("state loaded from the store", "revision", rev, "keys", len(seen), "changes", b.Len(),
+		"first", first, "took", r.cfg.Now().Sub(start).Round(time.Millisecond).String())
+	return rev, nil
+}
+
+// watch applies changes after rev until the watch fails, returning the last
+// revision applied and why it stopped.
+func (r *Replica) watch(ctx context.Context, rev int64) (int64, error) {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := r.cfg.Client.Watch(wctx, r.cfg.Layout.Prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+	go r.askProgress(wctx)
+	for resp := range wch {
+		if resp.CompactRevision != 0 {
+			return rev, rpctypes.ErrCompacted
+		}
+		if err := resp.Err(); err != nil {
+			return rev, err
+		}
+		r.contact()
+		r.setErr(nil)
+		if len(resp.Events) == 0 {
+			continue
+		}
+		b := &state.Batch{}
+		for _, ev := range resp.Events {
+			k := string(ev.Kv.Key)
+			if ev.Type == mvccpb.DELETE {
+				r.del(b, k)
+				delete(r.applied, k)
+			} else {
+				r.put(b, k, ev.Kv.Value)
+				r.applied[k] = ev.Kv.ModRevision
+			}
+			b.Revision = max(b.Revision, ev.Kv.ModRevision)
+		}
+		if _, err := r.cfg.State.Apply(b); err != nil {
+			return rev, err
+		}
+		rev = b.Revision
+	}
+	if err := ctx.Err(); err != nil {
+		return rev, err
+	}
+	return rev, errors.New("the watch channel closed")
+}
+
+// askProgress asks etcd, every ProgressInterval, to confirm the watch is
+// current: the answer is what keeps the replica ready while nothing
+// changes, and its absence is how an unreachable etcd is noticed.
+func (r *Replica) askProgress(ctx context.Context) {
+	t := time.NewTicker(r.cfg.ProgressInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			rctx, cancel := context.WithTimeout(ctx, r.cfg.ProgressInterval)
+			_ = r.cfg.Client.RequestProgress(rctx)
+			cancel()
+		}
+	}
+}
+
+// put adds a record's change to b. Records the state does not hold
+// (identity index, init tokens, metadata) are skipped; a record that does
+// not decode is logged and left out rather than stopping replication.
+func (r *Replica) put(b *state.Batch, key string, value []byte) {
+	k, err := r.cfg.Layout.Parse(key)
+	if err == nil {
+		err = r.decodeInto(b, k, key, value)
+	}
+	if err != nil {
+		r.badRecords.Add(1)
+		r.log.Error("leaving out a record that does not decode", "key", key, "error", err.Error())
+	}
+}
+
+func (r *Replica) decodeInto(b *state.Batch, k Key, key string, value []byte) error {
+	switch k.Kind {
+	case KindAccount:
+		b.PutAccount(k.Segs[0])
+	case KindIssuer:
+		var iss model.Issuer
+		if err := Decode(key, value, &iss); err != nil {
+			return err
+		}
+		iss.ID = k.Segs[1]
+		b.PutIssuer(k.Segs[0], iss)
+	case KindAgent:
+		var rec AgentRecord
+		if err := Decode(key, value, &rec); err != nil {
+			return err
+		}
+		rec.ID = k.Segs[1]
+		if t := model.AgentTypeOf(rec.ID); t == "" || t != rec.Type {
+			return fmt.Errorf("decoding %s: agent type %q does not fit id %q", key, rec.Type, rec.ID)
+		}
+		b.PutAgent(rec.Agent(k.Segs[0]))
+	}
+	return nil
+}
+
+func (r *Replica) del(b *state.Batch, key string) {
+	k, err := r.cfg.Layout.Parse(key)
+	if err != nil {
+		return
+	}
+	switch k.Kind {
+	case KindAccount:
+		b.DeleteAccount(k.Segs[0])
+	case KindIssuer:
+		b.DeleteIssuer(k.Segs[0], k.Segs[1])
+	case KindAgent:
+		b.DeleteAgent(k.Segs[1])
+	}
+}
