@@ -57,7 +57,9 @@ func (o *object) name(field string) string {
 	return o.path + "." + field
 }
 
-func (o *object) fail(format string, args ...any) { o.errs = append(o.errs, fmt.Sprintf(format, args...)) }
+func (o *object) fail(format string, args ...any) {
+	o.errs = append(o.errs, fmt.Sprintf(format, args...))
+}
 
 // allow reports every field not among allowed, in name order.
 func (o *object) allow(allowed ...string) {

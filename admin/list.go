@@ -202,4 +202,3 @@ func (s *Server) listIssuers(c *call) (any, error) {
 	})
 	return col.result(), nil
 }
-
