@@ -95,9 +95,20 @@ func (o *object) null(field string) bool {
 // str reads an optional string field: absent and null read as "". It must
 // be printable and at most max bytes; nonEmpty refuses "".
 func (o *object) str(field string, max int, nonEmpty bool) string {
-	raw, ok := o.fields[field]
-	if !ok || o.null(field) {
-		if nonEmpty && !ok {
+	return o.text(field, max, nonEmpty, printable)
+}
+
+// pemText reads a required PEM field: printable but for line breaks.
+func (o *object) pemText(field string) string {
+	return o.text(field, maxPEMLen, true, func(s string) bool {
+		return printable(strings.NewReplacer("\n", "", "\r", "", "\t", "").Replace(s))
+	})
+}
+
+func (o *object) text(field string, max int, nonEmpty bool, ok func(string) bool) string {
+	raw, present := o.fields[field]
+	if !present || o.null(field) {
+		if nonEmpty && !present {
 			o.fail(`"%s" is required`, o.name(field))
 		}
 		return ""
@@ -112,7 +123,7 @@ func (o *object) str(field string, max int, nonEmpty bool) string {
 		o.fail(`"%s" is not allowed to be empty`, o.name(field))
 	case len(s) > max:
 		o.fail(`"%s" length must be less than or equal to %d characters long`, o.name(field), max)
-	case !printable(s):
+	case !ok(s):
 		o.fail(`"%s" must not contain control characters`, o.name(field))
 	}
 	return s

@@ -30,3 +30,7 @@ var errUnauthorized = &apiError{status: http.StatusForbidden, msg: "Unauthorized
 func notFound(kind, id string) error {
 	return errorf(http.StatusNotFound, "The %s '%s' does not exist", kind, id)
 }
+
+// errNotLoaded answers requests that arrive before the node has loaded its
+// state from the store: it cannot tell who the caller is yet.
+var errNotLoaded = &apiError{status: http.StatusServiceUnavailable, msg: "This Warden node has not loaded its state from the store yet; try again shortly"}

@@ -217,7 +217,7 @@ func (s *Server) readEnrollment(c *call, rec *storage.InitRecord) (enrollment, e
 	if err != nil {
 		return enrollment{}, err
 	}
-	e := enrollment{publicKey: o.required("publicKey", maxPEMLen)}
+	e := enrollment{publicKey: o.pemText("publicKey")}
 	var access string
 	switch p := o.str("protocol", 32, false); p {
 	case "pki":

@@ -108,7 +108,7 @@ func publicKeys(o *object) []model.PublicKey {
 	out := make([]model.PublicKey, 0, len(items))
 	seen := map[string]bool{}
 	for i, it := range items {
-		pk := model.PublicKey{KeyID: it.required("keyId", maxIDLen), PublicKey: it.required("publicKey", maxPEMLen)}
+		pk := model.PublicKey{KeyID: it.required("keyId", maxIDLen), PublicKey: it.pemText("publicKey")}
 		if pk.KeyID != "" && seen[pk.KeyID] {
 			it.fail(`"publicKeys[%d].keyId" '%s' is a duplicate: key ids must be distinct`, i, pk.KeyID)
 		}

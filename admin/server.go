@@ -176,6 +176,9 @@ func checkIssuerID(id string) error {
 // normalized. An empty action only requires a resolved agent.
 func (s *Server) authorize(c *call, action string) error {
 	snap := s.eng.Store().Snapshot()
+	if snap.Revision == 0 {
+		return errNotLoaded
+	}
 	token := sidecar.BearerToken(c.r.Header.Get("Authorization"))
 	p, d := s.eng.Authenticate(c.r.Context(), snap, token, c.acc)
 	if d.Status != 0 || p.Agent().ID == "" || p.Denial() != "" {

@@ -58,6 +58,8 @@ type Replica struct {
 
 	mu      sync.Mutex
 	lastErr error
+
+	lastFailLog time.Time // only the Run goroutine touches it
 }
 
 // NewReplica returns a replica; Run starts it.
@@ -167,13 +169,22 @@ func (r *Replica) fail(ctx context.Context, what string, err error) {
 	if ctx.Err() != nil {
 		return
 	}
-	r.setErr(fmt.Errorf("%s: %w", what, err))
-	r.log.Warn(what+" failed; retrying", "error", err.Error(), "retry_in", r.cfg.RetryInterval.String())
+	err = fmt.Errorf("%s: %w", what, err)
+	r.setErr(err)
+	// While etcd is down this repeats every RetryInterval; say it once in
+	// a while, not every time.
+	if now := r.cfg.Now(); now.Sub(r.lastFailLog) >= failLogInterval {
+		r.lastFailLog = now
+		r.log.Warn("replication from the store failed; retrying", "error", err.Error(), "retry_in", r.cfg.RetryInterval.String())
+	}
 	select {
 	case <-ctx.Done():
 	case <-time.After(r.cfg.RetryInterval):
 	}
 }
+
+// failLogInterval is the least time between two logs of failures.
+const failLogInterval = 10 * time.Second
 
 // list reads the whole prefix at one revision and applies the difference
 // from the state, returning the revision.
@@ -232,9 +243,37 @@ func (r *Replica) list(ctx context.Context) (int64, error) {
 func (r *Replica) watch(ctx context.Context, rev int64) (int64, error) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	wch := r.cfg.Client.Watch(wctx, r.cfg.Layout.Prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+	// The watch starts at rev, which is applied already, not at rev+1:
+	// etcd sends no progress notifications to a watch that starts past its
+	// current revision, and without them the replica could not tell a
+	// quiet store from an unreachable one. Events at rev are skipped.
+	wch := r.cfg.Client.Watch(wctx, r.cfg.Layout.Prefix, clientv3.WithPrefix(), clientv3.WithRev(rev), clientv3.WithProgressNotify())
 	go r.askProgress(wctx)
-	for resp := range wch {
+	// A watch whose connection broke may never resume on its own, even
+	// once etcd is back; one that has been silent past StaleAfter is
+	// abandoned for a new one.
+	check := time.NewTicker(r.cfg.ProgressInterval)
+	defer check.Stop()
+	started := r.cfg.Now()
+	for {
+		var resp clientv3.WatchResponse
+		var ok bool
+		select {
+		case resp, ok = <-wch:
+		case <-check.C:
+			now := r.cfg.Now()
+			since := now.Sub(time.Unix(0, r.lastContact.Load()))
+			if since > r.cfg.StaleAfter && now.Sub(started) > r.cfg.StaleAfter {
+				return rev, fmt.Errorf("no word from etcd for %s", since.Round(10*time.Millisecond))
+			}
+			continue
+		}
+		if !ok {
+			if err := ctx.Err(); err != nil {
+				return rev, err
+			}
+			return rev, errors.New("the watch channel closed")
+		}
 		if resp.CompactRevision != 0 {
 			return rev, rpctypes.ErrCompacted
 		}
@@ -243,11 +282,11 @@ func (r *Replica) watch(ctx context.Context, rev int64) (int64, error) {
 		}
 		r.contact()
 		r.setErr(nil)
-		if len(resp.Events) == 0 {
-			continue
-		}
 		b := &state.Batch{}
 		for _, ev := range resp.Events {
+			if ev.Kv.ModRevision <= rev {
+				continue
+			}
 			k := string(ev.Kv.Key)
 			if ev.Type == mvccpb.DELETE {
 				r.del(b, k)
@@ -258,15 +297,14 @@ func (r *Replica) watch(ctx context.Context, rev int64) (int64, error) {
 			}
 			b.Revision = max(b.Revision, ev.Kv.ModRevision)
 		}
+		if b.Revision == 0 {
+			continue
+		}
 		if _, err := r.cfg.State.Apply(b); err != nil {
 			return rev, err
 		}
 		rev = b.Revision
 	}
-	if err := ctx.Err(); err != nil {
-		return rev, err
-	}
-	return rev, errors.New("the watch channel closed")
 }
 
 // askProgress asks etcd, every ProgressInterval, to confirm the watch is

@@ -1,0 +1,131 @@
+package admin
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/wardenauthz/warden/sdk/model"
+)
+
+// TestBadInput: every kind of bad input gets a precise 400, 403, 404 or 413
+// naming what was wrong, and leaves the store exactly as it was.
+func TestBadInput(t *testing.T) {
+	e := newEnv(t)
+	acc := "/v1/account/" + testAcc
+	accRes := "/account/" + testAcc + "/"
+	alice, aliceTk := e.agent("user", "alice", perm("user:*", accRes), perm("issuer:get", accRes), perm("function:get", accRes+"sub/s1/"))
+	boss, _ := e.agent("user", "boss", perm("*", accRes))
+	weak, weakTk := e.agent("client", "weak", perm("user:add", accRes), perm("user:update", accRes), perm("user:init", accRes))
+	goodPEM := strings.TrimSpace(mustPEM(t))
+	key := func(id string) string { return fmt.Sprintf(`{"keyId":%q,"publicKey":%q}`, id, goodPEM) }
+	widening := e.token(idpIssuer, "alice", []model.Permission{perm("*", "/")})
+
+	tests := []struct {
+		name, method, path, token, body string
+		status                          int
+		msg                             string // a substring of the message
+	}{
+		// The order of checks: malformed path ids, then authorization,
+		// then the body.
+		{"malformed account id", "GET", "/v1/account/acc-XYZ/user", "", "", 400, `"accountId" with value "acc-XYZ" fails to match the required pattern: /^acc-[a-f0-9]{16}$/`},
+		{"malformed user id", "GET", acc + "/user/usr-123", e.rootTk, "", 400, `"userId" with value "usr-123" fails to match the required pattern: /^usr-[a-f0-9]{16}$/`},
+		{"client id on the user route", "GET", acc + "/user/" + weak, e.rootTk, "", 400, `"userId"`},
+		{"malformed id before authorization", "PATCH", acc + "/client/nope", "", "{", 400, `"clientId"`},
+		{"no token", "GET", acc + "/user", "", "", 403, "Unauthorized"},
+		{"not a token", "GET", acc + "/user", "abc", "", 403, "Unauthorized"},
+		{"unknown identity", "GET", acc + "/user", e.token(idpIssuer, "nobody", nil), "", 403, "Unauthorized"},
+		{"unknown account", "GET", "/v1/account/acc-00000000000000cc/user", e.rootTk, "", 403, "Unauthorized"},
+		{"missing permission", "GET", acc + "/client", aliceTk, "", 403, "Unauthorized"},
+		{"widening inline permissions", "GET", acc + "/user", widening, "", 403, "Unauthorized"},
+		{"authorization before the body", "POST", acc + "/issuer/x", aliceTk, "{", 403, "Unauthorized"},
+		{"missing user", "GET", acc + "/user/usr-0000000000000999", e.rootTk, "", 404, "The user 'usr-0000000000000999' does not exist"},
+		{"missing issuer", "PATCH", acc + "/issuer/nope", e.rootTk, `{"displayName":"x"}`, 404, "The issuer 'nope' does not exist"},
+
+		// Bodies.
+		{"not JSON", "POST", acc + "/user", e.rootTk, `{"firstName":`, 400, "not a valid JSON object"},
+		{"not an object", "POST", acc + "/user", e.rootTk, `[1]`, 400, "not a valid JSON object"},
+		{"a field of the wrong type", "POST", acc + "/user", e.rootTk, `{"firstName":5}`, 400, `"firstName" must be a string`},
+		{"an unknown field", "POST", acc + "/user", e.rootTk, `{"nickname":"x"}`, 400, `"nickname" is not allowed`},
+		{"a client field on a user", "POST", acc + "/user", e.rootTk, `{"displayName":"x"}`, 400, `"displayName" is not allowed`},
+		{"an id in a POST body", "POST", acc + "/user", e.rootTk, `{"id":"usr-0000000000000001"}`, 400, `"id" is not allowed`},
+		{"a PATCH id differing from the URL", "PATCH", acc + "/user/" + alice, e.rootTk, `{"id":"usr-0000000000000001"}`, 400, `"id" must be [` + alice + `]`},
+		{"a bad email", "POST", acc + "/user", e.rootTk, `{"primaryEmail":"nope"}`, 400, `"primaryEmail" must be a valid email`},
+		{"identities not an array", "POST", acc + "/user", e.rootTk, `{"identities":{}}`, 400, `"identities" must be an array`},
+		{"identity without subject", "POST", acc + "/user", e.rootTk, `{"identities":[{"issuerId":"i"}]}`, 400, `"identities[0].subject" is required`},
+		{"identity with a control character", "POST", acc + "/user", e.rootTk, `{"identities":[{"issuerId":"i\u0000","subject":"s"}]}`, 400, `"identities[0].issuerId" must not contain control characters`},
+		{"identity duplicated in the body", "POST", acc + "/user", e.rootTk, `{"identities":[{"issuerId":"i","subject":"s"},{"issuerId":"i","subject":"s"}]}`, 400, `"identities[1]" contains a duplicate value`},
+		{"grant without action", "POST", acc + "/client", e.rootTk, `{"access":{"allow":[{"resource":"/"}]}}`, 400, `"access.allow[0].action" is required`},
+		{"grant with a segment after *", "POST", acc + "/client", e.rootTk, `{"access":{"allow":[{"action":"*:get","resource":"/"}]}}`, 400, `has segments after '*'`},
+		{"every problem at once", "POST", acc + "/user", e.rootTk, `{"firstName":1,"lastName":2}`, 400, `"firstName" must be a string; "lastName" must be a string`},
+
+		// Issuers.
+		{"issuer with both key sources", "POST", acc + "/issuer/x", e.rootTk, `{"jsonKeysUrl":"https://k.test/jwks","publicKeys":[` + key("a") + `]}`, 400, `conflict between exclusive peers [jsonKeysUrl, publicKeys]`},
+		{"issuer with neither", "POST", acc + "/issuer/x", e.rootTk, `{"displayName":"x"}`, 400, `must contain at least one of [jsonKeysUrl, publicKeys]`},
+		{"issuer with no keys", "POST", acc + "/issuer/x", e.rootTk, `{"publicKeys":[]}`, 400, `"publicKeys" must contain at least 1 items`},
+		{"issuer with four keys", "POST", acc + "/issuer/x", e.rootTk, `{"publicKeys":[` + key("a") + "," + key("b") + "," + key("c") + "," + key("d") + `]}`, 400, `"publicKeys" must contain less than or equal to 3 items`},
+		{"issuer with duplicate key ids", "POST", acc + "/issuer/x", e.rootTk, `{"publicKeys":[` + key("a") + "," + key("a") + `]}`, 400, `"publicKeys[1].keyId" 'a' is a duplicate`},
+		{"issuer with PEM that does not parse", "POST", acc + "/issuer/x", e.rootTk, `{"publicKeys":[{"keyId":"a","publicKey":"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----"}]}`, 400, `"publicKeys[0].publicKey" is not a valid public key`},
+		{"issuer with http key URL", "POST", acc + "/issuer/x", e.rootTk, `{"jsonKeysUrl":"http://k.test/jwks"}`, 400, `"jsonKeysUrl" must be an https:// URL`},
+		{"issuer with a key URL that is no URL", "POST", acc + "/issuer/x", e.rootTk, `{"jsonKeysUrl":"ftp:/x"}`, 400, `"jsonKeysUrl" must be a valid https:// URL`},
+		{"issuer that exists", "POST", acc + "/issuer/" + url.PathEscape(idpIssuer), e.rootTk, `{"publicKeys":[` + key("a") + `]}`, 400, "The issuer 'https://idp.test' already exists"},
+		{"issuer body id differing", "POST", acc + "/issuer/x", e.rootTk, `{"id":"y","publicKeys":[` + key("a") + `]}`, 400, `"id" must be [x]`},
+
+		// Identities, delegation and the escalation guards.
+		{"a duplicate identity", "POST", acc + "/user", e.rootTk, `{"identities":[{"issuerId":"` + idpIssuer + `","subject":"alice"}]}`, 400, "The identity with issuerId 'https://idp.test' and subject 'alice' is already associated"},
+		{"a duplicate identity on PATCH", "PATCH", acc + "/user/" + boss, e.rootTk, `{"identities":[{"issuerId":"` + idpIssuer + `","subject":"alice"}]}`, 400, "already associated"},
+		{"a grant beyond the caller's", "POST", acc + "/user", weakTk, `{"access":{"allow":[{"action":"function:get","resource":"/account/` + testAcc + `/x"}]}}`, 400,
+			"The client '" + weak + "' is not authorized to grant access to perform the action 'function:get' on resource '/account/" + testAcc + "/x'"},
+		{"taking over a stronger agent through its identities", "PATCH", acc + "/user/" + boss, weakTk, `{"identities":[{"issuerId":"` + idpIssuer + `","subject":"weak2"}]}`, 400,
+			"The client '" + weak + "' is not authorized to change the identities of user '" + boss + "', which may perform the action '*' on resource '" + accRes + "'"},
+		{"taking over a stronger agent through an init token", "POST", acc + "/user/" + boss + "/init", weakTk, `{}`, 400,
+			"The client '" + weak + "' is not authorized to issue an init token for user '" + boss + "'"},
+		{"init with an unknown protocol", "POST", acc + "/user/" + alice + "/init", e.rootTk, `{"protocol":"oauth"}`, 400, `"protocol" must be [pki]`},
+		{"init profile without pki", "POST", acc + "/user/" + alice + "/init", e.rootTk, `{"profile":{}}`, 400, `"profile" is only allowed with "protocol": "pki"`},
+
+		// Lists.
+		{"a subject filter without issuerId", "GET", acc + "/user?subject=alice", e.rootTk, "", 400, `The "subject" filter requires the "issuerId" filter`},
+		{"a bad next", "GET", acc + "/user?next=zzz", e.rootTk, "", 400, "The 'next' value 'zzz' is invalid"},
+		{"an issuer cursor on the user list", "GET", acc + "/user?next=" + encodeCursor(cursorIssuers, "x"), e.rootTk, "", 400, "is invalid"},
+		{"a negative count", "GET", acc + "/user?count=-5", e.rootTk, "", 400, "The limit value '-5' is invalid; must be a positive number"},
+		{"a count that is no number", "GET", acc + "/user?count=ten", e.rootTk, "", 400, "The limit value 'ten' is invalid"},
+
+		// Size.
+		{"an oversized body", "POST", acc + "/user", e.rootTk, `{"firstName":"` + strings.Repeat("a", 1<<20) + `"}`, 413, "larger than 1048576 bytes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := e.storeDump()
+			r := e.do(tc.method, tc.path, tc.token, tc.body)
+			var body struct {
+				Status, StatusCode int
+				Message            string
+			}
+			r.json(t, &body)
+			if r.status != tc.status || body.Status != tc.status || body.StatusCode != tc.status || !strings.Contains(body.Message, tc.msg) {
+				t.Fatalf("%s %s: %d %s\nwant %d with message containing %q", tc.method, tc.path, r.status, r.body, tc.status, tc.msg)
+			}
+			if r.header.Get(RevisionHeader) != "" {
+				t.Fatalf("a refused request carries %s", RevisionHeader)
+			}
+			if after := e.storeDump(); !maps.Equal(before, after) {
+				t.Fatalf("a refused request changed the store")
+			}
+		})
+	}
+	if r := e.do("PUT", acc+"/user", e.rootTk, "{}"); r.status != http.StatusMethodNotAllowed {
+		t.Fatalf("PUT on a list: %d", r.status)
+	}
+}
+
+func mustPEM(t *testing.T) string {
+	t.Helper()
+	p, err := sdkPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -1,0 +1,230 @@
+package admin
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/wardenauthz/warden/sdk"
+	"github.com/wardenauthz/warden/sdk/model"
+)
+
+func TestIssuers(t *testing.T) {
+	e := newEnv(t)
+	acc := "/v1/account/" + testAcc
+	pemText := strings.TrimSpace(mustPEM(t))
+	path := acc + "/issuer/" + url.PathEscape("https://other.test/a b")
+	r := e.must("POST", path, e.rootTk, fmt.Sprintf(`{"displayName":"Other","publicKeys":[{"keyId":"a","publicKey":%q}]}`, pemText))
+	r.revision(t)
+	var iss model.Issuer
+	r.json(t, &iss)
+	if iss.ID != "https://other.test/a b" || iss.DisplayName != "Other" || len(iss.PublicKeys) != 1 {
+		t.Fatalf("add: %s", r.body)
+	}
+	// Setting a key URL removes the keys.
+	r = e.must("PATCH", path, e.rootTk, `{"jsonKeysUrl":"https://other.test/jwks"}`)
+	if r.body != `{"id":"https://other.test/a b","displayName":"Other","jsonKeysUrl":"https://other.test/jwks"}`+"\n" {
+		t.Fatalf("patch: %s", r.body)
+	}
+	if got := e.must("GET", path, e.rootTk, "").body; got != r.body {
+		t.Fatalf("get: %s", got)
+	}
+	// Clearing the only key source is refused.
+	if r := e.do("PATCH", path, e.rootTk, `{"jsonKeysUrl":null}`); r.status != 400 || !strings.Contains(r.body, "at least one of") {
+		t.Fatalf("clearing: %d %s", r.status, r.body)
+	}
+	var l struct {
+		Items []model.Issuer
+		Next  string
+	}
+	e.must("GET", acc+"/issuer", e.rootTk, "").json(t, &l)
+	if len(l.Items) != 3 || l.Next != "" {
+		t.Fatalf("list: %+v", l)
+	}
+	e.must("GET", acc+"/issuer?count=1", e.rootTk, "").json(t, &l)
+	if len(l.Items) != 1 || l.Items[0].PublicKeys == nil && l.Items[0].JSONKeysURL == "" || l.Next == "" {
+		t.Fatalf("issuers are listed whole and paged: %+v", l)
+	}
+	// Authorization is on the escaped path: a grant on the issuer list's
+	// resource covers every issuer under it.
+	_, readerTk := e.agent("client", "reader", perm("issuer:get", "/account/"+testAcc+"/issuer/"))
+	if r := e.do("GET", path, readerTk, ""); r.status != 200 {
+		t.Fatalf("reader: %d %s", r.status, r.body)
+	}
+	_, narrowTk := e.agent("client", "narrow", perm("issuer:get", "/account/"+testAcc+"/issuer/"+url.PathEscape(idpIssuer)))
+	if r := e.do("GET", path, narrowTk, ""); r.status != 403 {
+		t.Fatalf("a grant on another issuer: %d %s", r.status, r.body)
+	}
+	r = e.do("DELETE", path, e.rootTk, "")
+	if r.status != 204 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	r.revision(t)
+	if r := e.do("GET", path, e.rootTk, ""); r.status != 404 || !strings.Contains(r.body, "The issuer 'https://other.test/a b' does not exist") {
+		t.Fatalf("after delete: %d %s", r.status, r.body)
+	}
+	if r := e.do("DELETE", path, e.rootTk, ""); r.status != 404 {
+		t.Fatalf("delete again: %d", r.status)
+	}
+}
+
+// initClaims decodes an init token's claims without verifying it.
+func initClaims(t *testing.T, tok string) jwt.MapClaims {
+	t.Helper()
+	c := jwt.MapClaims{}
+	if _, _, err := jwt.NewParser().ParseUnverified(tok, c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (e *env) mint(kind, id, body string) string {
+	e.t.Helper()
+	r := e.must("POST", "/v1/account/"+testAcc+"/"+kind+"/"+id+"/init", e.rootTk, body)
+	r.revision(e.t)
+	var tok string
+	r.json(e.t, &tok)
+	return tok
+}
+
+func TestInitFlow(t *testing.T) {
+	e := newEnv(t)
+	acc := "/v1/account/" + testAcc
+	res := "/account/" + testAcc + "/"
+	usr, _ := e.agent("user", "u1", perm("function:get", res))
+	newKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	newPEM, _ := sdk.PublicKeyPEM(newKey.Public())
+	host := strings.TrimPrefix(e.srv.URL, "http://")
+
+	// The pki protocol: the profile carries the new identity.
+	tok := e.mint("user", usr, `{"protocol":"pki","profile":{"id":"dev","subscription":"sub-0000000000000001"}}`)
+	c := initClaims(t, tok)
+	profile, _ := c["profile"].(map[string]any)
+	issuerID, _ := profile["issuerId"].(string)
+	subject, _ := profile["subject"].(string)
+	if c["protocol"] != "pki" || c["agentId"] != usr || c["iss"] != e.srv.URL || c["aud"] != e.srv.URL || profile["id"] != "dev" ||
+		profile["account"] != testAcc || profile["baseUrl"] != e.srv.URL || !strings.HasSuffix(issuerID, "."+usr+"."+host) ||
+		!strings.HasPrefix(subject, "cli-") || len(subject) != 12 {
+		t.Fatalf("claims: %v", c)
+	}
+	if exp, iat := c["exp"].(float64), c["iat"].(float64); exp-iat != 8*3600 {
+		t.Fatalf("valid for %vs", exp-iat)
+	}
+	access := func(iss, sub string) string {
+		s, err := sdk.MintToken(sdk.TokenSpec{PrivateKey: newKey, KeyID: "laptop", Issuer: iss, Subject: sub, Audience: e.srv.URL, Now: e.clock.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	enroll := func(tok, body string) response { return e.do("POST", acc+"/init", tok, body) }
+	pki := func(accessToken string) string {
+		return fmt.Sprintf(`{"protocol":"pki","accessToken":%q,"publicKey":%q}`, accessToken, newPEM)
+	}
+	before := e.storeDump()
+	// An access token for another identity, or signed by another key, is
+	// refused and changes nothing.
+	if r := enroll(tok, pki(access(issuerID, "cli-00000000"))); r.status != 403 || !strings.Contains(r.body, "Unauthorized") {
+		t.Fatalf("mismatched subject: %d %s", r.status, r.body)
+	}
+	wrongKey, _ := sdk.MintToken(sdk.TokenSpec{PrivateKey: signer(t), KeyID: "laptop", Issuer: issuerID, Subject: subject, Audience: e.srv.URL, Now: e.clock.Now()})
+	if r := enroll(tok, pki(wrongKey)); r.status != 403 {
+		t.Fatalf("signed by another key: %d %s", r.status, r.body)
+	}
+	if r := enroll(tok, `{"protocol":"pki","publicKey":"x"}`); r.status != 400 || !strings.Contains(r.message(), `"accessToken" is required`) || !strings.Contains(r.message(), `"publicKey" is not a valid public key`) {
+		t.Fatalf("bad body: %d %s", r.status, r.body)
+	}
+	if len(e.storeDump()) != len(before) {
+		t.Fatal("a refused enrollment changed the store")
+	}
+	r := enroll(tok, pki(access(issuerID, subject)))
+	if r.status != 200 {
+		t.Fatalf("enroll: %d %s", r.status, r.body)
+	}
+	rev := r.revision(t)
+	var u model.User
+	r.json(t, &u)
+	if u.ID != usr || len(u.Identities) != 2 || u.Identities[1] != (model.Identity{IssuerID: issuerID, Subject: subject}) {
+		t.Fatalf("enrolled: %s", r.body)
+	}
+	// The enrolled key now signs tokens that check, at the write's revision.
+	d := e.eng.Check(t.Context(), access(issuerID, subject), "function:get", res+"f")
+	if !d.Allow || d.Agent.ID != usr || d.Revision < rev {
+		t.Fatalf("check with the enrolled key: %+v", d)
+	}
+	var iss model.Issuer
+	e.must("GET", acc+"/issuer/"+url.PathEscape(issuerID), e.rootTk, "").json(t, &iss)
+	if len(iss.PublicKeys) != 1 || iss.PublicKeys[0].KeyID != "laptop" {
+		t.Fatalf("registered issuer: %+v", iss)
+	}
+	// A replay is 404.
+	if r := enroll(tok, pki(access(issuerID, subject))); r.status != 404 || !strings.Contains(r.body, "already been used") {
+		t.Fatalf("replay: %d %s", r.status, r.body)
+	}
+
+	// The legacy body: flat claims and {publicKey, keyId}.
+	cl, _ := e.agent("client", "c1")
+	tok = e.mint("client", cl, `{"subscriptionId":"sub-0000000000000001","functionId":"f"}`)
+	c = initClaims(t, tok)
+	if c["accountId"] != testAcc || c["subscriptionId"] != "sub-0000000000000001" || c["functionId"] != "f" || c["baseUrl"] != e.srv.URL || c["protocol"] != nil {
+		t.Fatalf("legacy claims: %v", c)
+	}
+	legacy := fmt.Sprintf(`{"publicKey":%q,"keyId":"k9"}`, newPEM)
+	r = enroll(tok, legacy)
+	if r.status != 200 {
+		t.Fatalf("legacy enroll: %d %s", r.status, r.body)
+	}
+	var cr model.Client
+	r.json(t, &cr)
+	if cr.ID != cl || len(cr.Identities) != 2 || cr.Identities[1].IssuerID != c["issuerId"] {
+		t.Fatalf("legacy enrolled: %s", r.body)
+	}
+
+	// Forged, expired and other-account tokens are 403; none is consumed.
+	tok = e.mint("client", cl, `{}`)
+	forged := func(edit func(jwt.MapClaims), secret []byte) string {
+		claims := initClaims(t, tok)
+		edit(claims)
+		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+		return s
+	}
+	tests := []struct{ name, token, path string }{
+		{"forged signature", forged(func(jwt.MapClaims) {}, []byte("guess")), acc + "/init"},
+		{"unknown jti", forged(func(c jwt.MapClaims) { c["jti"] = strings.Repeat("0", 32) }, []byte("guess")), acc + "/init"},
+		{"alg none", func() string {
+			s, _ := jwt.NewWithClaims(jwt.SigningMethodNone, initClaims(t, tok)).SignedString(jwt.UnsafeAllowNoneSignatureType)
+			return s
+		}(), acc + "/init"},
+		{"an agent token", e.rootTk, acc + "/init"},
+		{"another account", tok, "/v1/account/" + otherAcc + "/init"},
+		{"no token", "", acc + "/init"},
+	}
+	for _, tc := range tests {
+		if r := e.do("POST", tc.path, tc.token, legacy); r.status != 403 || !strings.Contains(r.body, "Unauthorized") {
+			t.Fatalf("%s: %d %s", tc.name, r.status, r.body)
+		}
+	}
+	e.clock.Add(8*time.Hour + time.Second)
+	if r := enroll(tok, legacy); r.status != 403 {
+		t.Fatalf("expired: %d %s", r.status, r.body)
+	}
+}
+
+// TestInitClaimsAreJSONString: the mint route answers a JSON string, as
+// Fusebit's.
+func TestInitAnswerIsAJSONString(t *testing.T) {
+	e := newEnv(t)
+	u, _ := e.agent("user", "x")
+	r := e.must("POST", "/v1/account/"+testAcc+"/user/"+u+"/init", e.rootTk, "")
+	var s string
+	if err := json.Unmarshal([]byte(r.body), &s); err != nil || strings.Count(s, ".") != 2 {
+		t.Fatalf("answer %s", r.body)
+	}
+}

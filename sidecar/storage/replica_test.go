@@ -1,0 +1,265 @@
+package storage
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar/state"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+const acc = "acc-0123456789abcdef"
+
+// startEtcd starts an embedded etcd in a fresh directory and returns a
+// client; both end with the test.
+func startEtcd(t *testing.T, dir string) (*Embedded, *clientv3.Client) {
+	t.Helper()
+	emb, err := StartEmbedded(EmbeddedConfig{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{emb.Endpoint()}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		emb.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); emb.Close() })
+	return emb, c
+}
+
+func quiet() *slog.Logger {
+	if os.Getenv("REPLICA_LOG") != "" {
+		return slog.Default()
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func put(t *testing.T, c *clientv3.Client, key string, v any) int64 {
+	t.Helper()
+	r, err := c.Put(context.Background(), key, Encode(v))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Header.Revision
+}
+
+func user(id, subject string, grants ...model.Permission) *AgentRecord {
+	return &AgentRecord{ID: id, Type: model.AgentUser, Identities: []model.Identity{{IssuerID: "iss", Subject: subject}}, Allow: grants}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestReplicaListThenWatch: the replica loads what is there, then applies
+// puts and deletes as they come, at their revisions.
+func TestReplicaListThenWatch(t *testing.T) {
+	t.Parallel()
+	_, c := startEtcd(t, t.TempDir())
+	l := NewLayout("")
+	put(t, c, l.Account(acc), AccountRecord{ID: acc})
+	put(t, c, l.Issuer(acc, "iss"), model.Issuer{ID: "iss", JSONKeysURL: "https://k.test/"})
+	for _, u := range []*AgentRecord{user("usr-0000000000000001", "a"), user("usr-0000000000000002", "b")} {
+		put(t, c, l.Agent(acc, u.ID), u)
+	}
+	// Records the state does not hold, and one that does not decode.
+	put(t, c, l.Identity(acc, "iss", "a"), "usr-0000000000000001")
+	if _, err := c.Put(context.Background(), l.Agent(acc, "usr-0000000000000003"), "{not json"); err != nil {
+		t.Fatal(err)
+	}
+	st := state.New()
+	r := NewReplica(ReplicaConfig{Client: c, State: st, Logger: quiet(), ProgressInterval: 50 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	waitFor(t, "the first load", func() bool { return r.Status().Ready })
+	snap := st.Snapshot()
+	if !snap.HasAccount(acc) || snap.Revision == 0 {
+		t.Fatal("account not loaded")
+	}
+	if _, ok := snap.Issuer(acc, "iss"); !ok {
+		t.Fatal("issuer not loaded")
+	}
+	if a, ok := snap.AgentByIdentity(acc, "iss", "b"); !ok || a.ID != "usr-0000000000000002" {
+		t.Fatal("agent not loaded")
+	}
+	if r.Status().BadRecords != 1 {
+		t.Fatalf("bad records: %+v", r.Status())
+	}
+	// Changes after the load.
+	rev := put(t, c, l.Agent(acc, "usr-0000000000000001"), user("usr-0000000000000001", "a2", model.Permission{Action: "a", Resource: "r"}))
+	if _, err := st.WaitRevision(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	snap = st.Snapshot()
+	if snap.Revision != rev {
+		t.Fatalf("applied at %d, written at %d", snap.Revision, rev)
+	}
+	if _, ok := snap.AgentByIdentity(acc, "iss", "a"); ok {
+		t.Fatal("the replaced identity still resolves")
+	}
+	if a, ok := snap.AgentByIdentity(acc, "iss", "a2"); !ok || len(a.Grants) != 1 || a.Grants[0].Resource != "/r/" {
+		t.Fatalf("update not applied: %+v", a)
+	}
+	del, err := c.Delete(ctx, l.Issuer(acc, "iss"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.WaitRevision(ctx, del.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.Snapshot().Issuer(acc, "iss"); ok {
+		t.Fatal("delete not applied")
+	}
+	// A transaction is applied as one batch: no snapshot shows half of it.
+	txn, err := c.Txn(ctx).Then(
+		clientv3.OpDelete(l.Agent(acc, "usr-0000000000000002")),
+		clientv3.OpPut(l.Agent(acc, "usr-0000000000000004"), Encode(user("usr-0000000000000004", "b"))),
+	).Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, _ = st.WaitRevision(ctx, txn.Header.Revision)
+	if a, ok := snap.AgentByIdentity(acc, "iss", "b"); !ok || a.ID != "usr-0000000000000004" {
+		t.Fatalf("identity moved in one transaction: %+v %v", a, ok)
+	}
+}
+
+// TestReplicaCompactedWatch: when the history the watch needs was compacted,
+// the replica lists again and applies the difference, deletions included:
+// no change is skipped.
+func TestReplicaCompactedWatch(t *testing.T) {
+	t.Parallel()
+	_, c := startEtcd(t, t.TempDir())
+	l := NewLayout("")
+	ctx := context.Background()
+	put(t, c, l.Account(acc), AccountRecord{ID: acc})
+	put(t, c, l.Agent(acc, "usr-0000000000000001"), user("usr-0000000000000001", "a"))
+	put(t, c, l.Agent(acc, "usr-0000000000000002"), user("usr-0000000000000002", "b"))
+	st := state.New()
+	r := NewReplica(ReplicaConfig{Client: c, State: st, Logger: quiet()})
+	rev, err := r.list(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// While the replica is not watching: a delete, an update, a create,
+	// then a compaction past all of them.
+	if _, err := c.Delete(ctx, l.Agent(acc, "usr-0000000000000001")); err != nil {
+		t.Fatal(err)
+	}
+	put(t, c, l.Agent(acc, "usr-0000000000000002"), user("usr-0000000000000002", "b2"))
+	last := put(t, c, l.Agent(acc, "usr-0000000000000003"), user("usr-0000000000000003", "c"))
+	if _, err := c.Compact(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := r.watch(wctx, rev); err == nil || !isCompacted(err) {
+		t.Fatalf("watch from a compacted revision: %v", err)
+	}
+	// Run does what the test did by hand, then lists again.
+	go r.Run(wctx)
+	waitFor(t, "the relist", func() bool { return st.Revision() >= last })
+	snap := st.Snapshot()
+	if _, ok := snap.Agent("usr-0000000000000001"); ok {
+		t.Fatal("the deletion was skipped")
+	}
+	if _, ok := snap.AgentByIdentity(acc, "iss", "b2"); !ok {
+		t.Fatal("the update was skipped")
+	}
+	if _, ok := snap.Agent("usr-0000000000000003"); !ok {
+		t.Fatal("the create was skipped")
+	}
+	if len(r.applied) != 3 {
+		t.Fatalf("the replica tracks %d keys", len(r.applied))
+	}
+}
+
+// TestReplicaStaleWhileEtcdDown: with etcd gone, the state keeps answering
+// from its last revision and the status says it is stale; when etcd is back
+// the replica catches up and is ready again.
+func TestReplicaStaleWhileEtcdDown(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	emb, err := StartEmbedded(EmbeddedConfig{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{emb.Endpoint()}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	l := NewLayout("")
+	put(t, c, l.Agent(acc, "usr-0000000000000001"), user("usr-0000000000000001", "a"))
+	st := state.New()
+	r := NewReplica(ReplicaConfig{Client: c, State: st, Logger: quiet(), ProgressInterval: 50 * time.Millisecond, RetryInterval: 50 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	waitFor(t, "ready", func() bool { return r.Status().Ready })
+	rev := st.Revision()
+	emb.Close()
+	waitFor(t, "stale", func() bool { return !r.Status().Ready })
+	s := r.Status()
+	if s.Revision != rev || !strings.Contains(s.Reason, "stale") {
+		t.Fatalf("status while etcd is down: %+v", s)
+	}
+	if _, ok := st.Snapshot().Agent("usr-0000000000000001"); !ok {
+		t.Fatal("the state was lost")
+	}
+	emb, err = StartEmbedded(EmbeddedConfig{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	waitFor(t, "ready again", func() bool { return r.Status().Ready })
+	next := put(t, c, l.Agent(acc, "usr-0000000000000002"), user("usr-0000000000000002", "b"))
+	if _, err := st.WaitRevision(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEmbeddedRestartKeepsData: the embedded server keeps everything across
+// a restart, and refuses a data directory another server is using.
+func TestEmbeddedRestartKeepsData(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	emb, err := StartEmbedded(EmbeddedConfig{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := StartEmbedded(EmbeddedConfig{DataDir: dir}); err == nil || !strings.Contains(err.Error(), "another process is using this data directory") {
+		t.Fatalf("a second server on the same directory: %v", err)
+	}
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{emb.Endpoint()}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		if _, err := c.Put(context.Background(), "k"+string(rune('a'+i%26))+string(rune('a'+i/26)), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()
+	emb.Close()
+	_, c = startEtcd(t, dir)
+	resp, err := c.Get(context.Background(), "k", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count != 50 {
+		t.Fatalf("after restart: %v %v", resp, err)
+	}
+}
+
+func isCompacted(err error) bool { return err != nil && strings.Contains(err.Error(), "compacted") }
