@@ -1,0 +1,652 @@
+//go:build linux
+
+package main
+
+// Helpers of the process-level integration tests: the warden binary built
+// once, warden and etcd processes started on free loopback ports and killed
+// when the test ends, readiness polling, admin and check calls, and tokens.
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wardenauthz/warden/sdk"
+	"github.com/wardenauthz/warden/sdk/model"
+)
+
+// Bounds of the waits in these tests. They are generous because the CI
+// machine is small; a healthy run never comes near them.
+const (
+	startTimeout   = 45 * time.Second // a process until it is ready
+	stopTimeout    = 25 * time.Second // a process after SIGTERM (warden drains for up to 10s)
+	requestTimeout = 20 * time.Second // one HTTP request
+	pollInterval   = 100 * time.Millisecond
+)
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	wardenBin string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// integration skips the test under -short: these tests start processes.
+func integration(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("process-level integration test; skipped with -short")
+	}
+}
+
+// wardenBinary builds the warden command once per test binary, into a
+// temporary directory that TestMain removes.
+func wardenBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "warden-it-")
+		if buildErr != nil {
+			return
+		}
+		goCmd, err := exec.LookPath("go")
+		if err != nil {
+			goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		bin := filepath.Join(buildDir, "warden")
+		out, err := exec.CommandContext(ctx, goCmd, "build", "-o", bin, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		wardenBin = bin
+	})
+	if buildErr != nil {
+		t.Fatalf("building warden: %v", buildErr)
+	}
+	return wardenBin
+}
+
+// etcdBinary returns the path of the etcd server; a missing binary skips
+// the test on a developer's machine and fails it in CI (where .ci/run
+// installs it).
+func etcdBinary(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("etcd")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("etcd is not on PATH (CI must install it, see .ci/run): %v", err)
+		}
+		t.Skipf("etcd is not on PATH (apt-get install etcd-server): %v", err)
+	}
+	return path
+}
+
+// freePorts returns n distinct free loopback ports. The listeners stay open
+// until all are chosen, so the ports differ; a port can still be taken by
+// someone else before the process binds it, which is rare enough on
+// loopback.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("finding a free port: %v", err)
+		}
+		defer ln.Close()
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+	}
+	return ports
+}
+
+// logBuffer collects a process's output; it is safe for concurrent use.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// proc is a child process whose output is captured, logged when the test
+// fails, and which is killed when the test ends.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *logBuffer
+	done chan struct{}
+	err  error // the Wait error, once done is closed
+}
+
+// startProc starts bin with args; WARDEN_* variables of the test's
+// environment are not passed on, so that a developer's settings do not leak
+// into the test.
+func startProc(t *testing.T, name, bin string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, out: &logBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.WaitDelay = 5 * time.Second
+	// Dies with the test binary, even when a test timeout panics before
+	// the cleanups run.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "WARDEN_") {
+			p.cmd.Env = append(p.cmd.Env, kv)
+		}
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("---- output of %s (%s) ----\n%s", p.name, strings.Join(args, " "), tail(p.out.String(), 24<<10))
+		}
+	})
+	return p
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}
+
+// exited says whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// kill sends SIGKILL and waits for the process to end.
+func (p *proc) kill() {
+	if p.exited() {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// stop sends SIGTERM and returns the exit code, failing the test if the
+// process does not end within stopTimeout.
+func (p *proc) stop(t *testing.T) int {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("signalling %s: %v", p.name, err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(stopTimeout):
+		p.kill()
+		t.Fatalf("%s did not exit within %s of SIGTERM", p.name, stopTimeout)
+	}
+	var ee *exec.ExitError
+	switch {
+	case p.err == nil:
+		return 0
+	case errors.As(p.err, &ee):
+		return ee.ExitCode()
+	default:
+		t.Fatalf("waiting for %s: %v", p.name, p.err)
+		return -1
+	}
+}
+
+// logLines returns the process's JSON log lines whose msg is msg.
+func (p *proc) logLines(msg string) []map[string]any {
+	var found []map[string]any
+	for _, line := range strings.Split(p.out.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == msg {
+			found = append(found, rec)
+		}
+	}
+	return found
+}
+
+// eventually polls cond until it holds, failing the test after timeout with
+// the last thing cond said.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, last := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not so after %s; last: %s", what, timeout, last)
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// ---- etcd ----
+
+// etcdMember is one etcd server process of a cluster.
+type etcdMember struct {
+	name, dataDir string
+	clientURL     string
+	args          []string
+	proc          *proc
+}
+
+type etcdCluster struct {
+	bin     string
+	members []*etcdMember
+}
+
+// startEtcd starts an n-member etcd cluster on free loopback ports, with
+// data under t.TempDir(), and waits until every member is healthy.
+func startEtcd(t *testing.T, n int) *etcdCluster {
+	t.Helper()
+	c := &etcdCluster{bin: etcdBinary(t)}
+	ports := freePorts(t, 2*n)
+	dir := t.TempDir()
+	var initial []string
+	for i := range n {
+		initial = append(initial, fmt.Sprintf("m%d=http://127.0.0.1:%d", i, ports[2*i+1]))
+	}
+	token := "warden-it-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	for i := range n {
+		m := &etcdMember{
+			name:      fmt.Sprintf("m%d", i),
+			dataDir:   filepath.Join(dir, fmt.Sprintf("m%d", i)),
+			clientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
+		}
+		peerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1])
+		m.args = []string{
+			"--name", m.name,
+			"--data-dir", m.dataDir,
+			"--listen-client-urls", m.clientURL,
+			"--advertise-client-urls", m.clientURL,
+			"--listen-peer-urls", peerURL,
+			"--initial-advertise-peer-urls", peerURL,
+			"--initial-cluster", strings.Join(initial, ","),
+			"--initial-cluster-state", "new",
+			"--initial-cluster-token", token,
+			"--logger", "zap", "--log-outputs", "stderr", "--log-level", "warn",
+		}
+		c.members = append(c.members, m)
+	}
+	for _, m := range c.members {
+		m.start(t, c.bin)
+	}
+	c.waitHealthy(t)
+	return c
+}
+
+func (m *etcdMember) start(t *testing.T, bin string) {
+	t.Helper()
+	m.proc = startProc(t, "etcd "+m.name, bin, m.args...)
+}
+
+// endpoints is the --etcd-endpoints value for the whole cluster.
+func (c *etcdCluster) endpoints() string {
+	urls := make([]string, len(c.members))
+	for i, m := range c.members {
+		urls[i] = m.clientURL
+	}
+	return strings.Join(urls, ",")
+}
+
+// waitHealthy waits until every running member reports health (a leader,
+// no alarms).
+func (c *etcdCluster) waitHealthy(t *testing.T) {
+	t.Helper()
+	for _, m := range c.members {
+		if m.proc.exited() {
+			continue
+		}
+		eventually(t, startTimeout, "etcd "+m.name+" healthy", func() (bool, string) {
+			if m.proc.exited() {
+				t.Fatalf("etcd %s exited: %v", m.name, m.proc.err)
+			}
+			r, err := httpDo(http.MethodGet, m.clientURL+"/health", "", nil)
+			if err != nil {
+				return false, err.Error()
+			}
+			var h struct{ Health string }
+			_ = json.Unmarshal(r.body, &h)
+			return r.status == http.StatusOK && h.Health == "true", string(r.body)
+		})
+	}
+}
+
+// leader returns the index of the member that is the raft leader, or -1
+// when no member says so.
+func (c *etcdCluster) leader() int {
+	for i, m := range c.members {
+		r, err := httpDo(http.MethodPost, m.clientURL+"/v3/maintenance/status", "", struct{}{})
+		if err != nil || r.status != http.StatusOK {
+			continue
+		}
+		var st struct {
+			Header struct {
+				MemberID string `json:"member_id"`
+			} `json:"header"`
+			Leader string `json:"leader"`
+		}
+		if json.Unmarshal(r.body, &st) == nil && st.Leader != "" && st.Leader == st.Header.MemberID {
+			return i
+		}
+	}
+	return -1
+}
+
+// ---- warden ----
+
+// wardenProc is a running `warden serve`.
+type wardenProc struct {
+	*proc
+	args    []string
+	listen  string // host:port of the admin and check APIs
+	diag    string // host:port of /readyz
+	base    string // the default base URL: http:// + listen
+	dataDir string
+}
+
+// startWarden starts `warden serve` on free loopback ports with data in
+// dataDir and the extra flags, without waiting for it.
+func startWarden(t *testing.T, name, dataDir string, extra ...string) *wardenProc {
+	t.Helper()
+	ports := freePorts(t, 2)
+	w := &wardenProc{
+		listen:  fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		diag:    fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		dataDir: dataDir,
+	}
+	w.base = "http://" + w.listen
+	w.args = append([]string{"serve", "--listen", w.listen, "--diag-listen", w.diag, "--data-dir", dataDir}, extra...)
+	w.proc = startProc(t, name, wardenBinary(t), w.args...)
+	return w
+}
+
+// restart starts the same command line again (same ports, data and flags)
+// after the process has exited.
+func (w *wardenProc) restart(t *testing.T) {
+	t.Helper()
+	if !w.exited() {
+		t.Fatalf("%s is still running", w.name)
+	}
+	w.proc = startProc(t, w.name, wardenBinary(t), w.args...)
+}
+
+// readyStatus is the body of /readyz.
+type readyStatus struct {
+	Ready    bool   `json:"ready"`
+	Reason   string `json:"reason"`
+	Revision int64  `json:"revision"`
+}
+
+func (w *wardenProc) readyz() (int, readyStatus, error) {
+	r, err := httpDo(http.MethodGet, "http://"+w.diag+"/readyz", "", nil)
+	if err != nil {
+		return 0, readyStatus{}, err
+	}
+	var st readyStatus
+	if err := json.Unmarshal(r.body, &st); err != nil {
+		return r.status, st, fmt.Errorf("/readyz body %q: %v", r.body, err)
+	}
+	return r.status, st, nil
+}
+
+// waitReady waits until /readyz answers 200 with a revision of at least
+// minRev, failing at once if the process exits.
+func (w *wardenProc) waitReady(t *testing.T, minRev int64) readyStatus {
+	t.Helper()
+	var st readyStatus
+	eventually(t, startTimeout, w.name+" ready", func() (bool, string) {
+		if w.exited() {
+			t.Fatalf("%s exited: %v", w.name, w.err)
+		}
+		code, s, err := w.readyz()
+		if err != nil {
+			return false, err.Error()
+		}
+		st = s
+		return code == http.StatusOK && s.Ready && s.Revision >= minRev, fmt.Sprintf("%d %+v", code, s)
+	})
+	return st
+}
+
+// servingAccount returns the account of the "warden serving" log line,
+// which is written just after the listeners are up (so maybe just after
+// /readyz first answers).
+func (w *wardenProc) servingAccount(t *testing.T) string {
+	t.Helper()
+	var acc string
+	eventually(t, 5*time.Second, w.name+` logs "warden serving" once`, func() (bool, string) {
+		lines := w.logLines("warden serving")
+		if len(lines) != 1 {
+			return false, fmt.Sprintf("%d lines", len(lines))
+		}
+		acc, _ = lines[0]["account"].(string)
+		return true, ""
+	})
+	return acc
+}
+
+// ---- HTTP ----
+
+// httpClient opens a connection per request, so that nothing is reused
+// across a restart of a process on the same port.
+var httpClient = &http.Client{
+	Timeout:   requestTimeout,
+	Transport: &http.Transport{DisableKeepAlives: true},
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) String() string { return fmt.Sprintf("%d %s", r.status, bytes.TrimSpace(r.body)) }
+
+// httpDo sends body (when not nil) as JSON with token (when not "") as
+// bearer.
+func httpDo(method, url, token string, body any) (response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return response{}, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		return response{}, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return response{}, err
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+// call sends an API request to w and fails the test on a transport error.
+func (w *wardenProc) call(t *testing.T, method, path, token string, body any) response {
+	t.Helper()
+	r, err := httpDo(method, w.base+path, token, body)
+	if err != nil {
+		t.Fatalf("%s %s on %s: %v", method, path, w.name, err)
+	}
+	return r
+}
+
+// mustCall is call that also requires 200 and decodes the body into out
+// (when not nil).
+func (w *wardenProc) mustCall(t *testing.T, method, path, token string, body, out any) response {
+	t.Helper()
+	r := w.call(t, method, path, token, body)
+	if r.status != http.StatusOK {
+		t.Fatalf("%s %s on %s: %s", method, path, w.name, r)
+	}
+	if out != nil {
+		if err := json.Unmarshal(r.body, out); err != nil {
+			t.Fatalf("%s %s on %s: decoding %q: %v", method, path, w.name, r.body, err)
+		}
+	}
+	return r
+}
+
+// revision is the Warden-Revision header of a write's response.
+func revision(t *testing.T, r response) int64 {
+	t.Helper()
+	rev, err := strconv.ParseInt(r.header.Get("Warden-Revision"), 10, 64)
+	if err != nil || rev <= 0 {
+		t.Fatalf("Warden-Revision header %q of %s", r.header.Get("Warden-Revision"), r)
+	}
+	return rev
+}
+
+// check asks w's check API whether token may do action on resource.
+func (w *wardenProc) check(t *testing.T, token, action, resource string, minRev int64) model.Decision {
+	t.Helper()
+	body := map[string]any{"action": action, "resource": resource}
+	if minRev > 0 {
+		body["minRevision"] = minRev
+	}
+	var d model.Decision
+	w.mustCall(t, http.MethodPost, "/v1/check", token, body, &d)
+	return d
+}
+
+// ---- identities and tokens ----
+
+// agentKey is an identity (issuer, subject) with the key that signs its
+// tokens.
+type agentKey struct {
+	issuer, subject, keyID string
+	key                    ed25519.PrivateKey
+}
+
+func newAgentKey(t *testing.T, issuer, subject, keyID string) *agentKey {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &agentKey{issuer: issuer, subject: subject, keyID: keyID, key: priv}
+}
+
+func (k *agentKey) publicPEM(t *testing.T) string {
+	t.Helper()
+	s, err := sdk.PublicKeyPEM(k.key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// token mints a token of this identity for audience.
+func (k *agentKey) token(t *testing.T, audience string) string {
+	t.Helper()
+	tok, err := sdk.MintToken(sdk.TokenSpec{PrivateKey: k.key, KeyID: k.keyID, Issuer: k.issuer, Subject: k.subject, Audience: audience})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// identity is this identity as it appears in a user's identities.
+func (k *agentKey) identity() map[string]string {
+	return map[string]string{"issuerId": k.issuer, "subject": k.subject}
+}
+
+// bootstrapFlags writes k's public key to a file in dir and returns the
+// flags that make k the root client's identity.
+func (k *agentKey) bootstrapFlags(t *testing.T, dir string) []string {
+	t.Helper()
+	file := filepath.Join(dir, "bootstrap-key.pem")
+	if err := os.WriteFile(file, []byte(k.publicPEM(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--bootstrap-issuer", k.issuer, "--bootstrap-subject", k.subject,
+		"--bootstrap-public-key", file, "--bootstrap-key-id", k.keyID}
+}
+
+// newRootKey is the identity given to the root client by the bootstrap
+// flags.
+func newRootKey(t *testing.T) *agentKey {
+	return newAgentKey(t, "https://root.warden.test", "root", "root-k1")
+}
+
+// addIssuer registers k's issuer in acc with its public key, as root.
+func addIssuer(t *testing.T, w *wardenProc, rootToken, acc string, k *agentKey) response {
+	t.Helper()
+	body := map[string]any{"publicKeys": []map[string]string{{"keyId": k.keyID, "publicKey": k.publicPEM(t)}}}
+	return w.mustCall(t, http.MethodPost, "/v1/account/"+acc+"/issuer/"+url.PathEscape(k.issuer), rootToken, body, nil)
+}
+
+// userBody is the body of a user with k's identity and one grant.
+func userBody(first string, k *agentKey, action, resource string) map[string]any {
+	b := map[string]any{"firstName": first}
+	if k != nil {
+		b["identities"] = []map[string]string{k.identity()}
+	}
+	if action != "" {
+		b["access"] = map[string]any{"allow": []map[string]string{{"action": action, "resource": resource}}}
+	}
+	return b
+}
