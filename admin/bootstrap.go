@@ -184,16 +184,19 @@ func create(ctx context.Context, kv *clientv3.Client, layout storage.Layout, cfg
 		}
 	}
 	resp, err := kv.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(meta), "=", 0)).Then(ops...).Commit()
-	if err == nil && resp.Succeeded {
+	if err != nil {
+		// The transaction may have committed: the token file stays, valid
+		// if it did; if it did not, the next start bootstraps again and
+		// replaces it.
+		return res, fmt.Errorf("bootstrapping the store (it may or may not have happened; start again): %w", err)
+	}
+	if resp.Succeeded {
 		return res, nil
 	}
+	// Another node bootstrapped first: this token was never stored.
 	if res.TokenFile != "" {
 		_ = os.Remove(res.TokenFile)
 	}
-	if err != nil {
-		return res, fmt.Errorf("bootstrapping the store: %w", err)
-	}
-	// Another node bootstrapped first.
 	res, _, err = readBootstrap(ctx, kv, layout)
 	return res, err
 }

@@ -16,6 +16,10 @@ type Config struct {
 	BaseURL string `yaml:"base-url"`
 	// InitTokenTTL is how long an init token is valid. Default 8h.
 	InitTokenTTL time.Duration `yaml:"-"`
+	// StoreTimeout bounds the store calls of one request, so that a request
+	// made while etcd is unreachable answers 503 instead of hanging.
+	// Default 10s.
+	StoreTimeout time.Duration `yaml:"-"`
 	// WriteWait bounds how long a write waits for this node's replica to
 	// apply it before answering. Default 5s.
 	WriteWait time.Duration `yaml:"-"`
@@ -24,6 +28,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.InitTokenTTL == 0 {
 		c.InitTokenTTL = 8 * time.Hour
+	}
+	if c.StoreTimeout == 0 {
+		c.StoreTimeout = 10 * time.Second
 	}
 	if c.WriteWait == 0 {
 		c.WriteWait = 5 * time.Second
@@ -42,7 +49,7 @@ func (c *Config) Validate() error {
 	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 		errs = append(errs, fmt.Errorf("base-url %q must be an http:// or https:// URL with a host", c.BaseURL))
 	}
-	if c.InitTokenTTL < 0 || c.WriteWait < 0 {
+	if c.InitTokenTTL < 0 || c.WriteWait < 0 || c.StoreTimeout < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
 	return errors.Join(errs...)

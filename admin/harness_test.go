@@ -142,7 +142,7 @@ func newEnv(t *testing.T) *env {
 			t.Fatalf("replica not ready: %+v", rep.Status())
 		}
 	}
-	e.eng, err = sidecar.New(st, sidecar.Config{DefaultAccount: testAcc, Audiences: []string{base}, },
+	e.eng, err = sidecar.New(st, sidecar.Config{DefaultAccount: testAcc, Audiences: []string{base}},
 		sidecar.Deps{Logger: log, Now: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)

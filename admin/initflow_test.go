@@ -227,4 +227,8 @@ func TestInitAnswerIsAJSONString(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.body), &s); err != nil || strings.Count(s, ".") != 2 {
 		t.Fatalf("answer %s", r.body)
 	}
+	// The write returns once this node's state is at its revision.
+	if rev := r.revision(t); e.eng.Store().Revision() < rev {
+		t.Fatalf("answered at revision %d before the state reached it (%d)", rev, e.eng.Store().Revision())
+	}
 }

@@ -180,14 +180,12 @@ func (s *Server) updateIssuer(c *call) (any, error) {
 }
 
 func (s *Server) deleteIssuer(c *call) (any, error) {
-	resp, err := s.kv.Txn(c.r.Context()).Then(clientv3.OpDelete(s.layout.Issuer(c.acc, c.id))).Commit()
+	resp, err := s.commit(c, nil, []clientv3.Op{clientv3.OpDelete(s.layout.Issuer(c.acc, c.id))}, nil)
 	if err != nil {
 		return nil, err
 	}
 	if resp.Responses[0].GetResponseDeleteRange().Deleted == 0 {
 		return nil, notFound("issuer", c.id)
 	}
-	c.rev = resp.Header.Revision
-	s.awaitReplica(c.r.Context(), c.rev)
 	return nil, nil
 }

@@ -119,6 +119,9 @@ func (s *Server) route(mux *http.ServeMux, pattern, action string, checkID func(
 // caller's authorization (403), then lets the handler read the body.
 func (s *Server) serve(action string, checkID func(string) error, h handler, authorize bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.StoreTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
 		c := &call{r: r, w: w, acc: r.PathValue("acc"), id: r.PathValue("id")}
 		body, err := s.dispatch(c, action, checkID, h, authorize)
 		if err != nil {

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"net/http"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -13,7 +14,12 @@ import (
 func (s *Server) commit(c *call, cmps []clientv3.Cmp, ops, probes []clientv3.Op) (*clientv3.TxnResponse, error) {
 	resp, err := s.kv.Txn(c.r.Context()).If(cmps...).Then(ops...).Else(probes...).Commit()
 	if err != nil {
-		return nil, err
+		// A transaction that timed out or lost its connection may still
+		// have committed: say so, so that clients read back rather than
+		// retry blindly.
+		s.log.Warn("a write's outcome is unknown", "method", c.r.Method, "path", c.r.URL.EscapedPath(), "error", err.Error())
+		return nil, errorf(http.StatusServiceUnavailable,
+			"The store did not confirm this write (%s); it may or may not have been applied: read the record back before retrying", err)
 	}
 	if resp.Succeeded {
 		c.rev = resp.Header.Revision

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +33,8 @@ type ReplicaConfig struct {
 	// stale (not ready). Default 3 × ProgressInterval.
 	StaleAfter time.Duration
 	// PageSize is the number of keys fetched per request while listing.
-	// Default 2000.
+	// Default 10000: etcd counts the rest of the range on every page, so
+	// small pages make a large list quadratic.
 	PageSize int64
 	// RetryInterval is the wait before listing or watching again after a
 	// failure. Default 500ms.
@@ -80,7 +83,7 @@ func NewReplica(cfg ReplicaConfig) *Replica {
 		cfg.StaleAfter = 3 * cfg.ProgressInterval
 	}
 	if cfg.PageSize <= 0 {
-		cfg.PageSize = 2000
+		cfg.PageSize = 10_000
 	}
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = 500 * time.Millisecond
@@ -186,15 +189,46 @@ func (r *Replica) fail(ctx context.Context, what string, err error) {
 // failLogInterval is the least time between two logs of failures.
 const failLogInterval = 10 * time.Second
 
-// list reads the whole prefix at one revision and applies the difference
-// from the state, returning the revision.
+// stateKinds are the kinds of record the state holds; the rest (the
+// identity index, init tokens, metadata) serve the admin API only.
+var stateKinds = []string{KindAccount, KindIssuer, KindAgent}
+
+// list reads the records the state holds at one revision and applies the
+// difference from the state, returning the revision.
 func (r *Replica) list(ctx context.Context) (int64, error) {
 	start := r.cfg.Now()
-	prefix := r.cfg.Layout.Prefix
-	end := clientv3.GetPrefixRangeEnd(prefix)
 	seen := make(map[string]int64, len(r.applied))
 	b := &state.Batch{}
 	var rev int64
+	for _, kind := range stateKinds {
+		var err error
+		if rev, err = r.listKind(ctx, kind, rev, seen, b); err != nil {
+			return 0, err
+		}
+	}
+	for k := range r.applied {
+		if _, ok := seen[k]; !ok {
+			r.del(b, k)
+		}
+	}
+	b.Revision = max(rev, r.cfg.State.Revision())
+	if _, err := r.cfg.State.Apply(b); err != nil {
+		return 0, err
+	}
+	r.applied = seen
+	r.contact()
+	r.setErr(nil)
+	first := !r.loaded.Swap(true)
+	r.log.Info("state loaded from the store", "revision", rev, "keys", len(seen), "changes", b.Len(),
+		"first", first, "took", r.cfg.Now().Sub(start).Round(time.Millisecond).String())
+	return rev, nil
+}
+
+// listKind reads the records of one kind, page by page, at revision rev (the
+// revision of the first page when rev is 0), adding what changed to b.
+func (r *Replica) listKind(ctx context.Context, kind string, rev int64, seen map[string]int64, b *state.Batch) (int64, error) {
+	prefix := r.cfg.Layout.Prefix + kind + "/"
+	end := clientv3.GetPrefixRangeEnd(prefix)
 	from := prefix
 	for {
 		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(r.cfg.PageSize)}
@@ -216,26 +250,20 @@ func (r *Replica) list(ctx context.Context) (int64, error) {
 			}
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
-			break
+			return rev, nil
 		}
 		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
-	for k := range r.applied {
-		if _, ok := seen[k]; !ok {
-			r.del(b, k)
-		}
+}
+
+// held reports whether a key is of a kind the state holds.
+func (r *Replica) held(key string) bool {
+	rest, ok := strings.CutPrefix(key, r.cfg.Layout.Prefix)
+	if !ok {
+		return false
 	}
-	b.Revision = max(rev, r.cfg.State.Revision())
-	if _, err := r.cfg.State.Apply(b); err != nil {
-		return 0, err
-	}
-	r.applied = seen
-	r.contact()
-	r.setErr(nil)
-	first := !r.loaded.Swap(true)
-	r.log.Info("state loaded from the store", "revision", rev, "keys", len(seen), "changes", b.Len(),
-		"first", first, "took", r.cfg.Now().Sub(start).Round(time.Millisecond).String())
-	return rev, nil
+	kind, _, _ := strings.Cut(rest, "/")
+	return slices.Contains(stateKinds, kind)
 }
 
 // watch applies changes after rev until the watch fails, returning the last
@@ -287,7 +315,13 @@ func (r *Replica) watch(ctx context.Context, rev int64) (int64, error) {
 			if ev.Kv.ModRevision <= rev {
 				continue
 			}
+			// Every event advances the revision, held or not, so that any
+			// revision a write returned is one the state reaches.
+			b.Revision = max(b.Revision, ev.Kv.ModRevision)
 			k := string(ev.Kv.Key)
+			if !r.held(k) {
+				continue
+			}
 			if ev.Type == mvccpb.DELETE {
 				r.del(b, k)
 				delete(r.applied, k)
@@ -295,7 +329,6 @@ func (r *Replica) watch(ctx context.Context, rev int64) (int64, error) {
 				r.put(b, k, ev.Kv.Value)
 				r.applied[k] = ev.Kv.ModRevision
 			}
-			b.Revision = max(b.Revision, ev.Kv.ModRevision)
 		}
 		if b.Revision == 0 {
 			continue

@@ -123,6 +123,14 @@ func TestReplicaListThenWatch(t *testing.T) {
 	if _, ok := st.Snapshot().Issuer(acc, "iss"); ok {
 		t.Fatal("delete not applied")
 	}
+	// A write to a key the state does not hold still advances the
+	// revision: every revision a write returns is one the state reaches.
+	idRev := put(t, c, l.Identity(acc, "iss", "z"), "usr-0000000000000009")
+	wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
+	defer wcancel()
+	if _, err := st.WaitRevision(wctx, idRev); err != nil {
+		t.Fatalf("the revision of an identity-index write was not reached: %v", err)
+	}
 	// A transaction is applied as one batch: no snapshot shows half of it.
 	txn, err := c.Txn(ctx).Then(
 		clientv3.OpDelete(l.Agent(acc, "usr-0000000000000002")),
@@ -170,8 +178,11 @@ func TestReplicaCompactedWatch(t *testing.T) {
 		t.Fatalf("watch from a compacted revision: %v", err)
 	}
 	// Run does what the test did by hand, then lists again.
-	go r.Run(wctx)
+	done := make(chan struct{})
+	go func() { r.Run(wctx); close(done) }()
 	waitFor(t, "the relist", func() bool { return st.Revision() >= last })
+	cancel()
+	<-done
 	snap := st.Snapshot()
 	if _, ok := snap.Agent("usr-0000000000000001"); ok {
 		t.Fatal("the deletion was skipped")
