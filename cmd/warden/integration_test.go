@@ -478,6 +478,19 @@ func TestSidecarAnswersWhileEtcdDown(t *testing.T) {
 		}
 	}
 	allowed("just after etcd was killed")
+	// An admin write while etcd is down answers 503 in bounded time, saying
+	// its outcome is unknown, instead of hanging.
+	type writeResult struct {
+		r    response
+		err  error
+		took time.Duration
+	}
+	writeDone := make(chan writeResult, 1)
+	go func() {
+		start := time.Now()
+		r, err := httpDo(http.MethodPost, a.base+"/v1/account/"+acc+"/user", rootTok, map[string]any{"firstName": "During"})
+		writeDone <- writeResult{r, err, time.Since(start)}
+	}()
 	eventually(t, 15*time.Second, "the sidecar's /readyz says stale", func() (bool, string) {
 		code, st, err := b.readyz()
 		if err != nil {
@@ -490,6 +503,11 @@ func TestSidecarAnswersWhileEtcdDown(t *testing.T) {
 	rr := b.call(t, http.MethodPost, "/v1/check", aliceTok, map[string]any{"action": "function:get", "resource": resource, "minRevision": rev + 1000})
 	if rr.status != http.StatusServiceUnavailable {
 		t.Errorf("check at an unreachable minRevision while etcd is down: %s; want 503", rr)
+	}
+
+	w := <-writeDone
+	if w.err != nil || w.r.status != http.StatusServiceUnavailable || !strings.Contains(string(w.r.body), "may or may not have been applied") {
+		t.Errorf("an admin write while etcd is down (after %s): %v %s; want 503 saying the outcome is unknown", w.took, w.err, w.r)
 	}
 
 	for _, m := range cluster.members {
