@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"net/url"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/wardenauthz/warden/sdk/model"
@@ -296,12 +296,12 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-// hostOf returns the host (and port) of a base URL.
+// hostOf returns the host (and port) of a base URL; Config.Validate has
+// checked that it parses and has one.
 func hostOf(baseURL string) string {
-	host := baseURL
-	if i := strings.Index(host, "://"); i >= 0 {
-		host = host[i+3:]
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return ""
 	}
-	host, _, _ = strings.Cut(host, "/")
-	return host
+	return u.Host
 }

@@ -23,7 +23,7 @@ const (
 const usage = `Usage: warden <command> [flags]
 
 Commands:
-  serve     run the check API, metrics and health endpoints
+  serve     run the admin and check APIs, metrics and health endpoints
   version   print the version
 
 Run 'warden <command> --help' for the flags of a command.

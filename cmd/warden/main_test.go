@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +27,8 @@ func TestRunExitCodes(t *testing.T) {
 		{name: "serve bad flag", args: []string{"serve", "--nope"}, code: exitUsage, out: "flag provided but not defined"},
 		{name: "serve bad account", args: []string{"serve", "--account", "acc-XYZ"}, code: exitUsage, out: `account "acc-XYZ" does not match ^acc-[a-f0-9]{16}$`},
 		{name: "serve stray argument", args: []string{"serve", "extra"}, code: exitUsage, out: `unexpected argument "extra"`},
+		{name: "serve bad role", args: []string{"serve", "--role", "boss"}, code: exitUsage, out: `--role "boss" must be one of all, admin, sidecar`},
+		{name: "serve half a bootstrap", args: []string{"serve", "--bootstrap-public-key", "/nonexistent.pem"}, code: exitUsage, out: "--bootstrap-public-key: open /nonexistent.pem"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,5 +66,42 @@ func TestFlagPrecedence(t *testing.T) {
 	fs2.Duration("leeway", 0, "")
 	if err := parseFlags(fs2, nil, ""); err == nil || !strings.Contains(err.Error(), "WARDEN_LEEWAY") {
 		t.Fatalf("bad environment value: %v", err)
+	}
+}
+
+// TestConfigFile: the config file fills what neither a flag nor the
+// environment set; unknown keys and bad values are errors naming them.
+func TestConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg := write("ok.yaml", "listen: file:1\ndiag-listen: file:2\naudience: [a, b]\nleeway: 5s\nrole: sidecar\n")
+	t.Setenv("WARDEN_DIAG_LISTEN", "env:2")
+	fs, f := newServeFlags(io.Discard)
+	if err := parseFlags(fs, []string{"--config", cfg, "--role", "admin"}, "config"); err != nil {
+		t.Fatal(err)
+	}
+	if f.listen != "file:1" || f.diagListen != "env:2" || f.audiences.String() != "a,b" || f.engine.Leeway != 5*time.Second || f.role != "admin" {
+		t.Fatalf("listen %q diag %q audience %q leeway %s role %q", f.listen, f.diagListen, f.audiences.String(), f.engine.Leeway, f.role)
+	}
+	for name, tc := range map[string]struct{ text, want string }{
+		"unknown key": {"lisen: x\n", `unknown key "lisen"`},
+		"bad value":   {"leeway: soon\n", "leeway: "},
+		"not YAML":    {"listen: [\n", "--config"},
+	} {
+		fs, _ := newServeFlags(io.Discard)
+		err := parseFlags(fs, []string{"--config", write(name+".yaml", tc.text)}, "config")
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%s: %v; want it to contain %q", name, err, tc.want)
+		}
+	}
+	fs, _ = newServeFlags(io.Discard)
+	if err := parseFlags(fs, []string{"--config", filepath.Join(dir, "missing.yaml")}, "config"); err == nil {
+		t.Fatal("a missing config file was accepted")
 	}
 }
