@@ -27,7 +27,6 @@ import (
 	"github.com/wardenauthz/warden/sidecar/state"
 	"github.com/wardenauthz/warden/sidecar/storage"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // The tests of this package share one embedded etcd; each test works under
@@ -43,7 +42,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	etcdClient, err = clientv3.New(clientv3.Config{Endpoints: []string{emb.Endpoint()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	etcdClient, err = storage.Dial(emb.Endpoint())
 	if err != nil {
 		panic(err)
 	}

@@ -27,7 +27,6 @@ import (
 	"github.com/wardenauthz/warden/sidecar/state"
 	"github.com/wardenauthz/warden/sidecar/storage"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // etcdFor starts an embedded etcd for a benchmark and returns a client.
@@ -37,7 +36,7 @@ func etcdFor(b *testing.B) *clientv3.Client {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{emb.Endpoint()}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	c, err := storage.Dial(emb.Endpoint())
 	if err != nil {
 		b.Fatal(err)
 	}

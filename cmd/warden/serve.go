@@ -18,7 +18,6 @@ import (
 	"github.com/wardenauthz/warden/sidecar/state"
 	"github.com/wardenauthz/warden/sidecar/storage"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // drainTimeout bounds how long in-flight requests may take after SIGTERM.
@@ -203,10 +202,10 @@ func openStore(f *serveFlags, log *slog.Logger) (*clientv3.Client, func(), error
 		endpoints = []string{emb.Endpoint()}
 		log.Info("embedded etcd started", "data_dir", f.dataDir, "endpoint", emb.Endpoint(), "took", time.Since(start).Round(time.Millisecond).String())
 	}
-	client, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	client, err := storage.Dial(endpoints...)
 	if err != nil {
 		closeEmbedded()
-		return nil, nil, fmt.Errorf("connecting to etcd at %v: %w", endpoints, err)
+		return nil, nil, err
 	}
 	return client, func() { client.Close(); closeEmbedded() }, nil
 }

@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
 )
 
 // EmbeddedConfig configures the embedded etcd server. The zero value of
@@ -129,4 +131,15 @@ func removeStaleSocket(path string) error {
 		return fmt.Errorf("embedded etcd: %s answers: another process is using this data directory", path)
 	}
 	return os.Remove(path)
+}
+
+// Dial connects to etcd the way every part of Warden does: a bounded dial,
+// and the client's own logging silenced (the replica and the admin API
+// report store failures themselves).
+func Dial(endpoints ...string) (*clientv3.Client, error) {
+	c, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return nil, fmt.Errorf("connecting to etcd at %v: %w", endpoints, err)
+	}
+	return c, nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/wardenauthz/warden/sdk/model"
 	"github.com/wardenauthz/warden/sidecar/state"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 const acc = "acc-0123456789abcdef"
@@ -25,7 +24,7 @@ func startEtcd(t *testing.T, dir string) (*Embedded, *clientv3.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{emb.Endpoint()}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	c, err := Dial(emb.Endpoint())
 	if err != nil {
 		emb.Close()
 		t.Fatal(err)
@@ -208,7 +207,7 @@ func TestReplicaStaleWhileEtcdDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{emb.Endpoint()}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	c, err := Dial(emb.Endpoint())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +254,7 @@ func TestEmbeddedRestartKeepsData(t *testing.T) {
 	if _, err := StartEmbedded(EmbeddedConfig{DataDir: dir}); err == nil || !strings.Contains(err.Error(), "another process is using this data directory") {
 		t.Fatalf("a second server on the same directory: %v", err)
 	}
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{emb.Endpoint()}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	c, err := Dial(emb.Endpoint())
 	if err != nil {
 		t.Fatal(err)
 	}
