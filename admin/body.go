@@ -15,12 +15,15 @@ import (
 
 // Limits on what the admin API stores.
 const (
-	maxNameLen   = 256  // names, display names, emails
-	maxIDLen     = 1024 // issuer ids, subjects, key ids
-	maxGrants    = 1000 // grants per agent
-	maxIdentites = 100  // identities per agent
-	maxPEMLen    = 16 << 10
-	maxURLLen    = 2048
+	maxNameLen = 256  // names, display names, emails
+	maxIDLen   = 1024 // issuer ids, subjects, key ids
+	maxGrants  = 1000 // grants per agent
+	// maxIdentities bounds an agent's identities so that every write fits
+	// one etcd transaction under etcd's default limit of 128 operations:
+	// replacing them all is 1 + 50 + 50.
+	maxIdentities = 50
+	maxPEMLen     = 16 << 10
+	maxURLLen     = 2048
 )
 
 // object is a JSON request body being validated field by field. Problems
@@ -214,7 +217,7 @@ func contains(list []string, s string) bool {
 
 // identities reads an identities field: [{issuerId, subject}], distinct.
 func (o *object) identities(field string) []model.Identity {
-	items := o.array(field, maxIdentites, "issuerId", "subject")
+	items := o.array(field, maxIdentities, "issuerId", "subject")
 	out := make([]model.Identity, 0, len(items))
 	seen := map[model.Identity]bool{}
 	for i, it := range items {

@@ -89,6 +89,7 @@ func mintInitToken(cfg Config, host string, now time.Time, acc string, agent *st
 		Subject:  "cli-" + randomHex(4),
 		Secret:   []byte(randomHex(32)),
 		Expires:  now.Add(cfg.InitTokenTTL).Unix(),
+		Grants:   agent.Allow,
 	}
 	claims := jwt.MapClaims{
 		"jti": rec.JTI, "iat": now.Unix(), "exp": rec.Expires,
@@ -252,6 +253,18 @@ func (s *Server) readEnrollment(c *call, rec *storage.InitRecord) (enrollment, e
 	return e, nil
 }
 
+// grewSince returns a grant the agent holds now that its grants at minting
+// do not cover. Whoever minted the token covered those grants, not this
+// one, so the token must not hand it over.
+func grewSince(agent *storage.AgentRecord, rec *storage.InitRecord) (model.Permission, bool) {
+	for _, g := range agent.Allow {
+		if _, ok := model.Covers(rec.Grants, g.Action, g.Resource); !ok {
+			return g, true
+		}
+	}
+	return model.Permission{}, false
+}
+
 // enroll consumes an init token: it registers the token's issuer with the
 // enrolled public key, adds the identity to the agent and marks the token
 // used, all in one transaction.
@@ -273,6 +286,15 @@ func (s *Server) enroll(c *call) (any, error) {
 		agent, agentRev, err := s.loadAgent(c.r.Context(), k, c.acc, rec.AgentID)
 		if err != nil {
 			return nil, err
+		}
+		if g, grew := grewSince(agent, rec); grew {
+			return nil, errorf(http.StatusForbidden,
+				"Unauthorized: the %s '%s' was granted the action '%s' on resource '%s' after this init token was issued; ask for a new one",
+				agent.Type, agent.ID, g.Action, g.Resource)
+		}
+		if len(agent.Identities) >= maxIdentities {
+			return nil, badRequest("The %s '%s' already has %d identities, the most an agent may have; remove one first",
+				agent.Type, agent.ID, maxIdentities)
 		}
 		ident := model.Identity{IssuerID: rec.IssuerID, Subject: rec.Subject}
 		next := *agent

@@ -1,10 +1,12 @@
 package admin
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/wardenauthz/warden/sdk"
 	"github.com/wardenauthz/warden/sdk/model"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 )
 
 func TestIssuers(t *testing.T) {
@@ -230,5 +233,90 @@ func TestInitAnswerIsAJSONString(t *testing.T) {
 	// The write returns once this node's state is at its revision.
 	if rev := r.revision(t); e.eng.Store().Revision() < rev {
 		t.Fatalf("answered at revision %d before the state reached it (%d)", rev, e.eng.Store().Revision())
+	}
+}
+
+// TestInitGuardAtEnrollment: an init token minted while its target was weak
+// does not enroll a key once the target holds more than the minter covered.
+func TestInitGuardAtEnrollment(t *testing.T) {
+	e := newEnv(t)
+	acc := "/v1/account/" + testAcc
+	res := "/account/" + testAcc + "/"
+	target, _ := e.agent("client", "target", perm("function:get", res))
+	_, minterTk := e.agent("client", "minter", perm("client:init", res), perm("function:*", res))
+	r := e.must("POST", acc+"/client/"+target+"/init", minterTk, `{}`)
+	var tok string
+	r.json(t, &tok)
+	newKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	newPEM, _ := sdk.PublicKeyPEM(newKey.Public())
+	legacy := fmt.Sprintf(`{"publicKey":%q,"keyId":"k"}`, newPEM)
+	// The target is promoted after minting.
+	e.must("PATCH", acc+"/client/"+target, e.rootTk, `{"access":{"allow":[{"action":"*","resource":"/"}]}}`)
+	before := e.storeDump()
+	if r := e.do("POST", acc+"/init", tok, legacy); r.status != 403 || !strings.Contains(r.message(), "granted the action '*' on resource '/' after this init token was issued") {
+		t.Fatalf("enrolling into a promoted agent: %d %s", r.status, r.body)
+	}
+	if len(e.storeDump()) != len(before) {
+		t.Fatal("the refused enrollment changed the store")
+	}
+	// Narrowing or keeping the grants leaves the token usable.
+	e.must("PATCH", acc+"/client/"+target, e.rootTk, `{"access":{"allow":[{"action":"function:get","resource":"`+res+`sub/"}]}}`)
+	if r := e.do("POST", acc+"/init", tok, legacy); r.status != 200 {
+		t.Fatalf("enrolling after narrowing: %d %s", r.status, r.body)
+	}
+}
+
+// TestIdentityLimit: an agent holds at most maxIdentities identities, so
+// replacing all of them fits one transaction, and enrollment respects it.
+func TestIdentityLimit(t *testing.T) {
+	e := newEnv(t)
+	acc := "/v1/account/" + testAcc
+	ids := func(prefix string, n int) string {
+		var parts []string
+		for i := range n {
+			parts = append(parts, fmt.Sprintf(`{"issuerId":%q,"subject":"%s%d"}`, idpIssuer, prefix, i))
+		}
+		return `{"identities":[` + strings.Join(parts, ",") + `]}`
+	}
+	if r := e.do("POST", acc+"/client", e.rootTk, ids("a", maxIdentities+1)); r.status != 400 || !strings.Contains(r.message(), `"identities" must contain less than or equal to 50 items`) {
+		t.Fatalf("too many identities: %d %s", r.status, r.body)
+	}
+	var c struct{ ID string }
+	e.must("POST", acc+"/client", e.rootTk, ids("a", maxIdentities)).json(t, &c)
+	e.must("PATCH", acc+"/client/"+c.ID, e.rootTk, ids("b", maxIdentities))
+	tok := e.mint("client", c.ID, `{}`)
+	newKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	newPEM, _ := sdk.PublicKeyPEM(newKey.Public())
+	if r := e.do("POST", acc+"/init", tok, fmt.Sprintf(`{"publicKey":%q,"keyId":"k"}`, newPEM)); r.status != 400 || !strings.Contains(r.message(), "already has 50 identities") {
+		t.Fatalf("enrolling past the limit: %d %s", r.status, r.body)
+	}
+	e.must("DELETE", acc+"/client/"+c.ID, e.rootTk, "")
+	// HTML characters are stored as sent, not escaped six times larger.
+	r := e.must("POST", acc+"/user", e.rootTk, `{"firstName":"<a&b>"}`)
+	var u struct{ ID string }
+	r.json(t, &u)
+	resp, err := etcdClient.Get(t.Context(), e.layout.Agent(testAcc, u.ID))
+	if err != nil || !strings.Contains(string(resp.Kvs[0].Value), `"firstName":"<a&b>"`) {
+		t.Fatalf("stored %s %v", resp.Kvs[0].Value, err)
+	}
+}
+
+func TestRefusal(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err    error
+		status int
+	}{
+		{rpctypes.ErrTooManyOps, 413},
+		{rpctypes.ErrRequestTooLarge, 413},
+		{rpctypes.ErrNoSpace, 507},
+		{context.DeadlineExceeded, 0},
+		{rpctypes.ErrTimeout, 0},
+	} {
+		got := refusal(tc.err)
+		var ae *apiError
+		if tc.status == 0 && got != nil || tc.status != 0 && (!errors.As(got, &ae) || ae.status != tc.status) {
+			t.Fatalf("refusal(%v) = %v, want status %d", tc.err, got, tc.status)
+		}
 	}
 }

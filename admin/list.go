@@ -89,12 +89,10 @@ type collector struct {
 	last  string
 }
 
-// offer adds an item with id; it returns false once the page is full and
-// one more item showed there is a next page.
+// offer adds an item with id, offered in id order after the cursor; it
+// returns false once the page is full and one more item showed there is a
+// next page.
 func (c *collector) offer(id string, item any) bool {
-	if c.page.after != "" && id <= c.page.after {
-		return true
-	}
 	if len(c.out.Items) == c.page.count {
 		c.out.Next = encodeCursor(c.cKind, c.last)
 		return false
@@ -177,7 +175,7 @@ func (s *Server) listAgents(k kind, c *call) (any, error) {
 	}
 	col := &collector{page: p, cKind: cursorAgents}
 	snap := s.eng.Store().Snapshot()
-	snap.Agents(c.acc, func(a *model.Agent) bool {
+	snap.Agents(c.acc, p.after, func(a *model.Agent) bool {
 		if a.Type != k.typ || !f.match(a) {
 			return true
 		}
@@ -197,7 +195,7 @@ func (s *Server) listIssuers(c *call) (any, error) {
 		return nil, err
 	}
 	col := &collector{page: p, cKind: cursorIssuers}
-	s.eng.Store().Snapshot().Issuers(c.acc, func(row *state.IssuerRow) bool {
+	s.eng.Store().Snapshot().Issuers(c.acc, p.after, func(row *state.IssuerRow) bool {
 		return col.offer(row.ID, row.Issuer)
 	})
 	return col.result(), nil

@@ -2,9 +2,13 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // commit runs a transaction: ops when every cmp holds, else probes. On
@@ -14,6 +18,10 @@ import (
 func (s *Server) commit(c *call, cmps []clientv3.Cmp, ops, probes []clientv3.Op) (*clientv3.TxnResponse, error) {
 	resp, err := s.kv.Txn(c.r.Context()).If(cmps...).Then(ops...).Else(probes...).Commit()
 	if err != nil {
+		if refused := refusal(err); refused != nil {
+			s.log.Warn("the store refused a write", "method", c.r.Method, "path", c.r.URL.EscapedPath(), "error", err.Error())
+			return nil, refused
+		}
 		// A transaction that timed out or lost its connection may still
 		// have committed: say so, so that clients read back rather than
 		// retry blindly.
@@ -26,6 +34,23 @@ func (s *Server) commit(c *call, cmps []clientv3.Cmp, ops, probes []clientv3.Op)
 		s.awaitReplica(c.r.Context(), c.rev)
 	}
 	return resp, nil
+}
+
+// refusal turns an error with which etcd definitely refused a transaction
+// (nothing was written) into the answer to give, or returns nil when the
+// outcome of the transaction is unknown.
+func refusal(err error) error {
+	switch {
+	case errors.Is(err, rpctypes.ErrTooManyOps), errors.Is(err, rpctypes.ErrRequestTooLarge):
+		return errorf(http.StatusRequestEntityTooLarge, "The change is too large for the store to take in one transaction (%s); nothing was written", err)
+	case errors.Is(err, rpctypes.ErrNoSpace):
+		return errorf(http.StatusInsufficientStorage, "The store is out of space (its quota is reached); nothing was written")
+	}
+	switch status.Code(err) {
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.ResourceExhausted, codes.PermissionDenied, codes.Unauthenticated:
+		return errorf(http.StatusServiceUnavailable, "The store refused this write (%s); nothing was written", err)
+	}
+	return nil
 }
 
 func (s *Server) awaitReplica(ctx context.Context, rev int64) {

@@ -132,14 +132,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 
+	// The replica and the key refresher outlive the drain: requests still
+	// in flight after SIGTERM need a current state to answer.
+	runCtx, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
 	st := state.New()
 	rep := storage.NewReplica(storage.ReplicaConfig{Client: client, Layout: layout, State: st, Logger: log})
-	go rep.Run(ctx)
+	go rep.Run(runCtx)
 	eng, err := sidecar.New(st, f.engine, sidecar.Deps{Logger: log})
 	if err != nil {
 		return usageError{err}
 	}
-	go eng.Run(ctx)
+	go eng.Run(runCtx)
 
 	mux := http.NewServeMux()
 	if f.role == roleAdmin {

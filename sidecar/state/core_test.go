@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,5 +106,57 @@ func TestCoreWaitRevision(t *testing.T) {
 	cancel()
 	if _, err := s.WaitRevision(ctx, 9); !errors.Is(err, ErrRevisionNotReached) {
 		t.Fatalf("WaitRevision on a cancelled context: %v", err)
+	}
+}
+
+// TestCoreListsSeek: listing an account's agents or issuers after a cursor
+// yields exactly the rows of that account after it, in id order.
+func TestCoreListsSeek(t *testing.T) {
+	t.Parallel()
+	const a1, a2 = "acc-0000000000000001", "acc-0000000000000002"
+	s := New()
+	b := &Batch{Revision: 1}
+	ids := map[string][]string{
+		a1: {"usr-0000000000000003", "usr-0000000000000001", "clt-0000000000000002"},
+		a2: {"usr-0000000000000013", "usr-0000000000000011", "clt-0000000000000012"},
+	}
+	for _, acc := range []string{a1, a2} {
+		b.PutAccount(acc)
+		for _, id := range ids[acc] {
+			b.PutAgent(model.Agent{ID: id, Type: model.AgentTypeOf(id), Account: acc})
+		}
+		for _, iss := range []string{"https://b", "https://a", "https://a/x"} {
+			b.PutIssuer(acc, model.Issuer{ID: iss, JSONKeysURL: iss})
+		}
+	}
+	snap, err := s.Apply(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agents := func(acc, after string) (ids []string) {
+		snap.Agents(acc, after, func(a *model.Agent) bool { ids = append(ids, a.ID); return true })
+		return ids
+	}
+	issuers := func(acc, after string) (ids []string) {
+		snap.Issuers(acc, after, func(r *IssuerRow) bool { ids = append(ids, r.ID); return true })
+		return ids
+	}
+	tests := []struct {
+		name string
+		got  []string
+		want string
+	}{
+		{"all agents of a1", agents(a1, ""), "clt-0000000000000002 usr-0000000000000001 usr-0000000000000003"},
+		{"agents of a2 after a cursor on a row", agents(a2, "usr-0000000000000011"), "usr-0000000000000013"},
+		{"agents after a cursor between rows", agents(a1, "clt-9"), "usr-0000000000000001 usr-0000000000000003"},
+		{"agents after the last", agents(a1, "usr-0000000000000003"), ""},
+		{"all issuers of a2", issuers(a2, ""), "https://a https://a/x https://b"},
+		{"issuers after a prefix of another", issuers(a1, "https://a"), "https://a/x https://b"},
+		{"an unknown account", agents("acc-0000000000000009", ""), ""},
+	}
+	for _, tc := range tests {
+		if got := strings.Join(tc.got, " "); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }

@@ -36,8 +36,12 @@ func Schema() *memdb.DBSchema {
 		tableAgent: {
 			Name: tableAgent,
 			Indexes: map[string]*memdb.IndexSchema{
-				"id":      {Name: "id", Unique: true, Indexer: str("ID")},
-				"account": {Name: "account", Indexer: str("Account")},
+				"id": {Name: "id", Unique: true, Indexer: str("ID")},
+				// Lists page through an account's agents in id order,
+				// starting at a cursor.
+				"account_id": {Name: "account_id", Unique: true, Indexer: &memdb.CompoundIndex{
+					Indexes: []memdb.Indexer{str("Account"), str("ID")},
+				}},
 			},
 		},
 		tableIdentity: {

@@ -63,30 +63,42 @@ func (s *Snapshot) Grants(agentID string) []model.Permission {
 	return row.Grants
 }
 
-// Agents calls fn for every agent of an account, in id order, until fn
-// returns false.
-func (s *Snapshot) Agents(account string, fn func(*model.Agent) bool) {
-	it, err := s.db.Txn(false).Get(tableAgent, "account", account)
+// Agents calls fn for every agent of an account whose id sorts after
+// after ("" for all), in id order, until fn returns false. It seeks to
+// after rather than skipping to it, so a page of a long list costs the
+// page, not the list before it.
+func (s *Snapshot) Agents(account, after string, fn func(*model.Agent) bool) {
+	it, err := s.db.Txn(false).LowerBound(tableAgent, "account_id", account, after)
 	if err != nil {
 		panic("state: " + err.Error())
 	}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if !fn(raw.(*agentRow).Agent) {
+		row := raw.(*agentRow)
+		if row.Account != account {
+			return
+		}
+		if row.ID == after {
+			continue
+		}
+		if !fn(row.Agent) {
 			return
 		}
 	}
 }
 
-// Issuers calls fn for every issuer of an account, in id order, until fn
-// returns false.
-func (s *Snapshot) Issuers(account string, fn func(*IssuerRow) bool) {
-	it, err := s.db.Txn(false).Get(tableIssuer, "id_prefix", account)
+// Issuers calls fn for every issuer of an account whose id sorts after
+// after ("" for all), in id order, until fn returns false.
+func (s *Snapshot) Issuers(account, after string, fn func(*IssuerRow) bool) {
+	it, err := s.db.Txn(false).LowerBound(tableIssuer, "id", account, after)
 	if err != nil {
 		panic("state: " + err.Error())
 	}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		row := raw.(*IssuerRow)
 		if row.Account != account {
+			return
+		}
+		if row.ID == after {
 			continue
 		}
 		if !fn(row) {

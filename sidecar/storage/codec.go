@@ -3,6 +3,7 @@ package storage
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/wardenauthz/warden/sdk/model"
 )
@@ -56,6 +57,10 @@ type InitRecord struct {
 	Secret    []byte          `json:"secret"`
 	Expires   int64           `json:"exp"`
 	Consumed  bool            `json:"consumed,omitempty"`
+	// Grants are the agent's grants when the token was minted: the
+	// escalation guard was checked against them, so enrollment is refused
+	// if the agent holds more by then.
+	Grants []model.Permission `json:"grants,omitempty"`
 }
 
 // BootstrapRecord is the value of the bootstrap key: what the first start
@@ -65,14 +70,17 @@ type BootstrapRecord struct {
 	RootClient string `json:"rootClient"`
 }
 
-// Encode encodes a record.
+// Encode encodes a record. HTML characters are not escaped: "<" as
+// "\u003c" would make a record up to six times the size of what was sent.
 func Encode(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
 		// Records are plain structs of strings, slices and numbers.
 		panic(fmt.Sprintf("storage: encoding %T: %v", v, err))
 	}
-	return string(b)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // Decode decodes a record stored at key.

@@ -108,23 +108,24 @@ type Status struct {
 // Status returns the replica's status now.
 func (r *Replica) Status() Status {
 	st := Status{Revision: r.cfg.State.Revision(), Relists: r.relists.Load(), Restarts: r.restarts.Load(), BadRecords: r.badRecords.Load()}
+	err := r.err()
+	since := r.cfg.Now().Sub(time.Unix(0, r.lastContact.Load()))
 	switch {
 	case !r.loaded.Load():
 		st.Reason = "the state is not loaded from the store yet"
-		if err := r.err(); err != nil {
+		if err != nil {
 			st.Reason += ": " + err.Error()
 		}
-	default:
-		since := r.cfg.Now().Sub(time.Unix(0, r.lastContact.Load()))
-		if since > r.cfg.StaleAfter {
-			st.Reason = fmt.Sprintf("the state is stale: no word from etcd for %s; checks are answered from revision %d",
-				since.Round(100*time.Millisecond), st.Revision)
-			if err := r.err(); err != nil {
-				st.Reason += " (" + err.Error() + ")"
-			}
-		} else {
-			st.Ready = true
+	case since > r.cfg.StaleAfter:
+		st.Reason = fmt.Sprintf("the state is stale: no word from etcd for %s; checks are answered from revision %d",
+			since.Round(100*time.Millisecond), st.Revision)
+		if err != nil {
+			st.Reason += " (" + err.Error() + ")"
 		}
+	case err != nil:
+		st.Reason = fmt.Sprintf("replication is failing; checks are answered from revision %d (%s)", st.Revision, err)
+	default:
+		st.Ready = true
 	}
 	return st
 }
@@ -308,9 +309,16 @@ func (r *Replica) watch(ctx context.Context, rev int64) (int64, error) {
 		if err := resp.Err(); err != nil {
 			return rev, err
 		}
-		r.contact()
-		r.setErr(nil)
+		if len(resp.Events) == 0 {
+			// A progress notification: the watch is current.
+			r.contact()
+			r.setErr(nil)
+			continue
+		}
 		b := &state.Batch{}
+		// What the batch changes in r.applied, merged once it is applied:
+		// a batch that fails must not look applied to a later list.
+		changed := make(map[string]int64, len(resp.Events))
 		for _, ev := range resp.Events {
 			if ev.Kv.ModRevision <= rev {
 				continue
@@ -324,10 +332,10 @@ func (r *Replica) watch(ctx context.Context, rev int64) (int64, error) {
 			}
 			if ev.Type == mvccpb.DELETE {
 				r.del(b, k)
-				delete(r.applied, k)
+				changed[k] = 0
 			} else {
 				r.put(b, k, ev.Kv.Value)
-				r.applied[k] = ev.Kv.ModRevision
+				changed[k] = ev.Kv.ModRevision
 			}
 		}
 		if b.Revision == 0 {
@@ -336,7 +344,16 @@ func (r *Replica) watch(ctx context.Context, rev int64) (int64, error) {
 		if _, err := r.cfg.State.Apply(b); err != nil {
 			return rev, err
 		}
+		for k, mod := range changed {
+			if mod == 0 {
+				delete(r.applied, k)
+			} else {
+				r.applied[k] = mod
+			}
+		}
 		rev = b.Revision
+		r.contact()
+		r.setErr(nil)
 	}
 }
 
@@ -359,8 +376,10 @@ func (r *Replica) askProgress(ctx context.Context) {
 }
 
 // put adds a record's change to b. Records the state does not hold
-// (identity index, init tokens, metadata) are skipped; a record that does
-// not decode is logged and left out rather than stopping replication.
+// (identity index, init tokens, metadata) are skipped. A record that does
+// not decode, or breaks the state's rules, is logged and left out rather
+// than stopping replication, and what the state held under its key is
+// removed: a broken record grants nothing.
 func (r *Replica) put(b *state.Batch, key string, value []byte) {
 	k, err := r.cfg.Layout.Parse(key)
 	if err == nil {
@@ -369,10 +388,16 @@ func (r *Replica) put(b *state.Batch, key string, value []byte) {
 	if err != nil {
 		r.badRecords.Add(1)
 		r.log.Error("leaving out a record that does not decode", "key", key, "error", err.Error())
+		r.del(b, key)
 	}
 }
 
 func (r *Replica) decodeInto(b *state.Batch, k Key, key string, value []byte) error {
+	for _, seg := range k.Segs {
+		if !indexable(seg) {
+			return fmt.Errorf("key %q has an empty segment or one with a NUL", key)
+		}
+	}
 	switch k.Kind {
 	case KindAccount:
 		b.PutAccount(k.Segs[0])
@@ -392,10 +417,20 @@ func (r *Replica) decodeInto(b *state.Batch, k Key, key string, value []byte) er
 		if t := model.AgentTypeOf(rec.ID); t == "" || t != rec.Type {
 			return fmt.Errorf("decoding %s: agent type %q does not fit id %q", key, rec.Type, rec.ID)
 		}
+		for i, id := range rec.Identities {
+			if !indexable(id.IssuerID) || !indexable(id.Subject) {
+				return fmt.Errorf("decoding %s: identity %d has an empty issuerId or subject, or one with a NUL", key, i)
+			}
+		}
 		b.PutAgent(rec.Agent(k.Segs[0]))
 	}
 	return nil
 }
+
+// indexable reports whether s can be part of a memdb index key: the state's
+// compound indexes are NUL-terminated strings, and empty values are
+// missing ones.
+func indexable(s string) bool { return s != "" && !strings.Contains(s, "\x00") }
 
 func (r *Replica) del(b *state.Batch, key string) {
 	k, err := r.cfg.Layout.Parse(key)

@@ -273,3 +273,51 @@ func TestEmbeddedRestartKeepsData(t *testing.T) {
 }
 
 func isCompacted(err error) bool { return err != nil && strings.Contains(err.Error(), "compacted") }
+
+// TestReplicaBadRecordsFailClosed: a record that does not decode, or that
+// breaks the state's rules, is left out and removes what the state held
+// under its key, and replication goes on past it.
+func TestReplicaBadRecordsFailClosed(t *testing.T) {
+	t.Parallel()
+	_, c := startEtcd(t, t.TempDir())
+	l := NewLayout("")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	put(t, c, l.Account(acc), AccountRecord{ID: acc})
+	strong := user("usr-0000000000000001", "a", model.Permission{Action: "*", Resource: "/"})
+	put(t, c, l.Agent(acc, strong.ID), strong)
+	// A record memdb would refuse: an identity with an empty subject.
+	put(t, c, l.Agent(acc, "usr-0000000000000002"), user("usr-0000000000000002", ""))
+	st := state.New()
+	r := NewReplica(ReplicaConfig{Client: c, State: st, Logger: quiet(), ProgressInterval: 50 * time.Millisecond})
+	go r.Run(ctx)
+	waitFor(t, "the first load despite a bad record", func() bool { return r.Status().Ready })
+	if _, ok := st.Snapshot().Agent("usr-0000000000000002"); ok {
+		t.Fatal("the bad record was loaded")
+	}
+	// The strong agent's record is replaced by one that does not decode:
+	// its old grants must not survive.
+	bad, err := c.Put(ctx, l.Agent(acc, strong.ID), `{"id":`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.WaitRevision(ctx, bad.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.Snapshot().Agent(strong.ID); ok {
+		t.Fatal("an agent whose record no longer decodes keeps its grants")
+	}
+	// An identity-breaking update arrives by watch; replication goes on.
+	put(t, c, l.Agent(acc, "usr-0000000000000003"), user("usr-0000000000000003", ""))
+	next := put(t, c, l.Agent(acc, "usr-0000000000000004"), user("usr-0000000000000004", "d"))
+	if _, err := st.WaitRevision(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.Snapshot().AgentByIdentity(acc, "iss", "d"); !ok {
+		t.Fatal("replication stopped at a bad record")
+	}
+	waitFor(t, "ready after bad records", func() bool { return r.Status().Ready })
+	if s := r.Status(); s.BadRecords != 3 {
+		t.Fatalf("bad records counted: %+v", s)
+	}
+}
