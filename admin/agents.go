@@ -145,8 +145,7 @@ func (s *Server) updateAgent(k kind, c *call) (any, error) {
 			o.fail(`"id" must be [%s]: it may not differ from the id in the URL`, c.id)
 		}
 	}
-	patch := &storage.AgentRecord{}
-	k.setNames(o, patch)
+	k.setNames(o, &storage.AgentRecord{}) // validates them; applied to the current record below
 	newIDs := o.identities("identities")
 	allow := o.access("access")
 	if err := o.err(); err != nil {

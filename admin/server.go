@@ -199,14 +199,16 @@ func (s *Server) authorize(c *call, action string) error {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	// Errors of writes come classified from commit; what is left are reads
+	// of the store, before anything was written.
 	var ae *apiError
 	if !errors.As(err, &ae) {
+		s.log.Warn("an admin request could not read the store", "method", r.Method, "path", r.URL.EscapedPath(), "error", err.Error())
+		msg := "The store is unavailable (" + err.Error() + "); nothing was written"
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			ae = &apiError{status: http.StatusServiceUnavailable, msg: "the store did not answer in time; the request may or may not have been applied"}
-		} else {
-			s.log.Error("admin request failed", "method", r.Method, "path", r.URL.EscapedPath(), "error", err.Error())
-			ae = &apiError{status: http.StatusServiceUnavailable, msg: "the store is unavailable: " + err.Error()}
+			msg = "The store did not answer in time; nothing was written"
 		}
+		ae = &apiError{status: http.StatusServiceUnavailable, msg: msg}
 	}
 	sidecar.WriteError(w, ae.status, ae.msg)
 }
