@@ -33,17 +33,8 @@ const usersIssuer = "https://users.warden.test"
 // refuses admin requests.
 func TestClusterTwoWardensShareOneCluster(t *testing.T) {
 	integration(t)
-	cluster := startEtcd(t, 3)
-	dir := t.TempDir()
-	root := newRootKey(t)
-	acc := model.NewID(model.AccountPrefix)
-	a := startWarden(t, "warden A", filepath.Join(dir, "a"), append([]string{
-		"--role", "all", "--etcd-endpoints", cluster.endpoints(), "--account", acc}, root.bootstrapFlags(t, dir)...)...)
 	// B has no --account: it reads the account A bootstraps.
-	b := startWarden(t, "warden B", filepath.Join(dir, "b"),
-		"--role", "sidecar", "--etcd-endpoints", cluster.endpoints(), "--audience", a.base)
-	a.waitReady(t, 0)
-	b.waitReady(t, 0)
+	_, root, acc, a, b := adminAndSidecar(t, 3, false)
 	if got := a.servingAccount(t); got != acc {
 		t.Fatalf("A serves account %q, want %q", got, acc)
 	}
@@ -444,16 +435,7 @@ func testRestartWithInitToken(t *testing.T) {
 // /readyz; when etcd is back it is ready again and follows new writes.
 func TestSidecarAnswersWhileEtcdDown(t *testing.T) {
 	integration(t)
-	cluster := startEtcd(t, 1)
-	dir := t.TempDir()
-	root := newRootKey(t)
-	acc := model.NewID(model.AccountPrefix)
-	a := startWarden(t, "warden A", filepath.Join(dir, "a"), append([]string{
-		"--role", "all", "--etcd-endpoints", cluster.endpoints(), "--account", acc}, root.bootstrapFlags(t, dir)...)...)
-	b := startWarden(t, "warden B", filepath.Join(dir, "b"),
-		"--role", "sidecar", "--etcd-endpoints", cluster.endpoints(), "--account", acc, "--audience", a.base)
-	a.waitReady(t, 0)
-	b.waitReady(t, 0)
+	cluster, root, acc, a, b := adminAndSidecar(t, 1, true)
 
 	rootTok := root.token(t, a.base)
 	alice := newAgentKey(t, usersIssuer, "alice", "k1")
@@ -535,4 +517,26 @@ func TestSidecarAnswersWhileEtcdDown(t *testing.T) {
 	if d := b.check(t, bob.token(t, a.base), "function:get", resource, bobRev); !d.Allow {
 		t.Fatalf("check on the sidecar for a user created after the outage: %+v", d)
 	}
+}
+
+// adminAndSidecar starts an etcd cluster of n members, warden A (role all,
+// bootstrapped with a fresh account and the returned root key) and warden
+// B (role sidecar, accepting A's audience, given --account only when
+// bAccount), and waits until both are ready.
+func adminAndSidecar(t *testing.T, n int, bAccount bool) (*etcdCluster, *agentKey, string, *wardenProc, *wardenProc) {
+	t.Helper()
+	cluster := startEtcd(t, n)
+	dir := t.TempDir()
+	root := newRootKey(t)
+	acc := model.NewID(model.AccountPrefix)
+	a := startWarden(t, "warden A", filepath.Join(dir, "a"), append([]string{
+		"--role", "all", "--etcd-endpoints", cluster.endpoints(), "--account", acc}, root.bootstrapFlags(t, dir)...)...)
+	bFlags := []string{"--role", "sidecar", "--etcd-endpoints", cluster.endpoints(), "--audience", a.base}
+	if bAccount {
+		bFlags = append(bFlags, "--account", acc)
+	}
+	b := startWarden(t, "warden B", filepath.Join(dir, "b"), bFlags...)
+	a.waitReady(t, 0)
+	b.waitReady(t, 0)
+	return cluster, root, acc, a, b
 }
