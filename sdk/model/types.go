@@ -42,9 +42,10 @@ const (
 	AgentClient AgentType = "client"
 )
 
-// User is a human agent.
+// User is a human agent. Its ID is empty in the body that adds it:
+// Warden assigns one.
 type User struct {
-	ID           string     `json:"id"`
+	ID           string     `json:"id,omitempty"`
 	FirstName    string     `json:"firstName,omitempty"`
 	LastName     string     `json:"lastName,omitempty"`
 	PrimaryEmail string     `json:"primaryEmail,omitempty"`
@@ -52,9 +53,9 @@ type User struct {
 	Access       *Access    `json:"access,omitempty"`
 }
 
-// Client is a non-human agent.
+// Client is a non-human agent. Its ID is empty in the body that adds it.
 type Client struct {
-	ID          string     `json:"id"`
+	ID          string     `json:"id,omitempty"`
 	DisplayName string     `json:"displayName,omitempty"`
 	Identities  []Identity `json:"identities,omitempty"`
 	Access      *Access    `json:"access,omitempty"`

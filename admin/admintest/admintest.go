@@ -1,0 +1,126 @@
+// Package admintest runs a whole Warden deployment in the calling process,
+// for tests of programs that use it: an embedded etcd, a bootstrapped
+// store, the replica, the engine, and the admin and check APIs on a
+// loopback HTTP server.
+package admintest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/wardenauthz/warden/admin"
+	"github.com/wardenauthz/warden/sidecar"
+	"github.com/wardenauthz/warden/sidecar/state"
+	"github.com/wardenauthz/warden/sidecar/storage"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Server is a running deployment.
+type Server struct {
+	// URL is the base URL of both APIs, and the tokens' audience.
+	URL string
+	// Account is the bootstrapped account; RootClient its root client.
+	Account, RootClient string
+	// RootInitToken enrolls a key for the root client, once.
+	RootInitToken string
+	// Store is a client of the deployment's etcd.
+	Store *clientv3.Client
+
+	cancel context.CancelFunc
+	srv    *httptest.Server
+	emb    *storage.Embedded
+}
+
+// Options adjust a deployment. The zero value is a deployment on loopback
+// with the engine's defaults.
+type Options struct {
+	// Logger receives the deployment's logs; they are discarded when nil.
+	Logger *slog.Logger
+	// AllowInsecureKeyURLs accepts http:// key URLs, as the flag does.
+	AllowInsecureKeyURLs bool
+}
+
+// Start starts a deployment whose data lives under dir. Close stops it.
+func Start(dir string, o Options) (*Server, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	emb, err := storage.StartEmbedded(storage.EmbeddedConfig{DataDir: filepath.Join(dir, "data")})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{emb: emb}
+	if s.Store, err = storage.Dial(emb.Endpoint()); err != nil {
+		emb.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.srv = httptest.NewUnstartedServer(nil)
+	s.URL = "http://" + s.srv.Listener.Addr().String()
+	if err := s.start(ctx, dir, o, log); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) start(ctx context.Context, dir string, o Options, log *slog.Logger) error {
+	layout := storage.NewLayout("")
+	cfg := admin.Config{BaseURL: s.URL}
+	res, err := admin.Bootstrap(ctx, s.Store, layout, cfg, admin.Deps{Logger: log}, admin.BootstrapOptions{DataDir: dir})
+	if err != nil {
+		return err
+	}
+	s.Account, s.RootClient = res.Account, res.RootClient
+	tok, err := os.ReadFile(res.TokenFile)
+	if err != nil {
+		return err
+	}
+	s.RootInitToken = strings.TrimSpace(string(tok))
+	st := state.New()
+	rep := storage.NewReplica(storage.ReplicaConfig{Client: s.Store, Layout: layout, State: st, Logger: log, ProgressInterval: 100 * time.Millisecond})
+	go rep.Run(ctx)
+	for deadline := time.Now().Add(30 * time.Second); !rep.Status().Ready; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("admintest: the replica is not ready: %s", rep.Status().Reason)
+		}
+	}
+	eng, err := sidecar.New(st, sidecar.Config{DefaultAccount: res.Account, Audiences: []string{s.URL}, AllowInsecureKeyURLs: o.AllowInsecureKeyURLs},
+		sidecar.Deps{Logger: log})
+	if err != nil {
+		return err
+	}
+	go eng.Run(ctx)
+	adm, err := admin.New(eng, s.Store, layout, cfg, admin.Deps{Logger: log})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	eng.Register(mux)
+	adm.Register(mux)
+	s.srv.Config.Handler = mux
+	s.srv.Start()
+	return nil
+}
+
+// Close stops the deployment.
+func (s *Server) Close() {
+	if s.srv != nil {
+		s.srv.Close()
+	}
+	s.cancel()
+	if s.Store != nil {
+		s.Store.Close()
+	}
+	s.emb.Close()
+}

@@ -1,0 +1,204 @@
+package sdk
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/wardenauthz/warden/sdk/model"
+)
+
+// Profile is what an agent needs to call Warden: the deployment, the
+// account, and a key pair enrolled for one of the agent's identities. Its
+// JSON is what `warden profile get --include-credentials -o json` prints.
+type Profile struct {
+	// ID is the agent (usr-… or clt-…) the key acts for.
+	ID      string `json:"id"`
+	BaseURL string `json:"baseUrl"`
+	Account string `json:"account"`
+	PKI     PKI    `json:"pki"`
+}
+
+// PKI is a profile's key and the claims its tokens carry.
+type PKI struct {
+	Algorithm string `json:"algorithm"`
+	Issuer    string `json:"issuer"`
+	Subject   string `json:"subject"`
+	KID       string `json:"kid"`
+	Audience  string `json:"audience"`
+	// PrivateKey is the PKCS #8 PEM private key.
+	PrivateKey string `json:"privateKey"`
+}
+
+// Signer parses the profile's private key.
+func (p *Profile) Signer() (crypto.Signer, error) {
+	block, _ := pem.Decode([]byte(p.PKI.PrivateKey))
+	if block == nil {
+		return nil, errors.New("the profile's private key is not PEM")
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("the profile's private key: %w", err)
+	}
+	s, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("the profile's private key is a %T, which cannot sign", key)
+	}
+	return s, nil
+}
+
+// Mint signs a token for the profile's identity, valid for lifetime
+// (DefaultTokenLifetime when 0), carrying perms as inline permissions when
+// not nil: they narrow what the agent may do with this token.
+func (p *Profile) Mint(lifetime time.Duration, perms []model.Permission) (string, error) {
+	key, err := p.Signer()
+	if err != nil {
+		return "", err
+	}
+	return MintToken(TokenSpec{PrivateKey: key, Algorithm: p.PKI.Algorithm, KeyID: p.PKI.KID, Issuer: p.PKI.Issuer,
+		Subject: p.PKI.Subject, Audience: p.PKI.Audience, Lifetime: lifetime, Permissions: perms})
+}
+
+// TokenSource returns a TokenSource that mints a token with the profile's
+// key and mints a new one a minute before it expires, so a long-running
+// program never sends an expired token.
+func (p *Profile) TokenSource(lifetime time.Duration) TokenSource {
+	if lifetime <= 0 {
+		lifetime = DefaultTokenLifetime
+	}
+	var (
+		mu      sync.Mutex
+		tok     string
+		expires time.Time
+	)
+	return func(context.Context) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if tok != "" && time.Until(expires) > time.Minute {
+			return tok, nil
+		}
+		t, err := p.Mint(lifetime, nil)
+		if err != nil {
+			return "", err
+		}
+		tok, expires = t, time.Now().Add(lifetime)
+		return tok, nil
+	}
+}
+
+// Client returns a client acting as the profile.
+func (p *Profile) Client() (*Client, error) {
+	return NewClient(Config{BaseURL: p.BaseURL, Account: p.Account, Token: p.TokenSource(0)})
+}
+
+// EnrollOptions adjust Enroll. The zero value of each field is its
+// default.
+type EnrollOptions struct {
+	// BaseURL overrides the deployment named in the init token.
+	BaseURL string
+	// HTTPClient defaults to a client with a 30s timeout.
+	HTTPClient *http.Client
+}
+
+// InitClaims are what an init token says about the enrollment it allows.
+type InitClaims struct {
+	AgentID, Account, BaseURL, IssuerID, Subject string
+	// PKI says the token asks for the pki protocol (else the legacy one).
+	PKI bool
+}
+
+// ParseInitToken reads an init token's claims without verifying it (only
+// the deployment that minted it can).
+func ParseInitToken(token string) (InitClaims, error) {
+	claims := jwt.MapClaims{}
+	if _, _, err := jwt.NewParser().ParseUnverified(strings.TrimSpace(token), claims); err != nil {
+		return InitClaims{}, fmt.Errorf("the init token is not a JWT: %w", err)
+	}
+	str := func(m map[string]any, k string) string { s, _ := m[k].(string); return s }
+	c := InitClaims{AgentID: str(claims, "agentId")}
+	if profile, ok := claims["profile"].(map[string]any); ok && str(claims, "protocol") == "pki" {
+		c.PKI = true
+		c.Account, c.BaseURL = str(profile, "account"), str(profile, "baseUrl")
+		c.IssuerID, c.Subject = str(profile, "issuerId"), str(profile, "subject")
+	} else {
+		c.Account, c.BaseURL = str(claims, "accountId"), str(claims, "baseUrl")
+		c.IssuerID, c.Subject = str(claims, "issuerId"), str(claims, "subject")
+	}
+	var missing []string
+	for name, v := range map[string]string{"agentId": c.AgentID, "account": c.Account, "baseUrl": c.BaseURL, "issuerId": c.IssuerID, "subject": c.Subject} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return c, fmt.Errorf("the init token lacks %s: is it a Warden init token?", strings.Join(missing, ", "))
+	}
+	return c, nil
+}
+
+// Enroll generates a key pair (ECDSA P-256, ES256), enrolls its public key
+// with a single-use init token, and returns the profile that acts as the
+// token's agent with that key. With a pki token, it proves possession of
+// the key with a token signed by it.
+func Enroll(ctx context.Context, initToken string, o EnrollOptions) (*Profile, error) {
+	initToken = strings.TrimSpace(initToken)
+	ic, err := ParseInitToken(initToken)
+	if err != nil {
+		return nil, err
+	}
+	base := ic.BaseURL
+	if o.BaseURL != "" {
+		base = o.BaseURL
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	pubPEM, err := PublicKeyPEM(key.Public())
+	if err != nil {
+		return nil, err
+	}
+	kid := make([]byte, 8)
+	if _, err := rand.Read(kid); err != nil {
+		return nil, err
+	}
+	p := &Profile{BaseURL: base, Account: ic.Account, PKI: PKI{
+		Algorithm: "ES256", Issuer: ic.IssuerID, Subject: ic.Subject, KID: hex.EncodeToString(kid),
+		Audience: ic.BaseURL, PrivateKey: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+	}}
+	body := map[string]any{"publicKey": pubPEM, "keyId": p.PKI.KID}
+	if ic.PKI {
+		access, err := p.Mint(5*time.Minute, nil)
+		if err != nil {
+			return nil, err
+		}
+		body = map[string]any{"protocol": "pki", "accessToken": access, "publicKey": pubPEM}
+	}
+	c, err := NewClient(Config{BaseURL: base, Account: ic.Account, Token: StaticToken(initToken), HTTPClient: o.HTTPClient})
+	if err != nil {
+		return nil, err
+	}
+	var agent Agent
+	if _, err := c.doWith(ctx, c.cfg.Token, http.MethodPost, "/v1/account/"+url.PathEscape(ic.Account)+"/init", body, &agent, false); err != nil {
+		return nil, fmt.Errorf("enrolling with the init token: %w", err)
+	}
+	p.ID = agent.ID
+	return p, nil
+}
