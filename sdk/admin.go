@@ -308,4 +308,3 @@ func (c *Client) CheckBatch(ctx context.Context, checks []model.Permission, minR
 	_, err := c.doWith(ctx, c.cfg.Token, http.MethodPost, "/v1/check/batch", body, &out, true)
 	return out.Results, err
 }
-
