@@ -155,9 +155,19 @@ type proc struct {
 	err  error // the Wait error, once done is closed
 }
 
-// startProc starts bin with args; WARDEN_* variables of the test's
-// environment are not passed on, so that a developer's settings do not leak
-// into the test.
+// childEnv is the test's environment without its WARDEN_* variables, so
+// that a developer's settings do not leak into the processes it starts.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "WARDEN_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// startProc starts bin with args in childEnv.
 func startProc(t *testing.T, name, bin string, args ...string) *proc {
 	t.Helper()
 	p := &proc{name: name, out: &logBuffer{}, done: make(chan struct{})}
@@ -167,11 +177,7 @@ func startProc(t *testing.T, name, bin string, args ...string) *proc {
 	// Dies with the test binary, even when a test timeout panics before
 	// the cleanups run.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "WARDEN_") {
-			p.cmd.Env = append(p.cmd.Env, kv)
-		}
-	}
+	p.cmd.Env = childEnv()
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wardenauthz/warden/sdk"
+)
+
+// session is a loaded profile and a client acting as it.
+type session struct {
+	name    string
+	profile *sdk.Profile
+	client  *sdk.Client
+}
+
+func openSession(f *cmdFlags) (*session, error) {
+	store, err := sdk.DefaultProfileStore()
+	if err != nil {
+		return nil, err
+	}
+	p, name, err := store.Load(*f.profile)
+	if err != nil {
+		return nil, profileError(err)
+	}
+	c, err := p.Client()
+	if err != nil {
+		return nil, err
+	}
+	return &session{name: name, profile: p, client: c}, nil
+}
+
+// profileError makes a missing profile a usage error.
+func profileError(err error) error {
+	var unknown *sdk.UnknownProfileError
+	if errors.Is(err, sdk.ErrNoProfile) || errors.As(err, &unknown) {
+		return cliError{exitUsage, err.Error()}
+	}
+	return err
+}
+
+// who names the session's agent for messages.
+func (s *session) who() string {
+	return fmt.Sprintf("profile '%s' (%s)", s.name, s.profile.ID)
+}
+
+// resource is an account-relative resource path.
+func (s *session) resource(parts ...string) string {
+	r := "/account/" + s.profile.Account + "/"
+	for _, p := range parts {
+		r += p + "/"
+	}
+	return r
+}
+
+// profileView is a profile as `profile get` shows it.
+type profileView struct {
+	Name    string `json:"name,omitempty"`
+	Default bool   `json:"default,omitempty"`
+	sdk.Profile
+}
+
+func cmdProfile(e env, args []string) error {
+	if err := groupHelp(e, args, `Usage:
+  warden profile ls
+  warden profile get [NAME] [--include-credentials]
+  warden profile set NAME     make NAME the default profile
+  warden profile rm NAME
+`); err != nil {
+		return err
+	}
+	store, err := sdk.DefaultProfileStore()
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "ls":
+		f := newFlags(e, "profile ls", "profile ls [-o json]")
+		if err := f.parse(args[1:], 0, 0); err != nil {
+			return err
+		}
+		set, err := store.Settings()
+		if err != nil {
+			return err
+		}
+		views := []profileView{}
+		var rows [][]string
+		for _, n := range set.Names() {
+			p := set.Profiles[n]
+			views = append(views, profileView{Name: n, Default: n == set.Default, Profile: p})
+			mark := ""
+			if n == set.Default {
+				mark = "*"
+			}
+			rows = append(rows, []string{mark + n, p.BaseURL, p.Account, p.ID})
+		}
+		if f.json() {
+			return printJSON(e.stdout, views)
+		}
+		table(e.stdout, []string{"PROFILE", "DEPLOYMENT", "ACCOUNT", "AGENT"}, rows)
+		return nil
+	case "get":
+		f := newFlags(e, "profile get", "profile get [NAME] [--include-credentials] [-o json]")
+		creds := f.Bool("include-credentials", false, "include the private key")
+		if err := f.parse(args[1:], 0, 1); err != nil {
+			return err
+		}
+		name := *f.profile
+		if len(f.args) == 1 {
+			name = f.args[0]
+		}
+		p, name, err := store.Load(name)
+		if err != nil {
+			return profileError(err)
+		}
+		if !*creds {
+			p.PKI.PrivateKey = ""
+		}
+		if f.json() {
+			return printJSON(e.stdout, p)
+		}
+		fields(e.stdout, "Profile", name, "Deployment", p.BaseURL, "Account", p.Account, "Agent", p.ID,
+			"Issuer", p.PKI.Issuer, "Subject", p.PKI.Subject, "Key id", p.PKI.KID, "Algorithm", p.PKI.Algorithm, "Audience", p.PKI.Audience)
+		fmt.Fprint(e.stdout, p.PKI.PrivateKey)
+		return nil
+	case "set", "rm":
+		f := newFlags(e, "profile "+args[0], "profile "+args[0]+" NAME")
+		if err := f.parse(args[1:], 1, 1); err != nil {
+			return err
+		}
+		name := f.args[0]
+		if args[0] == "set" {
+			if err := store.SetDefault(name); err != nil {
+				return profileError(err)
+			}
+			return report(e, f, map[string]string{"defaultProfile": name}, "The default profile is now '%s'.", name)
+		}
+		if err := store.Remove(name); err != nil {
+			return profileError(err)
+		}
+		return report(e, f, map[string]string{"removed": name}, "Profile '%s' removed.", name)
+	}
+	return usageError{fmt.Errorf("unknown subcommand %q: want ls, get, set or rm", args[0])}
+}
+
+// report prints v as JSON with -o json, else a sentence.
+func report(e env, f *cmdFlags, v any, format string, args ...any) error {
+	if f.json() {
+		return printJSON(e.stdout, v)
+	}
+	fmt.Fprintf(e.stdout, format+"\n", args...)
+	return nil
+}
+
+// cmdInit enrolls a new key with an init token and saves the profile.
+func cmdInit(e env, args []string) error {
+	f := newFlags(e, "init", "init TOKEN [--profile NAME] [--base-url URL]")
+	base := f.String("base-url", "", "the deployment's `URL`, when it differs from the one in the token")
+	if err := f.parse(args, 1, 1); err != nil {
+		return err
+	}
+	name := *f.profile
+	if name == "" {
+		name = "default"
+	}
+	if !sdk.ValidProfileName(name) {
+		return usageError{fmt.Errorf("profile name %q must be letters, digits, '.', '_' or '-'", name)}
+	}
+	store, err := sdk.DefaultProfileStore()
+	if err != nil {
+		return err
+	}
+	if _, err := store.Resolve(name); err == nil {
+		return cliError{exitUsage, fmt.Sprintf("profile %q exists already: remove it with 'warden profile rm %s' or pick another with --profile", name, name)}
+	}
+	p, err := sdk.Enroll(e.ctx, f.args[0], sdk.EnrollOptions{BaseURL: *base})
+	if err != nil {
+		return err
+	}
+	if err := store.Save(name, p); err != nil {
+		return err
+	}
+	return report(e, f, profileView{Name: name, Profile: withoutKey(p)},
+		"Profile '%s' acts as %s in account %s on %s.", name, p.ID, p.Account, p.BaseURL)
+}
+
+func withoutKey(p *sdk.Profile) sdk.Profile {
+	c := *p
+	c.PKI.PrivateKey = ""
+	return c
+}
+
+// cmdToken prints a fresh access token of the profile.
+func cmdToken(e env, args []string) error {
+	f := newFlags(e, "token", "token [-o raw|json]", "raw", "json")
+	life := f.Duration("lifetime", time.Hour, "how long the token is valid")
+	if err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	s, err := openSession(f)
+	if err != nil {
+		return err
+	}
+	tok, err := s.profile.Mint(*life, nil)
+	if err != nil {
+		return err
+	}
+	if f.json() {
+		return printJSON(e.stdout, map[string]any{"accessToken": tok, "expiresAt": time.Now().Add(*life).UTC().Format(time.RFC3339)})
+	}
+	fmt.Fprintln(e.stdout, tok)
+	return nil
+}
