@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wardenauthz/warden/admin"
@@ -34,9 +35,10 @@ type Server struct {
 	// Store is a client of the deployment's etcd.
 	Store *clientv3.Client
 
-	cancel context.CancelFunc
-	srv    *httptest.Server
-	emb    *storage.Embedded
+	cancel    context.CancelFunc
+	srv       *httptest.Server
+	emb       *storage.Embedded
+	closeOnce sync.Once
 }
 
 // Options adjust a deployment. The zero value is a deployment on loopback
@@ -113,14 +115,16 @@ func (s *Server) start(ctx context.Context, dir string, o Options, log *slog.Log
 	return nil
 }
 
-// Close stops the deployment.
+// Close stops the deployment; closing again does nothing.
 func (s *Server) Close() {
-	if s.srv != nil {
-		s.srv.Close()
-	}
-	s.cancel()
-	if s.Store != nil {
-		s.Store.Close()
-	}
-	s.emb.Close()
+	s.closeOnce.Do(func() {
+		if s.srv != nil {
+			s.srv.Close()
+		}
+		s.cancel()
+		if s.Store != nil {
+			s.Store.Close()
+		}
+		s.emb.Close()
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -41,7 +42,7 @@ Deciding:
   check ACTION RESOURCE                 may the profile do ACTION on RESOURCE? (exit 3 when denied)
   version                               print the version
 
-Every command takes --help, -o json and --profile NAME.
+Every command but serve takes --help, -o json and --profile NAME.
 Exit codes: 0 done, 1 error, 2 usage, 3 unauthorized or denied, 4 not found, 5 server error or unreachable.
 `
 
@@ -75,7 +76,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case args[0] == "serve":
 		err = serve(ctx, args[1:], stderr)
 	case args[0] == "version":
-		fmt.Fprintln(stdout, "warden", version)
+		if len(args) > 1 && strings.Join(args[1:], " ") == "-o json" {
+			err = printJSON(stdout, map[string]string{"version": version})
+		} else {
+			fmt.Fprintln(stdout, "warden", version)
+		}
 	case args[0] == "help" || args[0] == "-h" || args[0] == "--help":
 		fmt.Fprint(stdout, usage)
 	case cmd != nil:

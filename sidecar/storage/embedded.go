@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -38,6 +39,7 @@ type EmbeddedConfig struct {
 type Embedded struct {
 	etcd      *embed.Etcd
 	clientURL string
+	closeOnce sync.Once
 }
 
 // StartEmbedded starts a single-member etcd server and waits until it
@@ -116,8 +118,9 @@ func (e *Embedded) Endpoint() string { return e.clientURL }
 // Err reports a fatal error of the running server.
 func (e *Embedded) Err() <-chan error { return e.etcd.Err() }
 
-// Close stops the server, waiting for it to release its data.
-func (e *Embedded) Close() { e.etcd.Close() }
+// Close stops the server, waiting for it to release its data. Closing
+// again does nothing.
+func (e *Embedded) Close() { e.closeOnce.Do(e.etcd.Close) }
 
 // removeStaleSocket removes a socket file left by a process that was
 // killed, which would make the listen fail, but refuses when a server still

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wardenauthz/warden/admin/admintest"
+	"github.com/wardenauthz/warden/sdk"
+)
+
+// cli runs the CLI in-process with a config directory of the test's own.
+type cli struct {
+	t   *testing.T
+	dir string
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (c cli) run(args ...string) result {
+	c.t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code := run(ctx, args, &out, &errOut)
+	if strings.Contains(errOut.String(), "goroutine ") || strings.Contains(errOut.String(), "panic:") {
+		c.t.Fatalf("warden %v printed a stack trace:\n%s", args, errOut.String())
+	}
+	return result{code: code, stdout: out.String(), stderr: errOut.String()}
+}
+
+func (c cli) must(args ...string) string {
+	c.t.Helper()
+	r := c.run(args...)
+	if r.code != exitOK {
+		c.t.Fatalf("warden %v: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+func newCLI(t *testing.T) cli {
+	dir := t.TempDir()
+	t.Setenv("WARDEN_CONFIG_DIR", filepath.Join(dir, "config"))
+	t.Setenv("WARDEN_PROFILE", "")
+	return cli{t: t, dir: dir}
+}
+
+// TestCLI: the commands against an in-process deployment, their output
+// formats, and an exit code and a helpful message for each kind of failure.
+func TestCLI(t *testing.T) {
+	c := newCLI(t)
+	d, err := admintest.Start(filepath.Join(c.dir, "deployment"), admintest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	res := "/account/" + d.Account + "/"
+
+	// No profile yet.
+	if r := c.run("user", "ls"); r.code != exitUsage || !strings.Contains(r.stderr, "there is no profile yet") {
+		t.Fatalf("no profile: %+v", r)
+	}
+	c.must("init", d.RootInitToken)
+	if r := c.run("init", d.RootInitToken, "--profile", "again"); r.code != exitNotFound || !strings.Contains(r.stderr, "already been used") {
+		t.Fatalf("a spent init token: %+v", r)
+	}
+
+	// profile get --include-credentials -o json has API.md's shape, and
+	// the key file is private.
+	var p struct {
+		ID, BaseURL, Account string
+		PKI                  map[string]string
+	}
+	if err := json.Unmarshal([]byte(c.must("profile", "get", "--include-credentials", "-o", "json")), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.ID != d.RootClient || p.BaseURL != d.URL || p.Account != d.Account || !strings.Contains(p.PKI["privateKey"], "PRIVATE KEY") ||
+		p.PKI["algorithm"] != "ES256" || p.PKI["issuer"] == "" || p.PKI["subject"] == "" || p.PKI["kid"] == "" || p.PKI["audience"] != d.URL {
+		t.Fatalf("profile: %+v", p)
+	}
+	if out := c.must("profile", "get", "-o", "json"); strings.Contains(out, "PRIVATE KEY") {
+		t.Fatal("the private key was printed without --include-credentials")
+	}
+	if fi, err := os.Stat(filepath.Join(c.dir, "config", "keys", "default.pem")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", fi, err)
+	}
+	if tok := strings.TrimSpace(c.must("token", "-o", "raw")); strings.Count(tok, ".") != 2 {
+		t.Fatalf("token -o raw: %q", tok)
+	}
+
+	// Users with identities and access, in tables and JSON.
+	var u sdk.Agent
+	if err := json.Unmarshal([]byte(c.must("user", "add", "Ada", "Lovelace", "ada@example.com", "-o", "json")), &u); err != nil || u.FirstName != "Ada" {
+		t.Fatalf("user add: %+v %v", u, err)
+	}
+	c.must("user", "identity", "add", u.ID, "--issuer", "https://idp.example", "--subject", "ada")
+	c.must("user", "access", "add", u.ID, "function:get")
+	out := c.must("user", "access", "ls", u.ID)
+	if !strings.Contains(out, "ACTION") || !strings.Contains(out, "function:get  "+res) {
+		t.Fatalf("access ls: %q", out)
+	}
+	if out := c.must("user", "ls", "--name", "love"); !strings.Contains(out, u.ID) || !strings.Contains(out, "Ada Lovelace") {
+		t.Fatalf("user ls: %q", out)
+	}
+	c.must("user", "update", u.ID, "--first-name", "")
+	if out := c.must("user", "get", u.ID); strings.Contains(out, "First name") || !strings.Contains(out, "Identity:") {
+		t.Fatalf("after clearing the first name: %q", out)
+	}
+	c.must("user", "access", "rm", u.ID, "--action", "function:get")
+	if r := c.run("user", "access", "rm", u.ID, "function:get"); r.code != exitNotFound || !strings.Contains(r.stderr, "has no grant of 'function:get'") {
+		t.Fatalf("removing a grant twice: %+v", r)
+	}
+
+	// A client that may manage users only, enrolled as a second profile.
+	var cl sdk.Agent
+	if err := json.Unmarshal([]byte(c.must("client", "add", "ops", "-o", "json")), &cl); err != nil {
+		t.Fatal(err)
+	}
+	c.must("client", "access", "add", cl.ID, "user:*")
+	var initTok string
+	if err := json.Unmarshal([]byte(c.must("client", "init", cl.ID, "-o", "json")), &initTok); err != nil {
+		t.Fatal(err)
+	}
+	c.must("init", initTok, "--profile", "ops")
+	if out := c.must("profile", "ls"); !strings.Contains(out, "*default") || !strings.Contains(out, "ops ") {
+		t.Fatalf("profile ls: %q", out)
+	}
+
+	tests := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"an unknown profile", []string{"user", "ls", "--profile", "nope"}, exitUsage, `profile "nope" does not exist`},
+		{"an unknown command", []string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{"an unknown subcommand", []string{"user", "frob"}, exitUsage, `unknown subcommand "frob"`},
+		{"a missing argument", []string{"user", "get"}, exitUsage, "1 argument(s) missing"},
+		{"a bad output format", []string{"issuer", "ls", "-o", "yaml"}, exitUsage, `-o "yaml" must be one of table, json`},
+		{"an invalid action", []string{"user", "access", "add", u.ID, "*:get"}, exitUsage, "has segments after '*'"},
+		{"an invalid resource", []string{"user", "access", "add", u.ID, "function:get", "--resource", "account/x"}, exitUsage, "must start with '/'"},
+		{"a malformed id", []string{"user", "get", "usr-1"}, exitUsage, `"userId" with value "usr-1" fails to match`},
+		{"a missing user", []string{"user", "get", "usr-0000000000000001"}, exitNotFound, "The user 'usr-0000000000000001' does not exist (HTTP 404)"},
+		{"a permission error names what was lacking", []string{"issuer", "ls", "--profile", "ops"}, exitDenied,
+			"Unauthorized: profile 'ops' (" + cl.ID + ") may not perform 'issuer:get' on '" + res + "issuer/'"},
+		{"a grant beyond the caller's", []string{"user", "access", "add", u.ID, "issuer:get", "--profile", "ops"}, exitUsage,
+			"is not authorized to grant access to perform the action 'issuer:get'"},
+		{"half an uploaded key", []string{"issuer", "add", "x", "--key-id", "k"}, exitUsage, "--public-key and --key-id go together"},
+		{"a denied check", []string{"check", "issuer:add", res + "issuer/x", "--profile", "ops"}, exitDenied, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := c.run(tc.args...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.msg) {
+				t.Fatalf("warden %v: exit %d, stderr %q; want exit %d with %q", tc.args, r.code, r.stderr, tc.code, tc.msg)
+			}
+		})
+	}
+	if out := c.must("check", "user:add", res+"user"); !strings.HasPrefix(out, "allowed: client "+d.RootClient) {
+		t.Fatalf("check: %q", out)
+	}
+
+	// An unreachable deployment: the message names the URL tried.
+	d.Close()
+	r := c.run("user", "ls")
+	if r.code != exitServer || !strings.Contains(r.stderr, "cannot reach Warden at "+d.URL) {
+		t.Fatalf("unreachable: %+v", r)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err  error
+		code int
+	}{
+		{&sdk.Error{Status: 401}, exitDenied},
+		{&sdk.Error{Status: 403}, exitDenied},
+		{&sdk.Error{Status: 404}, exitNotFound},
+		{&sdk.Error{Status: 400}, exitUsage},
+		{&sdk.Error{Status: 503}, exitServer},
+		{&sdk.ConnectError{URL: "http://x"}, exitServer},
+		{usageError{os.ErrInvalid}, exitUsage},
+		{os.ErrPermission, exitError},
+	} {
+		if got := exitCode(tc.err); got != tc.code {
+			t.Errorf("exitCode(%v) = %d, want %d", tc.err, got, tc.code)
+		}
+	}
+}
