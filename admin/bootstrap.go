@@ -169,7 +169,9 @@ func create(ctx context.Context, kv *clientv3.Client, layout storage.Layout, cfg
 		// whose root token nobody has; if another node bootstraps first,
 		// the file is removed again.
 		now := deps.Now()
-		it, err := mintInitToken(cfg, hostOf(cfg.BaseURL), now, res.Account, root, &initRequest{})
+		// A pki token, so that enrolling the root key proves possession
+		// of it, as `warden init` does.
+		it, err := mintInitToken(cfg, hostOf(cfg.BaseURL), now, res.Account, root, &initRequest{pki: true})
 		if err != nil {
 			return res, err
 		}

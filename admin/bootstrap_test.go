@@ -46,7 +46,8 @@ func TestBootstrapWritesRootInitToken(t *testing.T) {
 		t.Fatalf("token file holds %q", raw)
 	}
 	c := initClaims(t, tok)
-	if c["agentId"] != res.RootClient || c["accountId"] != res.Account || c["iss"] != cfg.BaseURL {
+	profile, _ := c["profile"].(map[string]any)
+	if c["agentId"] != res.RootClient || c["protocol"] != "pki" || profile["account"] != res.Account || profile["baseUrl"] != cfg.BaseURL || c["iss"] != cfg.BaseURL {
 		t.Fatalf("claims %v", c)
 	}
 	// A later start changes nothing, and an --account that differs is

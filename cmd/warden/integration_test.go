@@ -391,13 +391,15 @@ func testRestartWithInitToken(t *testing.T) {
 		t.Fatalf("%s holds %q, want a JWT and a newline", file, content)
 	}
 	var claims struct {
-		AgentID   string `json:"agentId"`
-		AccountID string `json:"accountId"`
+		AgentID string `json:"agentId"`
+		Profile struct {
+			Account string `json:"account"`
+		} `json:"profile"`
 	}
 	if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err != nil || json.Unmarshal(raw, &claims) != nil {
 		t.Errorf("the init token's claims do not decode: %q", parts[1])
-	} else if !model.ValidID(model.ClientPrefix, claims.AgentID) || claims.AccountID != acc {
-		t.Errorf("the init token is for agent %q of account %q; want the root client of %s", claims.AgentID, claims.AccountID, acc)
+	} else if !model.ValidID(model.ClientPrefix, claims.AgentID) || claims.Profile.Account != acc {
+		t.Errorf("the init token is for agent %q of account %q; want the root client of %s", claims.AgentID, claims.Profile.Account, acc)
 	}
 	if n := len(w.logLines("bootstrapped a new store")); n != 1 {
 		t.Errorf("the first start logged %d bootstraps, want 1", n)
