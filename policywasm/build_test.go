@@ -1,0 +1,84 @@
+package policywasm
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+)
+
+var (
+	buildMu sync.Mutex
+	built   = map[string][]byte{}
+)
+
+// guestModule builds testdata/guests/<name> with GOOS=wasip1 into a cache
+// keyed by the sha256 of its sources and the guest kit's, so that a test
+// run rebuilds only what changed.
+func guestModule(t testing.TB, name string) []byte {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if wasm, ok := built[name]; ok {
+		return wasm
+	}
+	src := filepath.Join("testdata", "guests", name)
+	key := sourceHash(t, src, "guest")
+	cacheDir, err := os.UserCacheDir()
+	if err != nil {
+		cacheDir = os.TempDir()
+	}
+	out := filepath.Join(cacheDir, "warden-test-guests", name+"-"+key+".wasm")
+	if wasm, err := os.ReadFile(out); err == nil {
+		built[name] = wasm
+		return wasm
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp := out + ".tmp"
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", tmp, "./"+filepath.ToSlash(src))
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building guest %s: %v\n%s", name, err, b)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		t.Fatal(err)
+	}
+	wasm, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	built[name] = wasm
+	return wasm
+}
+
+// sourceHash hashes the .go files under dirs.
+func sourceHash(t testing.TB, dirs ...string) string {
+	h := sha256.New()
+	var files []string
+	for _, d := range dirs {
+		_ = filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
+			if err == nil && !e.IsDir() && filepath.Ext(p) == ".go" {
+				files = append(files, p)
+			}
+			return nil
+		})
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(h, "%s %d\n", f, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}

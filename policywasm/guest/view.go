@@ -1,0 +1,308 @@
+// Package guest is the kit for writing Warden policy hooks in plain Go:
+// register a function of the decision context with Handle, and build with
+// GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared. The package exports
+// ABI version 1 (docs/hooks.md) for you.
+//
+// Input is a view of the decision context that reads the fields a hook asks
+// for straight from the JSON, without decoding the rest, so a hook that
+// looks at two fields pays for two fields.
+package guest
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+// Input is the decision context of one call, as JSON: request, claims,
+// agent, grant and decision. It is valid only during the call.
+type Input struct {
+	raw []byte
+}
+
+// NewInput returns a view of a decision context, for tests of hooks.
+func NewInput(raw []byte) *Input { return &Input{raw: raw} }
+
+// Raw returns the value at path as JSON, and whether it exists.
+func (in *Input) Raw(path ...string) ([]byte, bool) {
+	b := in.raw
+	for _, key := range path {
+		var ok bool
+		if b, ok = member(b, key); !ok {
+			return nil, false
+		}
+	}
+	return trim(b), true
+}
+
+// String returns the string at path, or "" when it is missing or not a
+// string.
+func (in *Input) String(path ...string) string {
+	v, ok := in.Raw(path...)
+	if !ok || len(v) < 2 || v[0] != '"' {
+		return ""
+	}
+	s, _ := unquote(v)
+	return s
+}
+
+// Bool returns the boolean at path, false when it is missing.
+func (in *Input) Bool(path ...string) bool {
+	v, ok := in.Raw(path...)
+	return ok && string(v) == "true"
+}
+
+// Number returns the number at path, and whether it is one.
+func (in *Input) Number(path ...string) (float64, bool) {
+	v, ok := in.Raw(path...)
+	if !ok {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(v), 64)
+	return f, err == nil
+}
+
+// Strings returns the strings of the array at path (other items are left
+// out), or a single string as a one-element list.
+func (in *Input) Strings(path ...string) []string {
+	v, ok := in.Raw(path...)
+	if !ok || len(v) == 0 {
+		return nil
+	}
+	if v[0] == '"' {
+		s, _ := unquote(v)
+		return []string{s}
+	}
+	if v[0] != '[' {
+		return nil
+	}
+	var out []string
+	i := skipSpace(v, 1)
+	for i < len(v) && v[i] != ']' {
+		end := skipValue(v, i)
+		if end < 0 {
+			return out
+		}
+		if v[i] == '"' {
+			if s, ok := unquote(v[i:end]); ok {
+				out = append(out, s)
+			}
+		}
+		i = skipSpace(v, end)
+		if i < len(v) && v[i] == ',' {
+			i = skipSpace(v, i+1)
+		}
+	}
+	return out
+}
+
+// member returns the value of key in the object b (from its first byte).
+func member(b []byte, key string) ([]byte, bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil, false
+	}
+	i = skipSpace(b, i+1)
+	for i < len(b) && b[i] == '"' {
+		kend := skipValue(b, i)
+		if kend < 0 {
+			return nil, false
+		}
+		k, ok := unquote(b[i:kend])
+		if !ok {
+			return nil, false
+		}
+		i = skipSpace(b, kend)
+		if i >= len(b) || b[i] != ':' {
+			return nil, false
+		}
+		vstart := skipSpace(b, i+1)
+		vend := skipValue(b, vstart)
+		if vend < 0 {
+			return nil, false
+		}
+		if k == key {
+			return b[vstart:vend], true
+		}
+		i = skipSpace(b, vend)
+		if i < len(b) && b[i] == ',' {
+			i = skipSpace(b, i+1)
+		}
+	}
+	return nil, false
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value starting at i, or -1
+// when there is none.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		for j := i + 1; j < len(b); j++ {
+			switch b[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1
+			}
+		}
+		return -1
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end := skipValue(b, j)
+				if end < 0 {
+					return -1
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
+		j++
+	}
+	if j == i {
+		return -1
+	}
+	return j
+}
+
+func trim(b []byte) []byte {
+	i, j := 0, len(b)
+	for i < j && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
+		i++
+	}
+	for j > i && (b[j-1] == ' ' || b[j-1] == '\n' || b[j-1] == '\t' || b[j-1] == '\r') {
+		j--
+	}
+	return b[i:j]
+}
+
+// unquote decodes a JSON string literal.
+func unquote(q []byte) (string, bool) {
+	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
+		return "", false
+	}
+	q = q[1 : len(q)-1]
+	plain := true
+	for _, c := range q {
+		if c == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(q), true
+	}
+	out := make([]byte, 0, len(q))
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		i++
+		if i >= len(q) {
+			return "", false
+		}
+		switch q[i] {
+		case '"', '\\', '/':
+			out = append(out, q[i])
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			if i+4 >= len(q) {
+				return "", false
+			}
+			n, err := strconv.ParseUint(string(q[i+1:i+5]), 16, 32)
+			if err != nil {
+				return "", false
+			}
+			out = utf8.AppendRune(out, rune(n))
+			i += 4
+		default:
+			return "", false
+		}
+	}
+	return string(out), true
+}
+
+// Output is a hook's answer. In restrict mode Allow false denies; in
+// decide mode it is the decision. Headers are added to an allowed proxy
+// answer.
+type Output struct {
+	Allow   bool
+	Reason  string
+	Headers map[string]string
+}
+
+// AppendJSON appends the answer as ABI version 1's JSON.
+func (o Output) AppendJSON(b []byte) []byte {
+	b = append(b, `{"allow":`...)
+	b = strconv.AppendBool(b, o.Allow)
+	if o.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = appendString(b, o.Reason)
+	}
+	if len(o.Headers) > 0 {
+		b = append(b, `,"headers":{`...)
+		first := true
+		for k, v := range o.Headers {
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = appendString(b, k)
+			b = append(b, ':')
+			b = appendString(b, v)
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[r>>4], hex[r&0xf])
+		case r == utf8.RuneError:
+			b = append(b, `\ufffd`...)
+		default:
+			b = utf8.AppendRune(b, r)
+		}
+	}
+	return append(b, '"')
+}

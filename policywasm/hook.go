@@ -1,0 +1,244 @@
+package policywasm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// Hook is a loaded module with its pool of instances. It is safe for
+// concurrent use.
+type Hook struct {
+	name, digest string
+	rt           *Runtime
+	compiled     wazero.CompiledModule
+	pool         chan *instance
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+	stats     counters
+}
+
+// instance is one instantiation of a hook; it serves one call at a time.
+type instance struct {
+	mod             api.Module
+	alloc, evaluate api.Function
+}
+
+// Name returns the hook's name; Digest the sha256 of its module.
+func (h *Hook) Name() string   { return h.name }
+func (h *Hook) Digest() string { return h.digest }
+
+// Result is a hook's answer. A failed call (Failure not "") never allows.
+type Result struct {
+	Allow   bool              `json:"allow"`
+	Reason  string            `json:"reason,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+	// Failure says how the call failed: "timeout", "memory", "trap",
+	// "garbage", "busy" or "closed"; "" when the hook answered.
+	Failure string `json:"-"`
+}
+
+// Failure kinds.
+const (
+	FailTimeout = "timeout"
+	FailMemory  = "memory"
+	FailTrap    = "trap"
+	FailGarbage = "garbage"
+	FailBusy    = "busy"
+	FailClosed  = "closed"
+)
+
+// Evaluate calls the hook with a decision context (JSON). It fails closed:
+// a timeout, a trap, running out of memory or an answer that is not
+// {allow, reason?, headers?} yields Allow false, a Failure and a reason
+// naming the hook.
+func (h *Hook) Evaluate(ctx context.Context, input []byte) Result {
+	if h.closed.Load() {
+		return h.fail(FailClosed, "the hook was unloaded")
+	}
+	var inst *instance
+	select {
+	case inst = <-h.pool:
+	case <-ctx.Done():
+		return h.fail(FailBusy, "no instance was free before the request ended")
+	}
+	cctx, cancel := context.WithTimeout(ctx, h.rt.cfg.Timeout)
+	res, err := h.call(cctx, inst, input)
+	var kind, reason string
+	if err != nil {
+		kind, reason = h.classify(ctx, cctx, inst, err)
+	}
+	cancel()
+	if err == nil {
+		h.pool <- inst
+		h.stats.calls.Add(1)
+		return res
+	}
+	// A failed instance may be in any state: it is dropped and replaced
+	// in the background, so the pool stays full and no request waits for
+	// an instantiation.
+	inst.mod.Close(context.Background())
+	go h.replace()
+	return h.fail(kind, reason)
+}
+
+// call runs one evaluation: the input is written into a buffer the guest
+// allocates, and the answer read back from where the guest says it is.
+func (h *Hook) call(ctx context.Context, inst *instance, input []byte) (Result, error) {
+	r, err := inst.alloc.Call(ctx, uint64(len(input)))
+	if err != nil {
+		return Result{}, err
+	}
+	ptr := uint32(r[0])
+	mem := inst.mod.Memory()
+	if !mem.Write(ptr, input) {
+		return Result{}, garbage(fmt.Errorf("warden_alloc(%d) returned %#x, outside its memory", len(input), ptr))
+	}
+	r, err = inst.evaluate.Call(ctx, uint64(ptr), uint64(len(input)))
+	if err != nil {
+		return Result{}, err
+	}
+	outPtr, outLen := uint32(r[0]>>32), uint32(r[0])
+	if outLen > h.rt.cfg.MaxOutput {
+		return Result{}, garbage(fmt.Errorf("its answer of %d bytes is over the limit of %d", outLen, h.rt.cfg.MaxOutput))
+	}
+	out, ok := mem.Read(outPtr, outLen)
+	if !ok {
+		return Result{}, garbage(fmt.Errorf("its answer at %#x (%d bytes) is outside its memory", outPtr, outLen))
+	}
+	return decodeResult(out)
+}
+
+// decodeResult parses an answer: an object with a boolean allow, an
+// optional string reason and optional string headers.
+func decodeResult(out []byte) (Result, error) {
+	var wire struct {
+		Allow   *bool             `json:"allow"`
+		Reason  string            `json:"reason"`
+		Headers map[string]string `json:"headers"`
+	}
+	if err := json.Unmarshal(out, &wire); err != nil {
+		return Result{}, garbage(fmt.Errorf("its answer is not {allow, reason, headers}: %v", err))
+	}
+	if wire.Allow == nil {
+		return Result{}, garbage(errors.New(`its answer has no boolean "allow"`))
+	}
+	return Result{Allow: *wire.Allow, Reason: wire.Reason, Headers: wire.Headers}, nil
+}
+
+type garbageError struct{ error }
+
+func garbage(err error) error { return garbageError{err} }
+
+// classify says how a call failed; parent is the request's context, call
+// the call's (with the hook's deadline).
+func (h *Hook) classify(parent, call context.Context, inst *instance, err error) (string, string) {
+	var g garbageError
+	switch {
+	case errors.As(err, &g):
+		return FailGarbage, "returned garbage: " + g.Error()
+	case parent.Err() != nil:
+		return FailTimeout, "did not answer before the request ended"
+	case errors.Is(call.Err(), context.DeadlineExceeded):
+		return FailTimeout, fmt.Sprintf("ran past its deadline of %s", h.rt.cfg.Timeout)
+	}
+	// A guest out of memory fails to grow it; Go guests then abort. The
+	// memory at the cap tells it apart from other traps.
+	if mem := inst.mod.Memory(); mem != nil && mem.Size() >= (h.rt.cfg.MemoryLimitPages-1)*65536 ||
+		strings.Contains(err.Error(), "out of memory") {
+		return FailMemory, fmt.Sprintf("exceeded its memory cap of %d pages (%d MiB)", h.rt.cfg.MemoryLimitPages, h.rt.cfg.MemoryLimitPages/16)
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "\n"); i > 0 {
+		msg = msg[:i] // the first line; the rest is a wasm stack trace
+	}
+	return FailTrap, "trapped: " + msg
+}
+
+func (h *Hook) fail(kind, reason string) Result {
+	h.stats.failures(kind).Add(1)
+	return Result{Failure: kind, Reason: fmt.Sprintf("hook %q %s", h.name, reason)}
+}
+
+// replace instantiates an instance for one that failed.
+func (h *Hook) replace() {
+	if h.closed.Load() {
+		return
+	}
+	inst, err := h.instantiate(context.Background())
+	if err != nil {
+		h.stats.replaceErrors.Add(1)
+		// The pool is one short until a later failure tries again;
+		// calls still run on the remaining instances.
+		return
+	}
+	if h.closed.Load() {
+		inst.mod.Close(context.Background())
+		return
+	}
+	h.pool <- inst
+}
+
+// Close releases the hook's instances. Calls after Close fail closed.
+func (h *Hook) Close(ctx context.Context) {
+	h.closeOnce.Do(func() {
+		h.closed.Store(true)
+		for {
+			select {
+			case inst := <-h.pool:
+				inst.mod.Close(ctx)
+			default:
+				h.compiled.Close(ctx)
+				return
+			}
+		}
+	})
+}
+
+// counters are a hook's statistics.
+type counters struct {
+	calls                                           atomic.Int64
+	timeouts, memory, traps, garbage, busy, closedC atomic.Int64
+	replaceErrors                                   atomic.Int64
+}
+
+func (c *counters) failures(kind string) *atomic.Int64 {
+	switch kind {
+	case FailTimeout:
+		return &c.timeouts
+	case FailMemory:
+		return &c.memory
+	case FailTrap:
+		return &c.traps
+	case FailGarbage:
+		return &c.garbage
+	case FailBusy:
+		return &c.busy
+	}
+	return &c.closedC
+}
+
+// Stats are a hook's counts since it was loaded.
+type Stats struct {
+	Calls    int64
+	Failures map[string]int64
+}
+
+// Stats returns the hook's counts.
+func (h *Hook) Stats() Stats {
+	s := Stats{Calls: h.stats.calls.Load(), Failures: map[string]int64{}}
+	for _, k := range []string{FailTimeout, FailMemory, FailTrap, FailGarbage, FailBusy, FailClosed} {
+		if n := h.stats.failures(k).Load(); n > 0 {
+			s.Failures[k] = n
+		}
+	}
+	return s
+}

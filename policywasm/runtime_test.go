@@ -1,0 +1,135 @@
+package policywasm
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const input = `{"request":{"action":"function:get","resource":"/account/acc-1/"},"claims":{"sub":"alice"},"decision":{"allow":true,"status":200}}`
+
+func newRuntime(t *testing.T, cfg Config) *Runtime {
+	t.Helper()
+	r, err := NewRuntime(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(context.Background()) })
+	return r
+}
+
+func load(t *testing.T, r *Runtime, name string) *Hook {
+	t.Helper()
+	h, err := r.Load(context.Background(), name, guestModule(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestAllowingHook(t *testing.T) {
+	r := newRuntime(t, Config{PoolSize: 2})
+	h := load(t, r, "allow")
+	res := h.Evaluate(context.Background(), []byte(input))
+	if !res.Allow || res.Failure != "" || res.Reason != "saw function:get" || res.Headers["X-Hook"] != "allow" {
+		t.Fatalf("result %+v", res)
+	}
+	if h.Digest() != Digest(guestModule(t, "allow")) || len(h.Digest()) != 64 {
+		t.Fatalf("digest %q", h.Digest())
+	}
+}
+
+// TestHostileGuests: each misbehaving guest denies with a clear reason, its
+// instance is replaced, and the runtime keeps serving other hooks.
+func TestHostileGuests(t *testing.T) {
+	// The deadline is long enough for the Go runtime to give up on memory
+	// (it collects hard first), short enough for the test.
+	r := newRuntime(t, Config{PoolSize: 1, Timeout: 2 * time.Second, MemoryLimitPages: 256})
+	allow := load(t, r, "allow")
+	tests := []struct {
+		guest, failure, reason string
+	}{
+		{"loop", FailTimeout, "ran past its deadline of 2s"},
+		{"trap", FailTrap, "trapped"},
+		{"oom", FailMemory, "exceeded its memory cap of 256 pages (16 MiB)"},
+		{"garbage", FailGarbage, "returned garbage: its answer is not {allow, reason, headers}"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.guest, func(t *testing.T) {
+			h := load(t, r, tc.guest)
+			// Twice: the second call runs on the replacement instance.
+			for i := range 2 {
+				res := h.Evaluate(context.Background(), []byte(input))
+				if res.Allow || res.Failure != tc.failure || !strings.Contains(res.Reason, `hook "`+tc.guest+`" `+tc.reason) {
+					t.Fatalf("call %d: %+v; want failure %q with %q", i, res, tc.failure, tc.reason)
+				}
+				waitFor(t, func() bool { return len(h.pool) == 1 })
+			}
+			if s := h.Stats(); s.Failures[tc.failure] != 2 {
+				t.Fatalf("stats %+v", s)
+			}
+			if res := allow.Evaluate(context.Background(), []byte(input)); !res.Allow {
+				t.Fatalf("the runtime stopped serving: %+v", res)
+			}
+			h.Close(context.Background())
+			if res := h.Evaluate(context.Background(), []byte(input)); res.Allow || res.Failure != FailClosed {
+				t.Fatalf("after Close: %+v", res)
+			}
+		})
+	}
+}
+
+func TestLoadRefusesNonHooks(t *testing.T) {
+	r := newRuntime(t, Config{PoolSize: 1})
+	for _, tc := range []struct{ guest, msg string }{
+		{"wrongabi", "speaks hook ABI version 2; this Warden speaks version 1"},
+		{"noabi", "does not export warden_abi_version"},
+	} {
+		if _, err := r.Load(context.Background(), tc.guest, guestModule(t, tc.guest)); err == nil || !strings.Contains(err.Error(), tc.msg) {
+			t.Fatalf("loading %s: %v", tc.guest, err)
+		}
+	}
+	if _, err := r.Load(context.Background(), "junk", []byte("not wasm")); err == nil || !strings.Contains(err.Error(), "compiling") {
+		t.Fatalf("loading junk: %v", err)
+	}
+}
+
+// TestHammer: many goroutines share a hook's pool; every call is answered.
+func TestHammer(t *testing.T) {
+	r := newRuntime(t, Config{PoolSize: 4, Timeout: 5 * time.Second})
+	h := load(t, r, "allow")
+	const goroutines, calls = 16, 50
+	var wg sync.WaitGroup
+	errs := make(chan string, goroutines)
+	for range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range calls {
+				if res := h.Evaluate(context.Background(), []byte(input)); !res.Allow {
+					errs <- res.Reason
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
+	}
+	if s := h.Stats(); s.Calls != goroutines*calls {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+	}
+}

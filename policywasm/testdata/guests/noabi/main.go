@@ -1,0 +1,4 @@
+// A module that is no hook at all.
+package main
+
+func main() {}
