@@ -10,6 +10,7 @@ package guest
 
 import (
 	"strconv"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -238,20 +239,38 @@ func unquote(q []byte) (string, bool) {
 		case 't':
 			out = append(out, '\t')
 		case 'u':
-			if i+4 >= len(q) {
+			r, ok := hex4(q, i+1)
+			if !ok {
 				return "", false
 			}
-			n, err := strconv.ParseUint(string(q[i+1:i+5]), 16, 32)
-			if err != nil {
-				return "", false
-			}
-			out = utf8.AppendRune(out, rune(n))
 			i += 4
+			// A UTF-16 surrogate pair spells one rune in two escapes.
+			if utf16.IsSurrogate(r) && i+6 < len(q) && q[i+1] == '\\' && q[i+2] == 'u' {
+				if r2, ok := hex4(q, i+3); ok {
+					if c := utf16.DecodeRune(r, r2); c != utf8.RuneError {
+						r = c
+						i += 6
+					}
+				}
+			}
+			if utf16.IsSurrogate(r) {
+				r = utf8.RuneError
+			}
+			out = utf8.AppendRune(out, r)
 		default:
 			return "", false
 		}
 	}
 	return string(out), true
+}
+
+// hex4 reads the four hex digits of a \u escape at q[i:].
+func hex4(q []byte, i int) (rune, bool) {
+	if i+4 > len(q) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(q[i:i+4]), 16, 32)
+	return rune(n), err == nil
 }
 
 // Output is a hook's answer. In restrict mode Allow false denies; in
