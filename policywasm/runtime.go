@@ -12,18 +12,11 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/wardenauthz/warden/policywasm/abi"
 )
 
 // ABIVersion is the hook ABI this runtime speaks.
-const ABIVersion = 1
-
-// The exports of a hook module.
-const (
-	exportVersion  = "warden_abi_version"
-	exportAlloc    = "warden_alloc"
-	exportEvaluate = "warden_evaluate"
-	exportInit     = "_initialize" // a reactor's initializer, called once per instance
-)
+const ABIVersion = abi.Version
 
 // Config configures a Runtime. The zero value of each field is its default.
 type Config struct {
@@ -109,7 +102,7 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Hook, er
 	if err != nil {
 		return nil, fmt.Errorf("hook %q: compiling: %w", name, err)
 	}
-	for _, fn := range []string{exportVersion, exportAlloc, exportEvaluate} {
+	for _, fn := range []string{abi.ExportVersion, abi.ExportAlloc, abi.ExportEvaluate} {
 		if _, ok := compiled.ExportedFunctions()[fn]; !ok {
 			compiled.Close(ctx)
 			return nil, fmt.Errorf("hook %q: the module does not export %s: it does not speak Warden's hook ABI", name, fn)
@@ -133,14 +126,14 @@ func (h *Hook) instantiate(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hook %q: instantiating: %w", h.name, err)
 	}
-	inst := &instance{mod: m, alloc: m.ExportedFunction(exportAlloc), evaluate: m.ExportedFunction(exportEvaluate)}
-	if init := m.ExportedFunction(exportInit); init != nil {
+	inst := &instance{mod: m, alloc: m.ExportedFunction(abi.ExportAlloc), evaluate: m.ExportedFunction(abi.ExportEvaluate)}
+	if init := m.ExportedFunction(abi.ExportInit); init != nil {
 		if _, err := init.Call(ctx); err != nil {
 			m.Close(ctx)
 			return nil, fmt.Errorf("hook %q: initializing: %w", h.name, err)
 		}
 	}
-	v, err := m.ExportedFunction(exportVersion).Call(ctx)
+	v, err := m.ExportedFunction(abi.ExportVersion).Call(ctx)
 	if err != nil {
 		m.Close(ctx)
 		return nil, fmt.Errorf("hook %q: asking its ABI version: %w", h.name, err)

@@ -23,6 +23,7 @@ type Engine struct {
 	keys   *keys.Registry
 	cache  *tokencache.Cache[entry]
 	parser *jwt.Parser
+	hooks  atomic.Pointer[hookSet]
 }
 
 // New returns an engine reading st. Call Run to refresh issuer keys in the
@@ -125,12 +126,20 @@ func (p Principal) Permissions() []model.Permission { return p.res.perms }
 // Check decides whether the holder of token may perform action on resource.
 // token is the raw bearer token ("" when none was sent).
 func (e *Engine) Check(ctx context.Context, token, action, resource string) model.Decision {
-	snap := e.store.Snapshot()
+	return e.decide(ctx, e.store.Snapshot(), token, action, resource, "")
+}
+
+// decide authenticates, matches grants, and applies the hooks. source is
+// the request's source address for hooks, "" when unknown.
+func (e *Engine) decide(ctx context.Context, snap *state.Snapshot, token, action, resource, source string) model.Decision {
 	p, d := e.Authenticate(ctx, snap, token, e.accountOf(resource))
-	if d.Status != 0 {
-		return d
+	if d.Status == 0 {
+		d = p.Decide(action, resource)
 	}
-	return p.Decide(action, resource)
+	if set := e.hooks.Load(); set != nil && len(set.hooks) > 0 {
+		d = e.applyHooks(ctx, set, hookRequest{token: token, action: action, resource: resource, source: source, now: e.now().Unix()}, d)
+	}
+	return d
 }
 
 // accountOf returns the account a resource names, else the default account.

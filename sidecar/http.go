@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 
@@ -64,11 +65,7 @@ func (e *Engine) serveCheck(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p, d := e.Authenticate(r.Context(), snap, BearerToken(r.Header.Get("Authorization")), e.accountOf(resource))
-	if d.Status == 0 {
-		d = p.Decide(action, resource)
-	}
-	WriteJSON(w, http.StatusOK, d)
+	WriteJSON(w, http.StatusOK, e.decide(r.Context(), snap, BearerToken(r.Header.Get("Authorization")), action, resource, sourceOf(r)))
 }
 
 func (e *Engine) serveBatch(w http.ResponseWriter, r *http.Request) {
@@ -97,11 +94,7 @@ func (e *Engine) serveBatch(w http.ResponseWriter, r *http.Request) {
 	token := BearerToken(r.Header.Get("Authorization"))
 	out := batchResponse{Results: make([]model.Decision, len(req.Checks))}
 	for i, c := range req.Checks {
-		p, d := e.Authenticate(r.Context(), snap, token, e.accountOf(*c.Resource))
-		if d.Status == 0 {
-			d = p.Decide(*c.Action, *c.Resource)
-		}
-		out.Results[i] = d
+		out.Results[i] = e.decide(r.Context(), snap, token, *c.Action, *c.Resource, sourceOf(r))
 	}
 	WriteJSON(w, http.StatusOK, out)
 }
@@ -206,6 +199,15 @@ func jsonKind(goKind string) string {
 		return "boolean"
 	}
 	return "object"
+}
+
+// sourceOf is the address a request came from, without its port.
+func sourceOf(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // ErrorBody is the body of every error response, as Fusebit's.

@@ -2,10 +2,11 @@
 
 package guest
 
-import "unsafe"
+import (
+	"unsafe"
 
-// ABIVersion is the hook ABI this kit speaks.
-const ABIVersion = 1
+	"github.com/wardenauthz/warden/policywasm/abi"
+)
 
 var (
 	handler func(*Input) Output
@@ -18,7 +19,7 @@ var (
 func Handle(fn func(*Input) Output) { handler = fn }
 
 //go:wasmexport warden_abi_version
-func abiVersion() int32 { return ABIVersion }
+func abiVersion() int32 { return abi.Version }
 
 // warden_alloc returns a buffer for the next input; it is reused across
 // calls, so a hook allocates nothing per call for its input.

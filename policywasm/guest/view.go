@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/wardenauthz/warden/policywasm/abi"
 )
 
 // Input is the decision context of one call, as JSON: request, claims,
@@ -288,7 +290,7 @@ func (o Output) AppendJSON(b []byte) []byte {
 	b = strconv.AppendBool(b, o.Allow)
 	if o.Reason != "" {
 		b = append(b, `,"reason":`...)
-		b = appendString(b, o.Reason)
+		b = abi.AppendString(b, o.Reason)
 	}
 	if len(o.Headers) > 0 {
 		b = append(b, `,"headers":{`...)
@@ -298,30 +300,11 @@ func (o Output) AppendJSON(b []byte) []byte {
 				b = append(b, ',')
 			}
 			first = false
-			b = appendString(b, k)
+			b = abi.AppendString(b, k)
 			b = append(b, ':')
-			b = appendString(b, v)
+			b = abi.AppendString(b, v)
 		}
 		b = append(b, '}')
 	}
 	return append(b, '}')
-}
-
-// appendString appends s as a JSON string.
-func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b = append(b, '\\', byte(r))
-		case r < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[r>>4], hex[r&0xf])
-		case r == utf8.RuneError:
-			b = append(b, `\ufffd`...)
-		default:
-			b = utf8.AppendRune(b, r)
-		}
-	}
-	return append(b, '"')
 }

@@ -1,4 +1,7 @@
-package policywasm
+// Package wasmtest builds WebAssembly modules from Go sources for tests:
+// policy hooks (GOOS=wasip1, -buildmode=c-shared), cached by the sha256 of
+// their sources so that a test run rebuilds only what changed.
+package wasmtest
 
 import (
 	"crypto/sha256"
@@ -9,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -18,25 +22,26 @@ var (
 	built   = map[string][]byte{}
 )
 
-// guestModule builds testdata/guests/<name> with GOOS=wasip1 into a cache
-// keyed by the sha256 of its sources and the guest kit's, so that a test
-// run rebuilds only what changed.
-func guestModule(t testing.TB, name string) []byte {
+// Build builds the Go main package in dir (relative to the test's package,
+// like "testdata/guests/allow") as a hook module. kitDirs are hashed with
+// it, so that a change to the guest kit rebuilds it too.
+func Build(t testing.TB, dir string, kitDirs ...string) []byte {
 	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	if wasm, ok := built[name]; ok {
+	src := filepath.Clean(dir)
+	if wasm, ok := built[src]; ok {
 		return wasm
 	}
-	src := filepath.Join("testdata", "guests", name)
-	key := sourceHash(t, src, "guest")
+	name := filepath.Base(src)
+	key := sourceHash(t, append([]string{src}, kitDirs...)...)
 	cacheDir, err := os.UserCacheDir()
 	if err != nil {
 		cacheDir = os.TempDir()
 	}
 	out := filepath.Join(cacheDir, "warden-test-guests", name+"-"+key+".wasm")
 	if wasm, err := os.ReadFile(out); err == nil {
-		built[name] = wasm
+		built[src] = wasm
 		return wasm
 	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
@@ -44,6 +49,9 @@ func guestModule(t testing.TB, name string) []byte {
 	}
 	tmp := out + ".tmp"
 	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", tmp, "./"+filepath.ToSlash(src))
+	if filepath.IsAbs(src) || strings.HasPrefix(src, "..") {
+		cmd = exec.Command("go", "build", "-buildmode=c-shared", "-o", tmp, src)
+	}
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building guest %s: %v\n%s", name, err, b)
@@ -55,7 +63,7 @@ func guestModule(t testing.TB, name string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	built[name] = wasm
+	built[src] = wasm
 	return wasm
 }
 

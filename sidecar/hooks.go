@@ -1,0 +1,162 @@
+package sidecar
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/wardenauthz/warden/policywasm"
+	"github.com/wardenauthz/warden/policywasm/abi"
+	"github.com/wardenauthz/warden/sdk/model"
+)
+
+// Hook modes.
+const (
+	// HookRestrict makes the final answer the built-in decision AND the
+	// hook's: a hook can only take permissions away. The default.
+	HookRestrict = "restrict"
+	// HookDecide makes the hook's answer the decision.
+	HookDecide = "decide"
+)
+
+// AttachedHook is a policy hook and where it applies.
+type AttachedHook struct {
+	Hook *policywasm.Hook
+	// Mode is HookRestrict ("" too) or HookDecide.
+	Mode string
+	// ActionPrefix limits the hook to actions that start with it; "" is
+	// every action.
+	ActionPrefix string
+}
+
+// hookSet is an immutable list of attached hooks, swapped whole.
+type hookSet struct{ hooks []AttachedHook }
+
+// SetHooks replaces the engine's hooks at once: a check uses either the old
+// set or the new one, never a mix, and none fails during the swap. The
+// caller closes hooks it no longer attaches once checks in flight are done
+// with them (a closed hook fails closed, it never panics).
+func (e *Engine) SetHooks(hooks []AttachedHook) error {
+	for _, h := range hooks {
+		if h.Mode != "" && h.Mode != HookRestrict && h.Mode != HookDecide {
+			return fmt.Errorf("hook %q: mode %q must be %s or %s", h.Hook.Name(), h.Mode, HookRestrict, HookDecide)
+		}
+	}
+	e.hooks.Store(&hookSet{hooks: append([]AttachedHook(nil), hooks...)})
+	return nil
+}
+
+// hookRequest is what a check asked, for hooks.
+type hookRequest struct {
+	token            string // the bearer token, verified unless the decision is 401
+	action, resource string
+	source           string // the source address, "" when unknown
+	now              int64  // unix seconds
+}
+
+// applyHooks runs the hooks that apply to the request over a built-in
+// decision.
+func (e *Engine) applyHooks(ctx context.Context, set *hookSet, req hookRequest, d model.Decision) model.Decision {
+	var input []byte
+	for _, ah := range set.hooks {
+		if !strings.HasPrefix(req.action, ah.ActionPrefix) {
+			continue
+		}
+		decide := ah.Mode == HookDecide
+		if !decide && !d.Allow {
+			continue // restrict can only take away, and nothing is allowed
+		}
+		if input == nil {
+			input = hookInput(req, d)
+		}
+		res := ah.Hook.Evaluate(ctx, input)
+		switch {
+		case res.Failure != "":
+			d = deniedBy(d, res.Reason)
+		case decide && res.Allow:
+			d.Allow, d.Status = true, 200
+			d.Reason = hookReason(ah.Hook, "allowed", res.Reason)
+		case !res.Allow:
+			d = deniedBy(d, hookReason(ah.Hook, "denied", res.Reason))
+		}
+	}
+	return d
+}
+
+func deniedBy(d model.Decision, reason string) model.Decision {
+	d.Allow, d.Reason, d.Grant = false, reason, model.Permission{}
+	if d.Status == 200 {
+		d.Status = 403
+	}
+	return d
+}
+
+func hookReason(h *policywasm.Hook, verdict, reason string) string {
+	if reason == "" {
+		return fmt.Sprintf("hook %q %s", h.Name(), verdict)
+	}
+	return fmt.Sprintf("hook %q %s: %s", h.Name(), verdict, reason)
+}
+
+// hookInput is the decision context hooks receive (ABI version 1): the
+// request, the token's verified claims, the agent, the matched grant and
+// the built-in decision, and the time. It is appended by hand: this is the
+// check path.
+func hookInput(req hookRequest, d model.Decision) []byte {
+	b := make([]byte, 0, 256+len(req.token))
+	b = append(b, `{"now":`...)
+	b = strconv.AppendInt(b, req.now, 10)
+	b = append(b, `,"request":{"action":`...)
+	b = abi.AppendString(b, req.action)
+	b = append(b, `,"resource":`...)
+	b = abi.AppendString(b, model.NormalizeResource(req.resource))
+	if req.source != "" {
+		b = append(b, `,"sourceIp":`...)
+		b = abi.AppendString(b, req.source)
+	}
+	b = append(b, `},"claims":`...)
+	b = appendClaims(b, req.token, d.Status != 401)
+	if d.Agent.ID != "" {
+		b = append(b, `,"agent":{"id":`...)
+		b = abi.AppendString(b, d.Agent.ID)
+		b = append(b, `,"type":`...)
+		b = abi.AppendString(b, string(d.Agent.Type))
+		b = append(b, '}')
+	}
+	if d.Grant.Action != "" {
+		b = append(b, `,"grant":{"action":`...)
+		b = abi.AppendString(b, d.Grant.Action)
+		b = append(b, `,"resource":`...)
+		b = abi.AppendString(b, d.Grant.Resource)
+		b = append(b, '}')
+	}
+	b = append(b, `,"decision":{"allow":`...)
+	b = strconv.AppendBool(b, d.Allow)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(d.Status), 10)
+	b = append(b, `,"reason":`...)
+	b = abi.AppendString(b, d.Reason)
+	b = append(b, `}}`...)
+	return b
+}
+
+// appendClaims appends the token's payload, which verification has already
+// checked is a JSON object, or {} when the token did not verify.
+func appendClaims(b []byte, token string, verified bool) []byte {
+	if !verified {
+		return append(b, "{}"...)
+	}
+	parts := strings.SplitN(token, ".", 3)
+	if len(parts) != 3 {
+		return append(b, "{}"...)
+	}
+	n := base64.RawURLEncoding.DecodedLen(len(parts[1]))
+	start := len(b)
+	b = append(b, make([]byte, n)...)
+	if _, err := base64.RawURLEncoding.Decode(b[start:], []byte(parts[1])); err != nil {
+		return append(b[:start], "{}"...)
+	}
+	return b
+}
