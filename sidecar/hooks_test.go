@@ -1,0 +1,167 @@
+package sidecar
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/wardenauthz/warden/policywasm"
+	"github.com/wardenauthz/warden/policywasm/wasmtest"
+	"github.com/wardenauthz/warden/sdk/model"
+)
+
+// loadHook builds and loads a hook from policywasm's sources.
+func loadHook(t *testing.T, rt *policywasm.Runtime, dir string) *policywasm.Hook {
+	t.Helper()
+	h, err := rt.Load(context.Background(), dir, wasmtest.Build(t, "../policywasm/"+dir, "../policywasm/guest", "../policywasm/abi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TestHooks: hooks restrict or decide over the built-in decision, by action
+// prefix, with the decision context they are documented to receive.
+func TestHooks(t *testing.T) {
+	if raceEnabled {
+		t.Skip("compiles five modules, slow under the race detector; TestHookSwapUnderLoad covers concurrency")
+	}
+	f := newFixture(t, Config{})
+	rt, err := policywasm.NewRuntime(context.Background(), policywasm.Config{PoolSize: 2, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	tenant := loadHook(t, rt, "examples/tenant")
+	hours := loadHook(t, rt, "examples/businesshours")
+	ipallow := loadHook(t, rt, "examples/ipallow")
+	allow := loadHook(t, rt, "testdata/guests/allow")
+	trap := loadHook(t, rt, "testdata/guests/trap")
+
+	plain := f.tok("rsa1", aliceSub)
+	// A token with a tenant claim needs a custom mint: the SDK's has none.
+	tenantTok := rawTok(t, jwt.SigningMethodRS256, key(t, "rsa1"), map[string]any{"kid": "rsa1"}, jwt.MapClaims{
+		"iss": testIssuer, "sub": aliceSub, "aud": testAud, "exp": f.clock.Now().Add(time.Hour).Unix(), "tenant": testAcc})
+	now := f.clock.Now().UTC()
+	inHours := now.Weekday() != time.Saturday && now.Weekday() != time.Sunday && now.Hour() >= 9 && now.Hour() < 17
+	res := aliceRes + "fn"
+
+	tests := []struct {
+		name   string
+		hooks  []AttachedHook
+		token  string
+		action string
+		allow  bool
+		status int
+		reason string
+	}{
+		{"no hooks", nil, plain, "function:get", true, 200, "allowed"},
+		{"restrict: the hook allows", []AttachedHook{{Hook: allow}}, plain, "function:get", true, 200, "allowed"},
+		{"restrict: the tenant hook denies a token without the tenant", []AttachedHook{{Hook: tenant}}, plain, "function:get", false, 403,
+			`hook "examples/tenant" denied: the token's tenant is not ` + testAcc},
+		{"restrict: the tenant hook allows the tenant's token", []AttachedHook{{Hook: tenant}}, tenantTok, "function:get", true, 200, "allowed"},
+		{"restrict never widens", []AttachedHook{{Hook: allow}}, plain, "function:put", false, 403, "no grant allows"},
+		{"decide: the hook's answer stands", []AttachedHook{{Hook: allow, Mode: HookDecide}}, plain, "function:put", true, 200, `hook "testdata/guests/allow" allowed: saw function:put`},
+		{"an action prefix that does not apply", []AttachedHook{{Hook: tenant, ActionPrefix: "user:"}}, plain, "function:get", true, 200, "allowed"},
+		{"an action prefix that applies", []AttachedHook{{Hook: tenant, ActionPrefix: "function:"}}, plain, "function:get", false, 403, "tenant"},
+		{"a failing hook fails closed", []AttachedHook{{Hook: trap}}, plain, "function:get", false, 403, `hook "testdata/guests/trap" trapped`},
+		{"business hours by the engine's clock", []AttachedHook{{Hook: hours}}, plain, "function:get", inHours, 0, ""},
+		{"no source address in-process", []AttachedHook{{Hook: ipallow}}, plain, "function:get", false, 403, "no source address to check"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := f.eng.SetHooks(tc.hooks); err != nil {
+				t.Fatal(err)
+			}
+			d := f.check(tc.token, tc.action, res)
+			if d.Allow != tc.allow || tc.status != 0 && d.Status != tc.status || !strings.Contains(d.Reason, tc.reason) {
+				t.Fatalf("decision %+v; want allow %v status %d reason %q", d, tc.allow, tc.status, tc.reason)
+			}
+		})
+	}
+	if err := f.eng.SetHooks([]AttachedHook{{Hook: allow, Mode: "maybe"}}); err == nil {
+		t.Fatal("a bad mode was accepted")
+	}
+}
+
+// TestHookInput: the decision context is JSON with the documented fields.
+func TestHookInput(t *testing.T) {
+	t.Parallel()
+	d := model.Decision{Allow: true, Status: 200, Reason: "allowed", Agent: model.AgentRef{ID: aliceID, Type: model.AgentUser},
+		Grant: model.Permission{Action: "function:*", Resource: "/a/"}}
+	tok := "h." + "eyJzdWIiOiJhbGljZSIsInQiOlsxLDJdfQ" + ".s"
+	in := hookInput(hookRequest{token: tok, action: "function:get\x01", resource: "a/b", source: "10.0.0.1", now: 1700000000}, d)
+	var got struct {
+		Now      int64
+		Request  struct{ Action, Resource, SourceIP string }
+		Claims   map[string]any
+		Agent    model.AgentRef
+		Grant    model.Permission
+		Decision struct {
+			Allow  bool
+			Status int
+			Reason string
+		}
+	}
+	if err := json.Unmarshal(in, &got); err != nil {
+		t.Fatalf("%s: %v", in, err)
+	}
+	if got.Now != 1700000000 || got.Request.Action != "function:get\x01" || got.Request.Resource != "/a/b/" || got.Request.SourceIP != "10.0.0.1" ||
+		got.Claims["sub"] != "alice" || got.Agent.ID != aliceID || got.Grant.Action != "function:*" || !got.Decision.Allow {
+		t.Fatalf("%+v", got)
+	}
+	// No verified token: no claims.
+	if in := hookInput(hookRequest{token: tok}, model.Decision{Status: 401}); !strings.Contains(string(in), `"claims":{}`) {
+		t.Fatalf("%s", in)
+	}
+}
+
+// TestHookSwapUnderLoad: checks running while the hook set is swapped all
+// get an answer from one set or the other, and none fails.
+func TestHookSwapUnderLoad(t *testing.T) {
+	f := newFixture(t, Config{})
+	rt, err := policywasm.NewRuntime(context.Background(), policywasm.Config{PoolSize: 2, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	allow := loadHook(t, rt, "testdata/guests/allow")
+	sets := [][]AttachedHook{nil, {{Hook: allow}}, {{Hook: allow, Mode: HookDecide}}, {{Hook: allow, ActionPrefix: "function:"}}}
+	tok := f.tok("rsa1", aliceSub)
+	stop := make(chan struct{})
+	errs := make(chan string, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if d := f.check(tok, "function:get", aliceRes); !d.Allow {
+					errs <- d.Reason
+					return
+				}
+			}
+		}()
+	}
+	for i := range 200 {
+		if err := f.eng.SetHooks(sets[i%len(sets)]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatalf("a check failed during the swaps: %s", e)
+	}
+}
