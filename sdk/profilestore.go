@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 )
 
 // ProfileStore holds profiles in a directory, as the warden CLI keeps them:
@@ -50,6 +51,13 @@ func (s *ProfileSettings) Names() []string {
 // ErrNoProfile is returned when no profile is named and there is no
 // default one.
 var ErrNoProfile = errors.New("there is no profile yet: enroll one with an init token ('warden init TOKEN')")
+
+// ErrNoDefaultProfile is returned when no profile is named, profiles exist,
+// but none is the default.
+var ErrNoDefaultProfile = errors.New("there is no default profile")
+
+// ErrBadProfileName is returned for a name no profile may have.
+var ErrBadProfileName = errors.New("bad profile name")
 
 // UnknownProfileError names a profile that does not exist.
 type UnknownProfileError struct{ Name string }
@@ -111,6 +119,9 @@ func (set *ProfileSettings) resolve(name string) (string, error) {
 	if name == "" {
 		name = set.Default
 	}
+	if name == "" && len(set.Profiles) > 0 {
+		return "", fmt.Errorf("%w: 'warden profile set NAME' picks one of %s", ErrNoDefaultProfile, strings.Join(set.Names(), ", "))
+	}
 	if name == "" {
 		return "", ErrNoProfile
 	}
@@ -139,11 +150,47 @@ func (s *ProfileStore) Load(name string) (*Profile, string, error) {
 	return &p, name, nil
 }
 
+// checkName refuses a name that is not a valid profile name.
+func checkName(name string) error {
+	if !ValidProfileName(name) {
+		return fmt.Errorf("%w %q: a profile name is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", ErrBadProfileName, name)
+	}
+	return nil
+}
+
+// CheckWritable reports whether a profile can be saved under name: a valid
+// name, taken by no profile (even in another case, which shares a key file
+// on case-insensitive file systems), in a store that can be read and
+// written. Enrollment spends a single-use token, so this is checked first.
+func (s *ProfileStore) CheckWritable(name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	set, err := s.Settings()
+	if err != nil {
+		return err
+	}
+	for n := range set.Profiles {
+		if strings.EqualFold(n, name) {
+			return fmt.Errorf("profile %q exists already: remove it with 'warden profile rm %s' or pick another name", n, n)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(s.keyFile(name)), 0o700); err != nil {
+		return err
+	}
+	probe, err := os.CreateTemp(filepath.Dir(s.keyFile(name)), ".probe.*")
+	if err != nil {
+		return fmt.Errorf("the profile store %s is not writable: %w", s.Dir, err)
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
+}
+
 // Save stores a profile under name, its private key in a file of mode
 // 0600, and makes it the default when there is none.
 func (s *ProfileStore) Save(name string, p *Profile) error {
-	if !ValidProfileName(name) {
-		return fmt.Errorf("profile name %q must be letters, digits, '.', '_' or '-'", name)
+	if err := checkName(name); err != nil {
+		return err
 	}
 	set, err := s.Settings()
 	if err != nil {
@@ -163,6 +210,9 @@ func (s *ProfileStore) Save(name string, p *Profile) error {
 
 // SetDefault makes an existing profile the default.
 func (s *ProfileStore) SetDefault(name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
 	set, err := s.Settings()
 	if err != nil {
 		return err
@@ -174,8 +224,12 @@ func (s *ProfileStore) SetDefault(name string) error {
 	return s.saveSettings(set)
 }
 
-// Remove deletes a profile and its private key.
+// Remove deletes a profile and its private key. The name is required:
+// an empty one does not mean the default here.
 func (s *ProfileStore) Remove(name string) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
 	set, err := s.Settings()
 	if err != nil {
 		return err

@@ -117,6 +117,11 @@ func (f *cmdFlags) parse(args []string, minArgs, maxArgs int) error {
 	if *f.profile == "" {
 		*f.profile = os.Getenv("WARDEN_PROFILE")
 	}
+	for i, a := range f.args {
+		if a == "" {
+			return usageError{fmt.Errorf("argument %d is empty", i+1)}
+		}
+	}
 	switch {
 	case len(f.args) < minArgs:
 		return usageError{fmt.Errorf("%d argument(s) missing; see --help", minArgs-len(f.args))}

@@ -168,6 +168,45 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("check: %q", out)
 	}
 
+	// What a review found: nothing destroys a key or spends a token for
+	// nothing.
+	if r := c.run("profile", "rm", ""); r.code != exitUsage {
+		t.Fatalf("profile rm '': %+v", r)
+	}
+	if _, err := os.Stat(filepath.Join(c.dir, "config", "keys", "default.pem")); err != nil {
+		t.Fatalf("the default key is gone: %v", err)
+	}
+	if r := c.run("init", "garbage"); r.code != exitUsage || !strings.Contains(r.stderr, "not a JWT") {
+		t.Fatalf("init garbage: %+v", r)
+	}
+	initTok = strings.Trim(c.must("client", "init", cl.ID, "-o", "json"), "\"\n")
+	if r := c.run("init", initTok, "--profile", "OPS"); r.code != exitUsage || !strings.Contains(r.stderr, `profile "ops" exists already`) {
+		t.Fatalf("a name clashing by case: %+v", r)
+	}
+	settings := filepath.Join(c.dir, "config", "settings.json")
+	good, _ := os.ReadFile(settings)
+	os.WriteFile(settings, []byte("{bad"), 0o600)
+	if r := c.run("init", initTok, "--profile", "ops2"); r.code == exitOK {
+		t.Fatalf("init with an unreadable store: %+v", r)
+	}
+	os.WriteFile(settings, good, 0o600)
+	c.must("init", initTok, "--profile", "ops2") // the token was not spent
+	for _, bad := range [][]string{
+		{"check", "function:get", "relative"},
+		{"check", "fo o", res},
+		{"token", "--lifetime", "0"},
+		{"user", "get", ""},
+	} {
+		if r := c.run(bad...); r.code != exitUsage {
+			t.Fatalf("warden %q: %+v", bad, r)
+		}
+	}
+	for _, help := range [][]string{{"user", "identity", "--help"}, {"client", "access", "--help"}, {"user", "--help"}} {
+		if r := c.run(help...); r.code != exitOK || !strings.Contains(r.stdout, "Usage:") {
+			t.Fatalf("warden %q: %+v", help, r)
+		}
+	}
+
 	// An unreachable deployment: the message names the URL tried.
 	d.Close()
 	r := c.run("user", "ls")

@@ -91,6 +91,9 @@ func (k agentKind) list(e env, s *session, o sdk.ListOptions) ([]record, error) 
 		if next == "" {
 			return out, nil
 		}
+		if next == o.Next {
+			return nil, fmt.Errorf("the server repeated the list cursor %q; stopping", next)
+		}
 		o.Next = next
 	}
 }
@@ -290,8 +293,8 @@ func (k agentKind) show(e env, f *cmdFlags, r record) error {
 
 // identity manages a user's or client's identities: read, change, write.
 func (k agentKind) identity(e env, args []string) error {
-	if len(args) == 0 {
-		return usageError{fmt.Errorf("a subcommand is required: add, ls or rm")}
+	if err := groupHelp(e, args, fmt.Sprintf("Usage:\n  warden %s identity add|ls|rm ID --issuer ISSUER --subject SUBJECT\n", k.name)); err != nil {
+		return err
 	}
 	sub := args[0]
 	if sub != "add" && sub != "ls" && sub != "rm" {
@@ -349,8 +352,8 @@ func (k agentKind) identity(e env, args []string) error {
 
 // access manages a user's or client's grants: read, change, write.
 func (k agentKind) access(e env, args []string) error {
-	if len(args) == 0 {
-		return usageError{fmt.Errorf("a subcommand is required: add, ls or rm")}
+	if err := groupHelp(e, args, fmt.Sprintf("Usage:\n  warden %s access add|ls|rm ID [ACTION] [--action ACTION] [--resource RESOURCE]\n", k.name)); err != nil {
+		return err
 	}
 	sub := args[0]
 	if sub != "add" && sub != "ls" && sub != "rm" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/wardenauthz/warden/sdk"
 	"github.com/wardenauthz/warden/sdk/model"
@@ -15,6 +16,15 @@ func cmdCheck(e env, args []string) error {
 	token := f.String("token", "", "check for this bearer `token` instead of the profile's")
 	if err := f.parse(args, 2, 2); err != nil {
 		return err
+	}
+	if strings.ContainsAny(f.args[0], " \t\n") {
+		return usageError{fmt.Errorf("the action %q must not contain spaces; actions look like function:get", f.args[0])}
+	}
+	if !strings.HasPrefix(f.args[1], "/") {
+		return usageError{fmt.Errorf("the resource %q must start with '/', e.g. /account/<acc>/", f.args[1])}
+	}
+	if *minRev < 0 {
+		return usageError{fmt.Errorf("--min-revision %d must not be negative", *minRev)}
 	}
 	s, err := openSession(f)
 	if err != nil {

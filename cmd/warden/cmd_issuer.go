@@ -58,6 +58,7 @@ func cmdIssuer(e env, args []string) error {
 	case "ls":
 		var all []model.Issuer
 		for page := (sdk.Page[model.Issuer]{}); ; {
+			prev := page.Next
 			page, err = s.client.ListIssuers(e.ctx, sdk.ListOptions{Count: 100, Next: page.Next})
 			if err != nil {
 				return denied(err, s.who(), "issuer:get", s.resource("issuer"))
@@ -65,6 +66,9 @@ func cmdIssuer(e env, args []string) error {
 			all = append(all, page.Items...)
 			if page.Next == "" {
 				break
+			}
+			if page.Next == prev {
+				return fmt.Errorf("the server repeated the list cursor %q; stopping", page.Next)
 			}
 		}
 		if f.json() {

@@ -34,7 +34,7 @@ func openSession(f *cmdFlags) (*session, error) {
 // profileError makes a missing profile a usage error.
 func profileError(err error) error {
 	var unknown *sdk.UnknownProfileError
-	if errors.Is(err, sdk.ErrNoProfile) || errors.As(err, &unknown) {
+	if errors.Is(err, sdk.ErrNoProfile) || errors.Is(err, sdk.ErrNoDefaultProfile) || errors.Is(err, sdk.ErrBadProfileName) || errors.As(err, &unknown) {
 		return cliError{exitUsage, err.Error()}
 	}
 	return err
@@ -164,21 +164,27 @@ func cmdInit(e env, args []string) error {
 	if name == "" {
 		name = "default"
 	}
-	if !sdk.ValidProfileName(name) {
-		return usageError{fmt.Errorf("profile name %q must be letters, digits, '.', '_' or '-'", name)}
+	if _, err := sdk.ParseInitToken(f.args[0]); err != nil {
+		return usageError{err}
 	}
 	store, err := sdk.DefaultProfileStore()
 	if err != nil {
 		return err
 	}
-	if _, err := store.Resolve(name); err == nil {
-		return cliError{exitUsage, fmt.Sprintf("profile %q exists already: remove it with 'warden profile rm %s' or pick another with --profile", name, name)}
+	// The token works once: everything that could stop the profile from
+	// being saved is checked before it is spent.
+	if err := store.CheckWritable(name); err != nil {
+		return cliError{exitUsage, err.Error()}
 	}
 	p, err := sdk.Enroll(e.ctx, f.args[0], sdk.EnrollOptions{BaseURL: *base})
 	if err != nil {
 		return err
 	}
 	if err := store.Save(name, p); err != nil {
+		// The key is enrolled and the token spent: losing the key now
+		// would lock the agent's new identity out for good.
+		fmt.Fprintf(e.stderr, "warden init: the key is enrolled but the profile could not be saved; here it is, keep it safe:\n")
+		_ = printJSON(e.stderr, p)
 		return err
 	}
 	return report(e, f, profileView{Name: name, Profile: withoutKey(p)},
@@ -197,6 +203,9 @@ func cmdToken(e env, args []string) error {
 	life := f.Duration("lifetime", time.Hour, "how long the token is valid")
 	if err := f.parse(args, 0, 0); err != nil {
 		return err
+	}
+	if *life <= 0 {
+		return usageError{fmt.Errorf("--lifetime %s must be positive", *life)}
 	}
 	s, err := openSession(f)
 	if err != nil {
