@@ -4,10 +4,18 @@ BIN       := bin/warden
 LISTEN    ?= 127.0.0.1:7800
 BENCHTIME ?= 2s
 
-.PHONY: build run test race fuzz bench check
+.PHONY: build run test race fuzz bench check hooks
 
 build:
 	$(GO) build -o $(BIN) ./cmd/warden
+
+# The example policy hooks, as WebAssembly modules in bin/hooks/.
+hooks:
+	@mkdir -p bin/hooks
+	@for d in policywasm/examples/*/; do \
+	  n=$$(basename $$d); echo "building bin/hooks/$$n.wasm"; \
+	  GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o bin/hooks/$$n.wasm ./$$d || exit 1; \
+	done
 
 run: build
 	./$(BIN) serve --listen $(LISTEN)

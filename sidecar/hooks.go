@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/wardenauthz/warden/policywasm"
 	"github.com/wardenauthz/warden/policywasm/abi"
@@ -60,6 +61,11 @@ type hookRequest struct {
 // decision.
 func (e *Engine) applyHooks(ctx context.Context, set *hookSet, req hookRequest, d model.Decision) model.Decision {
 	var input []byte
+	defer func() {
+		if input != nil {
+			inputBufs.Put(&input)
+		}
+	}()
 	for _, ah := range set.hooks {
 		if !strings.HasPrefix(req.action, ah.ActionPrefix) {
 			continue
@@ -105,7 +111,7 @@ func hookReason(h *policywasm.Hook, verdict, reason string) string {
 // the built-in decision, and the time. It is appended by hand: this is the
 // check path.
 func hookInput(req hookRequest, d model.Decision) []byte {
-	b := make([]byte, 0, 256+len(req.token))
+	b := (*inputBufs.Get().(*[]byte))[:0]
 	b = append(b, `{"now":`...)
 	b = strconv.AppendInt(b, req.now, 10)
 	b = append(b, `,"request":{"action":`...)
@@ -141,6 +147,9 @@ func hookInput(req hookRequest, d model.Decision) []byte {
 	b = append(b, `}}`...)
 	return b
 }
+
+// inputBufs recycles the buffers hook inputs are appended to.
+var inputBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // appendClaims appends the token's payload, which verification has already
 // checked is a JSON object, or {} when the token did not verify.
