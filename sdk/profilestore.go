@@ -210,44 +210,41 @@ func (s *ProfileStore) Save(name string, p *Profile) error {
 
 // SetDefault makes an existing profile the default.
 func (s *ProfileStore) SetDefault(name string) error {
-	if err := checkName(name); err != nil {
-		return err
-	}
-	set, err := s.Settings()
-	if err != nil {
-		return err
-	}
-	if name, err = set.resolve(name); err != nil {
-		return err
-	}
-	set.Default = name
-	return s.saveSettings(set)
+	return s.edit(name, func(set *ProfileSettings) { set.Default = name })
 }
 
 // Remove deletes a profile and its private key. The name is required:
 // an empty one does not mean the default here.
 func (s *ProfileStore) Remove(name string) error {
-	if err := checkName(name); err != nil {
-		return err
-	}
-	set, err := s.Settings()
+	err := s.edit(name, func(set *ProfileSettings) {
+		delete(set.Profiles, name)
+		if set.Default == name {
+			set.Default = ""
+		}
+	})
 	if err != nil {
-		return err
-	}
-	if name, err = set.resolve(name); err != nil {
-		return err
-	}
-	delete(set.Profiles, name)
-	if set.Default == name {
-		set.Default = ""
-	}
-	if err := s.saveSettings(set); err != nil {
 		return err
 	}
 	if err := os.Remove(s.keyFile(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	return nil
+}
+
+// edit changes the settings of an existing profile, named explicitly.
+func (s *ProfileStore) edit(name string, change func(*ProfileSettings)) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	set, err := s.Settings()
+	if err != nil {
+		return err
+	}
+	if _, err := set.resolve(name); err != nil {
+		return err
+	}
+	change(set)
+	return s.saveSettings(set)
 }
 
 // writeFileAtomic writes data to path with mode 0600, in a directory of

@@ -20,16 +20,9 @@ var (
 	clientsCLI = agentKind{name: "client", addUse: "client add [DISPLAYNAME]"}
 )
 
-// record is a user or a client, whichever the command is about.
-type record struct {
-	ID           string           `json:"id"`
-	FirstName    string           `json:"firstName,omitempty"`
-	LastName     string           `json:"lastName,omitempty"`
-	PrimaryEmail string           `json:"primaryEmail,omitempty"`
-	DisplayName  string           `json:"displayName,omitempty"`
-	Identities   []model.Identity `json:"identities,omitempty"`
-	Access       *model.Access    `json:"access,omitempty"`
-}
+// record is a user or a client, whichever the command is about: the SDK's
+// Agent has the fields of both.
+type record = sdk.Agent
 
 func fromUser(u model.User) record {
 	return record{ID: u.ID, FirstName: u.FirstName, LastName: u.LastName, PrimaryEmail: u.PrimaryEmail, Identities: u.Identities, Access: u.Access}
@@ -39,7 +32,7 @@ func fromClient(c model.Client) record {
 	return record{ID: c.ID, DisplayName: c.DisplayName, Identities: c.Identities, Access: c.Access}
 }
 
-func (r record) grants() []model.Permission {
+func grantsOf(r record) []model.Permission {
 	if r.Access == nil {
 		return nil
 	}
@@ -284,7 +277,7 @@ func (k agentKind) show(e env, f *cmdFlags, r record) error {
 	for _, id := range r.Identities {
 		pairs = append(pairs, "Identity", id.IssuerID+"  "+id.Subject)
 	}
-	for _, g := range r.grants() {
+	for _, g := range grantsOf(r) {
 		pairs = append(pairs, "Allow", g.Action+"  "+g.Resource)
 	}
 	fields(e.stdout, pairs...)
@@ -398,7 +391,7 @@ func (k agentKind) access(e env, args []string) error {
 	if err != nil {
 		return denied(err, s.who(), k.name+":get", s.resource(k.name, id))
 	}
-	grants := r.grants()
+	grants := grantsOf(r)
 	g := model.Permission{Action: *action, Resource: model.NormalizeResource(*resource)}
 	switch sub {
 	case "ls":
