@@ -19,7 +19,10 @@ var allowed = []netip.Prefix{
 
 func init() {
 	guest.Handle(func(in *guest.Input) guest.Output {
-		src := in.String("request", "sourceIp")
+		src := in.View("request", "sourceIp")
+		if src == "" {
+			return guest.Output{Reason: "no source address to check"}
+		}
 		addr, err := netip.ParseAddr(src)
 		if err != nil {
 			return guest.Output{Reason: "no source address to check"}

@@ -12,17 +12,18 @@ import (
 
 func init() {
 	guest.Handle(func(in *guest.Input) guest.Output {
-		res := in.String("request", "resource")
+		// View reads without allocating; the strings are valid during
+		// the call only.
+		res := in.View("request", "resource")
 		rest, ok := strings.CutPrefix(res, "/account/")
 		if !ok {
 			return guest.Output{Allow: true} // not an account's resource
 		}
 		acc, _, _ := strings.Cut(rest, "/")
-		tenants := in.Strings("claims", "tenants")
-		if t := in.String("claims", "tenant"); t != "" {
-			tenants = append(tenants, t)
+		if in.View("claims", "tenant") == acc {
+			return guest.Output{Allow: true}
 		}
-		for _, t := range tenants {
+		for _, t := range in.Strings("claims", "tenants") {
 			if t == acc {
 				return guest.Output{Allow: true}
 			}
