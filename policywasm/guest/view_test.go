@@ -21,6 +21,8 @@ func TestInputView(t *testing.T) {
 	}{
 		{"nested string", in.String("request", "action"), "function:get"},
 		{"escaped string", in.String("claims", "sub"), "alice"},
+		{"a view of a plain string", in.View("request", "action"), "function:get"},
+		{"a view of an escaped string", in.View("claims", "sub"), "alice"},
 		{"header", in.String("request", "headers", "X-Forwarded-For"), "10.0.0.1"},
 		{"missing", in.String("request", "method"), ""},
 		{"not a string", in.String("claims", "n"), ""},
@@ -65,6 +67,9 @@ func FuzzInputView(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte, k1, k2 string) {
 		in := NewInput(raw)
 		got := in.String(k1, k2)
+		if view := in.View(k1, k2); view != got {
+			t.Fatalf("View(%q, %q) = %q, String says %q", k1, k2, view, got)
+		}
 		_ = in.Strings(k1)
 		_, _ = in.Number(k1, k2)
 		// The host sends JSON encoded by Go, which is valid UTF-8; on
