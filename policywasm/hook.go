@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -68,11 +69,22 @@ func (h *Hook) Evaluate(ctx context.Context, input []byte) Result {
 	if h.closed.Load() {
 		return h.fail(FailClosed, "the hook was unloaded")
 	}
+	// The wait for a free instance is bounded too: if failed instances
+	// could not be replaced, a check must still answer.
 	var inst *instance
 	select {
 	case inst = <-h.pool:
-	case <-ctx.Done():
-		return h.fail(FailBusy, "no instance was free before the request ended")
+	default:
+		wait := time.NewTimer(h.rt.cfg.Timeout)
+		select {
+		case inst = <-h.pool:
+			wait.Stop()
+		case <-ctx.Done():
+			wait.Stop()
+			return h.fail(FailBusy, "had no free instance before the request ended")
+		case <-wait.C:
+			return h.fail(FailBusy, fmt.Sprintf("had no free instance within %s", h.rt.cfg.Timeout))
+		}
 	}
 	cctx, cancel := context.WithTimeout(ctx, h.rt.cfg.Timeout)
 	res, err := h.call(cctx, inst, input)

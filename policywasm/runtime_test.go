@@ -81,6 +81,22 @@ func TestHostileGuests(t *testing.T) {
 	}
 }
 
+// TestBusyHookAnswers: with every instance taken, a call waits at most the
+// hook's deadline, then denies, whatever the request's context.
+func TestBusyHookAnswers(t *testing.T) {
+	r := newRuntime(t, Config{PoolSize: 1, Timeout: 50 * time.Millisecond})
+	h := load(t, r, "allow")
+	inst := <-h.pool // as if its replacement had failed
+	res := h.Evaluate(context.Background(), []byte(input))
+	if res.Allow || res.Failure != FailBusy || !strings.Contains(res.Reason, "had no free instance within 50ms") {
+		t.Fatalf("%+v", res)
+	}
+	h.pool <- inst
+	if res := h.Evaluate(context.Background(), []byte(input)); !res.Allow {
+		t.Fatalf("after the instance is back: %+v", res)
+	}
+}
+
 func TestLoadRefusesNonHooks(t *testing.T) {
 	r := newRuntime(t, Config{PoolSize: 1})
 	for _, tc := range []struct{ guest, msg string }{
