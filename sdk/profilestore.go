@@ -105,16 +105,6 @@ func (s *ProfileStore) saveSettings(set *ProfileSettings) error {
 	return writeFileAtomic(s.settingsFile(), append(data, '\n'))
 }
 
-// Resolve returns the name of the profile to use: name, or the default
-// profile when name is empty.
-func (s *ProfileStore) Resolve(name string) (string, error) {
-	set, err := s.Settings()
-	if err != nil {
-		return "", err
-	}
-	return set.resolve(name)
-}
-
 func (set *ProfileSettings) resolve(name string) (string, error) {
 	if name == "" {
 		name = set.Default

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -77,6 +78,7 @@ type env struct {
 type cmdFlags struct {
 	*flag.FlagSet
 	output  *string
+	formats []string // the values -o takes, the default first
 	profile *string
 	args    []string
 }
@@ -87,7 +89,7 @@ func newFlags(e env, name, usage string, formats ...string) *cmdFlags {
 	if len(formats) == 0 {
 		formats = []string{"table", "json"}
 	}
-	f := &cmdFlags{FlagSet: fs}
+	f := &cmdFlags{FlagSet: fs, formats: formats}
 	f.output = fs.String("o", formats[0], "output `format`: "+strings.Join(formats, ", "))
 	f.profile = fs.String("profile", "", "the profile to use (default: the default profile; $WARDEN_PROFILE)")
 	fs.Usage = func() {
@@ -128,13 +130,10 @@ func (f *cmdFlags) parse(args []string, minArgs, maxArgs int) error {
 	case maxArgs >= 0 && len(f.args) > maxArgs:
 		return usageError{fmt.Errorf("unexpected argument %q", f.args[maxArgs])}
 	}
-	formats := strings.Split(strings.TrimPrefix(f.Lookup("o").Usage, "output `format`: "), ", ")
-	for _, fm := range formats {
-		if fm == *f.output {
-			return nil
-		}
+	if slices.Contains(f.formats, *f.output) {
+		return nil
 	}
-	return usageError{fmt.Errorf("-o %q must be one of %s", *f.output, strings.Join(formats, ", "))}
+	return usageError{fmt.Errorf("-o %q must be one of %s", *f.output, strings.Join(f.formats, ", "))}
 }
 
 // json says whether to print JSON.

@@ -115,9 +115,6 @@ func StartEmbedded(c EmbeddedConfig) (*Embedded, error) {
 // Endpoint is the URL clients dial.
 func (e *Embedded) Endpoint() string { return e.clientURL }
 
-// Err reports a fatal error of the running server.
-func (e *Embedded) Err() <-chan error { return e.etcd.Err() }
-
 // Close stops the server, waiting for it to release its data. Closing
 // again does nothing.
 func (e *Embedded) Close() { e.closeOnce.Do(e.etcd.Close) }
