@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
 )
 
 // Hook is a loaded module with its pool of instances. It is safe for
@@ -26,15 +25,6 @@ type Hook struct {
 	closeOnce sync.Once
 	closed    atomic.Bool
 	stats     counters
-}
-
-// instance is one instantiation of a hook; it serves one call at a time.
-type instance struct {
-	mod             api.Module
-	alloc, evaluate api.Function
-	// stack carries the parameters and results of calls, so a call
-	// allocates nothing on the host.
-	stack [2]uint64
 }
 
 // Name returns the hook's name; Digest the sha256 of its module.
@@ -86,13 +76,13 @@ func (h *Hook) Evaluate(ctx context.Context, input []byte) Result {
 			return h.fail(FailBusy, fmt.Sprintf("had no free instance within %s", h.rt.cfg.Timeout))
 		}
 	}
-	cctx, cancel := context.WithTimeout(ctx, h.rt.cfg.Timeout)
-	res, err := h.call(cctx, inst, input)
+	inst.start(uint64(h.rt.cfg.Steps), h.rt.cfg.Timeout)
+	res, err := h.call(ctx, inst, input)
+	stopped, exhausted := inst.finish()
 	var kind, reason string
 	if err != nil {
-		kind, reason = h.classify(ctx, cctx, inst, err)
+		kind, reason = h.classify(inst, err, stopped, exhausted)
 	}
-	cancel()
 	if err == nil {
 		h.pool <- inst
 		h.stats.calls.Add(1)
@@ -101,8 +91,9 @@ func (h *Hook) Evaluate(ctx context.Context, input []byte) Result {
 	// A failed instance may be in any state: it is dropped and replaced
 	// in the background, so the pool stays full and no request waits for
 	// an instantiation.
+	h.rt.watch.remove(inst)
 	inst.mod.Close(context.Background())
-	go h.replace()
+	h.rt.spawn(h.replace)
 	return h.fail(kind, reason)
 }
 
@@ -166,17 +157,17 @@ type garbageError struct{ error }
 
 func garbage(err error) error { return garbageError{err} }
 
-// classify says how a call failed; parent is the request's context, call
-// the call's (with the hook's deadline).
-func (h *Hook) classify(parent, call context.Context, inst *instance, err error) (string, string) {
+// classify says how a call failed: stopped when the watchdog stopped it at
+// its deadline, exhausted when it used its whole budget of steps.
+func (h *Hook) classify(inst *instance, err error, stopped, exhausted bool) (string, string) {
 	var g garbageError
 	switch {
 	case errors.As(err, &g):
 		return FailGarbage, "returned garbage: " + g.Error()
-	case parent.Err() != nil:
-		return FailTimeout, "did not answer before the request ended"
-	case errors.Is(call.Err(), context.DeadlineExceeded):
+	case stopped:
 		return FailTimeout, fmt.Sprintf("ran past its deadline of %s", h.rt.cfg.Timeout)
+	case exhausted:
+		return FailTimeout, fmt.Sprintf("ran past its budget of %d steps", h.rt.cfg.Steps)
 	}
 	// A guest out of memory fails to grow it; Go guests then abort. The
 	// memory at the cap tells it apart from other traps.
@@ -209,6 +200,7 @@ func (h *Hook) replace() {
 		return
 	}
 	if h.closed.Load() {
+		h.rt.watch.remove(inst)
 		inst.mod.Close(context.Background())
 		return
 	}
@@ -222,6 +214,7 @@ func (h *Hook) Close(ctx context.Context) {
 		for {
 			select {
 			case inst := <-h.pool:
+				h.rt.watch.remove(inst)
 				inst.mod.Close(ctx)
 			default:
 				h.compiled.Close(ctx)

@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/wardenauthz/warden/policywasm/abi"
+	"github.com/wardenauthz/warden/policywasm/internal/meter"
 )
 
 // ABIVersion is the hook ABI this runtime speaks.
@@ -33,6 +36,12 @@ type Config struct {
 	CacheDir string `yaml:"hook-cache-dir"`
 	// MaxOutput bounds the size of a hook's answer. Default 64 KiB.
 	MaxOutput uint32 `yaml:"-"`
+	// Steps bounds one call of a hook in steps (function calls and loop
+	// iterations), whatever the clock says. Default 10 million: more
+	// than a hook can take within Timeout, so normally the deadline stops
+	// a call first; the budget bounds a call even when the deadline's
+	// watchdog cannot run.
+	Steps uint32 `yaml:"-"`
 }
 
 func (c *Config) setDefaults() {
@@ -48,6 +57,9 @@ func (c *Config) setDefaults() {
 	if c.MaxOutput == 0 {
 		c.MaxOutput = 64 << 10
 	}
+	if c.Steps == 0 {
+		c.Steps = 10_000_000
+	}
 }
 
 // Runtime compiles and runs hooks. It is safe for concurrent use.
@@ -55,6 +67,23 @@ type Runtime struct {
 	cfg   Config
 	rt    wazero.Runtime
 	cache wazero.CompilationCache
+	watch *watchdog
+
+	// bg tracks background work (replacing failed instances), which
+	// Close waits for; closing stops new work.
+	bgMu    sync.Mutex
+	bg      sync.WaitGroup
+	closing bool
+}
+
+// spawn runs fn in the background unless the runtime is closing.
+func (r *Runtime) spawn(fn func()) {
+	r.bgMu.Lock()
+	defer r.bgMu.Unlock()
+	if r.closing {
+		return
+	}
+	r.bg.Go(fn)
 }
 
 // NewRuntime returns a runtime. Close releases it and every hook loaded in
@@ -70,8 +99,12 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 	} else {
 		cache = wazero.NewCompilationCache()
 	}
+	// Calls are bounded by the metering meter.Instrument compiles into
+	// every module, not by WithCloseOnContextDone: with it, wazero leaves
+	// compiled code for Go at every loop iteration, which multiplies a Go
+	// guest's running time by five to ten (docs/hooks.md).
 	rc := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).
+		WithCloseOnContextDone(false).
 		WithMemoryLimitPages(cfg.MemoryLimitPages).
 		WithCompilationCache(cache)
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
@@ -79,11 +112,16 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("instantiating WASI: %w", err)
 	}
-	return &Runtime{cfg: cfg, rt: rt, cache: cache}, nil
+	return &Runtime{cfg: cfg, rt: rt, cache: cache, watch: startWatchdog(cfg.Timeout)}, nil
 }
 
 // Close releases the runtime and its hooks.
 func (r *Runtime) Close(ctx context.Context) error {
+	r.bgMu.Lock()
+	r.closing = true
+	r.bgMu.Unlock()
+	r.bg.Wait()
+	r.watch.stop()
 	err := r.rt.Close(ctx)
 	return errors.Join(err, r.cache.Close(ctx))
 }
@@ -98,7 +136,11 @@ func Digest(wasm []byte) string {
 // pool of instances. Compiling a module seen before is served from the
 // compilation cache.
 func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Hook, error) {
-	compiled, err := r.rt.CompileModule(ctx, wasm)
+	metered, err := meter.Instrument(wasm)
+	if err != nil {
+		return nil, fmt.Errorf("hook %q: %w", name, err)
+	}
+	compiled, err := r.rt.CompileModule(ctx, metered)
 	if err != nil {
 		return nil, fmt.Errorf("hook %q: compiling: %w", name, err)
 	}
@@ -126,19 +168,39 @@ func (h *Hook) instantiate(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hook %q: instantiating: %w", h.name, err)
 	}
-	inst := &instance{mod: m, alloc: m.ExportedFunction(abi.ExportAlloc), evaluate: m.ExportedFunction(abi.ExportEvaluate)}
-	if init := m.ExportedFunction(abi.ExportInit); init != nil {
-		if _, err := init.Call(ctx); err != nil {
+	fuel, ok := m.ExportedGlobal(meter.Export).(api.MutableGlobal)
+	if !ok {
+		m.Close(ctx)
+		return nil, fmt.Errorf("hook %q: the metered module has no budget global", h.name)
+	}
+	inst := &instance{mod: m, fuel: fuel, alloc: m.ExportedFunction(abi.ExportAlloc), evaluate: m.ExportedFunction(abi.ExportEvaluate)}
+	h.rt.watch.add(inst)
+	// Initialization may take longer than a call: a Go guest starts its
+	// runtime. It has a hundred calls' time and steps.
+	setup := func(what string, fn api.Function) ([]uint64, error) {
+		inst.start(uint64(h.rt.cfg.Steps)*100, 100*h.rt.cfg.Timeout)
+		v, err := fn.Call(ctx)
+		if stopped, _ := inst.finish(); err != nil {
+			h.rt.watch.remove(inst)
 			m.Close(ctx)
-			return nil, fmt.Errorf("hook %q: initializing: %w", h.name, err)
+			if stopped {
+				return nil, fmt.Errorf("hook %q: %s: ran past %s", h.name, what, 100*h.rt.cfg.Timeout)
+			}
+			return nil, fmt.Errorf("hook %q: %s: %w", h.name, what, err)
+		}
+		return v, nil
+	}
+	if init := m.ExportedFunction(abi.ExportInit); init != nil {
+		if _, err := setup("initializing", init); err != nil {
+			return nil, err
 		}
 	}
-	v, err := m.ExportedFunction(abi.ExportVersion).Call(ctx)
+	v, err := setup("asking its ABI version", m.ExportedFunction(abi.ExportVersion))
 	if err != nil {
-		m.Close(ctx)
-		return nil, fmt.Errorf("hook %q: asking its ABI version: %w", h.name, err)
+		return nil, err
 	}
 	if got := int32(uint32(v[0])); got != ABIVersion {
+		h.rt.watch.remove(inst)
 		m.Close(ctx)
 		return nil, fmt.Errorf("hook %q: the module speaks hook ABI version %d; this Warden speaks version %d", h.name, got, ABIVersion)
 	}

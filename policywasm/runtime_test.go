@@ -51,7 +51,6 @@ func TestHostileGuests(t *testing.T) {
 	tests := []struct {
 		guest, failure, reason string
 	}{
-		{"loop", FailTimeout, "ran past its deadline of 2s"},
 		{"trap", FailTrap, "trapped"},
 		{"oom", FailMemory, "exceeded its memory cap of 256 pages (16 MiB)"},
 		{"garbage", FailGarbage, "returned garbage: its answer is not {allow, reason, headers}"},
@@ -76,6 +75,36 @@ func TestHostileGuests(t *testing.T) {
 			h.Close(context.Background())
 			if res := h.Evaluate(context.Background(), []byte(input)); res.Allow || res.Failure != FailClosed {
 				t.Fatalf("after Close: %+v", res)
+			}
+		})
+	}
+}
+
+// TestEndlessGuest: a guest that never answers is stopped at its deadline,
+// or when it has used its budget of steps, whichever comes first.
+func TestEndlessGuest(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cfg    Config
+		reason string
+	}{
+		{"deadline", Config{Timeout: 100 * time.Millisecond, Steps: 1<<32 - 1}, "ran past its deadline of 100ms"},
+		{"budget", Config{Timeout: time.Minute, Steps: 100_000}, "ran past its budget of 100000 steps"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.PoolSize = 1
+			r := newRuntime(t, tc.cfg)
+			h := load(t, r, "loop")
+			allow := load(t, r, "allow")
+			for i := range 2 {
+				res := h.Evaluate(context.Background(), []byte(input))
+				if res.Allow || res.Failure != FailTimeout || !strings.Contains(res.Reason, `hook "loop" `+tc.reason) {
+					t.Fatalf("call %d: %+v", i, res)
+				}
+				waitFor(t, func() bool { return len(h.pool) == 1 })
+			}
+			if res := allow.Evaluate(context.Background(), []byte(input)); !res.Allow {
+				t.Fatalf("the runtime stopped serving: %+v", res)
 			}
 		})
 	}
@@ -107,7 +136,7 @@ func TestLoadRefusesNonHooks(t *testing.T) {
 			t.Fatalf("loading %s: %v", tc.guest, err)
 		}
 	}
-	if _, err := r.Load(context.Background(), "junk", []byte("not wasm")); err == nil || !strings.Contains(err.Error(), "compiling") {
+	if _, err := r.Load(context.Background(), "junk", []byte("not wasm")); err == nil || !strings.Contains(err.Error(), `hook "junk": not a WebAssembly module`) {
 		t.Fatalf("loading junk: %v", err)
 	}
 }
