@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,4 +63,10 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now is the clock; it defaults to time.Now.
 	Now func() time.Time
+	// CheckModule says whether a hook module would load (compiles it and
+	// asks its ABI version). Without it, modules are stored unchecked.
+	CheckModule func(ctx context.Context, name string, wasm []byte) error
+	// AwaitHooks waits until this node has attached the hooks of a store
+	// revision. Without it, hook writes answer once they are committed.
+	AwaitHooks func(ctx context.Context, rev int64) error
 }

@@ -23,7 +23,9 @@ import (
 
 	"github.com/wardenauthz/warden/sdk"
 	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/policywasm"
 	"github.com/wardenauthz/warden/sidecar"
+	"github.com/wardenauthz/warden/sidecar/hooks"
 	"github.com/wardenauthz/warden/sidecar/state"
 	"github.com/wardenauthz/warden/sidecar/storage"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -101,6 +103,7 @@ type env struct {
 	clock  *clock
 	eng    *Engine
 	srv    *httptest.Server
+	hooks  *hooks.Manager
 	root   string // the root client's id
 	rootTk string
 }
@@ -146,6 +149,14 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hookRT, err := policywasm.NewRuntime(ctx, policywasm.Config{PoolSize: 1, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.hooks = hooks.New(hooks.Config{Client: etcdClient, Layout: e.layout, Runtime: hookRT, Engine: e.eng, Logger: log, Linger: 10 * time.Millisecond})
+	go e.hooks.Run(ctx)
+	t.Cleanup(func() { e.hooks.Close(context.Background()); hookRT.Close(context.Background()) })
+	deps.CheckModule, deps.AwaitHooks = hookRT.Check, e.hooks.WaitRevision
 	adm, err := New(e.eng, etcdClient, e.layout, cfg, deps)
 	if err != nil {
 		t.Fatal(err)

@@ -30,6 +30,7 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 	host   string // the host of BaseURL, for init issuer ids
+	deps   Deps
 }
 
 // New returns the admin API over an engine (which authorizes callers and
@@ -45,7 +46,7 @@ func New(eng *sidecar.Engine, kv *clientv3.Client, layout storage.Layout, cfg Co
 	if deps.Now == nil {
 		deps.Now = defaultNow
 	}
-	return &Server{cfg: cfg, eng: eng, kv: kv, layout: layout, log: deps.Logger.With("component", "admin"), now: deps.Now, host: hostOf(cfg.BaseURL)}, nil
+	return &Server{cfg: cfg, eng: eng, kv: kv, layout: layout, log: deps.Logger.With("component", "admin"), now: deps.Now, host: hostOf(cfg.BaseURL), deps: deps}, nil
 }
 
 // Register adds the admin routes to mux.
@@ -66,6 +67,9 @@ func (s *Server) Register(mux *http.ServeMux) {
 		s.route(mux, "POST "+base+"/{id}/init", k.action("init"), k.checkID, k.bind(s.mintInit))
 	}
 	s.route(mux, "GET "+acc+"/me", "", nil, s.me)
+	s.route(mux, "GET "+acc+"/hook/{id}", "hook:get", checkHookName, s.getHook)
+	s.route(mux, "PUT "+acc+"/hook/{id}", "hook:put", checkHookName, s.putHook)
+	s.route(mux, "DELETE "+acc+"/hook/{id}", "hook:delete", checkHookName, s.deleteHook)
 	mux.HandleFunc("POST "+acc+"/init", s.serve("", nil, s.enroll, false))
 }
 

@@ -51,6 +51,9 @@ const (
 	FailClosed  = "closed"
 )
 
+// FailureKinds are the kinds of failure, in a fixed order.
+var FailureKinds = []string{FailTimeout, FailMemory, FailTrap, FailGarbage, FailBusy, FailClosed}
+
 // Evaluate calls the hook with a decision context (JSON). It fails closed:
 // a timeout, a trap, running out of memory or an answer that is not
 // {allow, reason?, headers?} yields Allow false, a Failure and a reason
@@ -256,7 +259,7 @@ type Stats struct {
 // Stats returns the hook's counts.
 func (h *Hook) Stats() Stats {
 	s := Stats{Calls: h.stats.calls.Load(), Failures: map[string]int64{}}
-	for _, k := range []string{FailTimeout, FailMemory, FailTrap, FailGarbage, FailBusy, FailClosed} {
+	for _, k := range FailureKinds {
 		if n := h.stats.failures(k).Load(); n > 0 {
 			s.Failures[k] = n
 		}

@@ -136,6 +136,21 @@ func Digest(wasm []byte) string {
 // pool of instances. Compiling a module seen before is served from the
 // compilation cache.
 func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Hook, error) {
+	return r.load(ctx, name, wasm, r.cfg.PoolSize)
+}
+
+// Check loads a module with one instance and unloads it: it says whether
+// Load would take the module, at a fraction of the cost.
+func (r *Runtime) Check(ctx context.Context, name string, wasm []byte) error {
+	h, err := r.load(ctx, name, wasm, 1)
+	if err != nil {
+		return err
+	}
+	h.Close(ctx)
+	return nil
+}
+
+func (r *Runtime) load(ctx context.Context, name string, wasm []byte, instances int) (*Hook, error) {
 	metered, err := meter.Instrument(wasm)
 	if err != nil {
 		return nil, fmt.Errorf("hook %q: %w", name, err)
@@ -150,8 +165,8 @@ func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Hook, er
 			return nil, fmt.Errorf("hook %q: the module does not export %s: it does not speak Warden's hook ABI", name, fn)
 		}
 	}
-	h := &Hook{name: name, digest: Digest(wasm), rt: r, compiled: compiled, pool: make(chan *instance, r.cfg.PoolSize)}
-	for range r.cfg.PoolSize {
+	h := &Hook{name: name, digest: Digest(wasm), rt: r, compiled: compiled, pool: make(chan *instance, instances)}
+	for range instances {
 		inst, err := h.instantiate(ctx)
 		if err != nil {
 			h.Close(ctx)

@@ -132,12 +132,13 @@ func (e *Engine) Check(ctx context.Context, token, action, resource string) mode
 // decide authenticates, matches grants, and applies the hooks. source is
 // the request's source address for hooks, "" when unknown.
 func (e *Engine) decide(ctx context.Context, snap *state.Snapshot, token, action, resource, source string) model.Decision {
-	p, d := e.Authenticate(ctx, snap, token, e.accountOf(resource))
+	account := e.accountOf(resource)
+	p, d := e.Authenticate(ctx, snap, token, account)
 	if d.Status == 0 {
 		d = p.Decide(action, resource)
 	}
 	if set := e.hooks.Load(); set != nil && len(set.hooks) > 0 {
-		d = e.applyHooks(ctx, set, hookRequest{token: token, action: action, resource: resource, source: source, now: e.now().Unix()}, d)
+		d = e.applyHooks(ctx, set, hookRequest{token: token, account: account, action: action, resource: resource, source: source, now: e.now().Unix()}, d)
 	}
 	return d
 }

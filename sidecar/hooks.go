@@ -17,19 +17,35 @@ import (
 const (
 	// HookRestrict makes the final answer the built-in decision AND the
 	// hook's: a hook can only take permissions away. The default.
-	HookRestrict = "restrict"
+	HookRestrict = model.HookRestrict
 	// HookDecide makes the hook's answer the decision.
-	HookDecide = "decide"
+	HookDecide = model.HookDecide
 )
 
 // AttachedHook is a policy hook and where it applies.
 type AttachedHook struct {
 	Hook *policywasm.Hook
+	// Name names the hook in reasons; Hook.Name() when "".
+	Name string
 	// Mode is HookRestrict ("" too) or HookDecide.
 	Mode string
+	// Account limits the hook to checks in that account (the one the
+	// resource names, else the default account); "" is every account.
+	Account string
 	// ActionPrefix limits the hook to actions that start with it; "" is
 	// every action.
 	ActionPrefix string
+	// Broken, when set, says why the hook could not be loaded: it then
+	// denies every check it applies to (fail closed), with that reason,
+	// and Hook may be nil.
+	Broken string
+}
+
+func (ah *AttachedHook) name() string {
+	if ah.Name != "" || ah.Hook == nil {
+		return ah.Name
+	}
+	return ah.Hook.Name()
 }
 
 // hookSet is an immutable list of attached hooks, swapped whole.
@@ -42,7 +58,10 @@ type hookSet struct{ hooks []AttachedHook }
 func (e *Engine) SetHooks(hooks []AttachedHook) error {
 	for _, h := range hooks {
 		if h.Mode != "" && h.Mode != HookRestrict && h.Mode != HookDecide {
-			return fmt.Errorf("hook %q: mode %q must be %s or %s", h.Hook.Name(), h.Mode, HookRestrict, HookDecide)
+			return fmt.Errorf("hook %q: mode %q must be %s or %s", h.name(), h.Mode, HookRestrict, HookDecide)
+		}
+		if h.Hook == nil && h.Broken == "" {
+			return fmt.Errorf("hook %q has no module and is not marked broken", h.name())
 		}
 	}
 	e.hooks.Store(&hookSet{hooks: append([]AttachedHook(nil), hooks...)})
@@ -52,6 +71,7 @@ func (e *Engine) SetHooks(hooks []AttachedHook) error {
 // hookRequest is what a check asked, for hooks.
 type hookRequest struct {
 	token            string // the bearer token, verified unless the decision is 401
+	account          string // the check's account
 	action, resource string
 	source           string // the source address, "" when unknown
 	now              int64  // unix seconds
@@ -66,13 +86,18 @@ func (e *Engine) applyHooks(ctx context.Context, set *hookSet, req hookRequest, 
 			inputBufs.Put(&input)
 		}
 	}()
-	for _, ah := range set.hooks {
-		if !strings.HasPrefix(req.action, ah.ActionPrefix) {
+	for i := range set.hooks {
+		ah := &set.hooks[i]
+		if !strings.HasPrefix(req.action, ah.ActionPrefix) || (ah.Account != "" && ah.Account != req.account) {
 			continue
 		}
 		decide := ah.Mode == HookDecide
 		if !decide && !d.Allow {
 			continue // restrict can only take away, and nothing is allowed
+		}
+		if ah.Broken != "" {
+			d = deniedBy(d, fmt.Sprintf("hook %q could not be loaded: %s", ah.name(), ah.Broken))
+			continue
 		}
 		if input == nil {
 			input = hookInput(req, d)
@@ -83,9 +108,9 @@ func (e *Engine) applyHooks(ctx context.Context, set *hookSet, req hookRequest, 
 			d = deniedBy(d, res.Reason)
 		case decide && res.Allow:
 			d.Allow, d.Status = true, 200
-			d.Reason = hookReason(ah.Hook, "allowed", res.Reason)
+			d.Reason = hookReason(ah.name(), "allowed", res.Reason)
 		case !res.Allow:
-			d = deniedBy(d, hookReason(ah.Hook, "denied", res.Reason))
+			d = deniedBy(d, hookReason(ah.name(), "denied", res.Reason))
 		}
 	}
 	return d
@@ -99,11 +124,11 @@ func deniedBy(d model.Decision, reason string) model.Decision {
 	return d
 }
 
-func hookReason(h *policywasm.Hook, verdict, reason string) string {
+func hookReason(name, verdict, reason string) string {
 	if reason == "" {
-		return fmt.Sprintf("hook %q %s", h.Name(), verdict)
+		return fmt.Sprintf("hook %q %s", name, verdict)
 	}
-	return fmt.Sprintf("hook %q %s: %s", h.Name(), verdict, reason)
+	return fmt.Sprintf("hook %q %s: %s", name, verdict, reason)
 }
 
 // hookInput is the decision context hooks receive (ABI version 1): the

@@ -71,6 +71,12 @@ func TestHooks(t *testing.T) {
 		{"a failing hook fails closed", []AttachedHook{{Hook: trap}}, plain, "function:get", false, 403, `hook "testdata/guests/trap" trapped`},
 		{"business hours by the engine's clock", []AttachedHook{{Hook: hours}}, plain, "function:get", inHours, 0, ""},
 		{"no source address in-process", []AttachedHook{{Hook: ipallow}}, plain, "function:get", false, 403, "no source address to check"},
+		{"a hook of another account does not apply", []AttachedHook{{Hook: tenant, Account: "acc-0000000000000000"}}, plain, "function:get", true, 200, "allowed"},
+		{"a hook of the resource's account applies", []AttachedHook{{Hook: tenant, Account: testAcc, Name: "tenant"}}, plain, "function:get", false, 403,
+			`hook "tenant" denied: the token's tenant is not ` + testAcc},
+		{"a broken hook denies", []AttachedHook{{Name: "gone", Broken: "its module is missing"}}, plain, "function:get", false, 403,
+			`hook "gone" could not be loaded: its module is missing`},
+		{"a broken restrict hook takes nothing from a denial", []AttachedHook{{Name: "gone", Broken: "x"}}, plain, "function:put", false, 403, "no grant allows"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,6 +91,9 @@ func TestHooks(t *testing.T) {
 	}
 	if err := f.eng.SetHooks([]AttachedHook{{Hook: allow, Mode: "maybe"}}); err == nil {
 		t.Fatal("a bad mode was accepted")
+	}
+	if err := f.eng.SetHooks([]AttachedHook{{Name: "empty"}}); err == nil {
+		t.Fatal("a hook without a module was accepted")
 	}
 }
 

@@ -160,11 +160,17 @@ func (e *HTTPError) Error() string { return e.Message }
 // ReadBody reads a request body of at most MaxBodySize: a larger one is a
 // 413 HTTPError, a failed read a 400.
 func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, *HTTPError) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
+	return ReadBodyLimit(w, r, MaxBodySize)
+}
+
+// ReadBodyLimit is ReadBody with a limit of its own, for the routes that
+// take more than MaxBodySize.
+func ReadBodyLimit(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *HTTPError) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return nil, &HTTPError{http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", MaxBodySize)}
+			return nil, &HTTPError{http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", limit)}
 		}
 		return nil, &HTTPError{http.StatusBadRequest, "reading the request body: " + err.Error()}
 	}

@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/wardenauthz/warden/admin"
+	"github.com/wardenauthz/warden/policywasm"
 	"github.com/wardenauthz/warden/sidecar"
+	"github.com/wardenauthz/warden/sidecar/hooks"
 	"github.com/wardenauthz/warden/sidecar/state"
 	"github.com/wardenauthz/warden/sidecar/storage"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -35,7 +37,11 @@ type Server struct {
 	// Store is a client of the deployment's etcd.
 	Store *clientv3.Client
 
+	// Hooks attaches the policy hooks registered through the admin API.
+	Hooks *hooks.Manager
+
 	cancel    context.CancelFunc
+	hookRT    *policywasm.Runtime
 	srv       *httptest.Server
 	emb       *storage.Embedded
 	closeOnce sync.Once
@@ -103,7 +109,12 @@ func (s *Server) start(ctx context.Context, dir string, o Options, log *slog.Log
 		return err
 	}
 	go eng.Run(ctx)
-	adm, err := admin.New(eng, s.Store, layout, cfg, admin.Deps{Logger: log})
+	if s.hookRT, err = policywasm.NewRuntime(ctx, policywasm.Config{PoolSize: 2}); err != nil {
+		return err
+	}
+	s.Hooks = hooks.New(hooks.Config{Client: s.Store, Layout: layout, Runtime: s.hookRT, Engine: eng, Logger: log})
+	go s.Hooks.Run(ctx)
+	adm, err := admin.New(eng, s.Store, layout, cfg, admin.Deps{Logger: log, CheckModule: s.hookRT.Check, AwaitHooks: s.Hooks.WaitRevision})
 	if err != nil {
 		return err
 	}
@@ -122,6 +133,12 @@ func (s *Server) Close() {
 			s.srv.Close()
 		}
 		s.cancel()
+		if s.Hooks != nil {
+			s.Hooks.Close(context.Background())
+		}
+		if s.hookRT != nil {
+			s.hookRT.Close(context.Background())
+		}
 		if s.Store != nil {
 			s.Store.Close()
 		}

@@ -7,27 +7,52 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/wardenauthz/warden/policywasm"
 	"github.com/wardenauthz/warden/sidecar"
+	"github.com/wardenauthz/warden/sidecar/hooks"
 	"github.com/wardenauthz/warden/sidecar/storage"
 )
 
-// diagMux serves /healthz (the process runs), /readyz (the state is loaded
-// and the watch is current) and /metrics.
-func diagMux(rep *storage.Replica, log *slog.Logger) *http.ServeMux {
+// readiness is the body of /readyz: the replica's status, and the hooks'
+// on nodes that serve checks.
+type readiness struct {
+	storage.Status
+	Hooks *hooks.Status `json:"hooks,omitempty"`
+}
+
+// diagMux serves /healthz (the process runs), /readyz (the state is loaded,
+// the watch is current and the hooks are attached) and /metrics. hooks is
+// nil on nodes that serve no checks.
+func diagMux(rep *storage.Replica, hm *hooks.Manager, log *slog.Logger) *http.ServeMux {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerReplicaMetrics(reg, rep)
+	if hm != nil {
+		reg.MustRegister(hookCollector{hm})
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		sidecar.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		st := rep.Status()
+		body := readiness{Status: rep.Status()}
+		ready := body.Ready
+		if hm != nil {
+			hs := hm.Status()
+			body.Hooks = &hs
+			if !hs.Ready {
+				ready = false
+				if body.Reason == "" {
+					body.Reason = hs.Reason
+				}
+			}
+		}
 		code := http.StatusOK
-		if !st.Ready {
+		if !ready {
 			code = http.StatusServiceUnavailable
 		}
-		sidecar.WriteJSON(w, code, st)
+		body.Ready = ready
+		sidecar.WriteJSON(w, code, body)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
 	return mux
@@ -52,4 +77,43 @@ func registerReplicaMetrics(reg prometheus.Registerer, rep *storage.Replica) {
 	counter("warden_replica_relists_total", "Lists of the store after the first, caused by compacted watches.", func(s storage.Status) float64 { return float64(s.Relists) })
 	counter("warden_replica_watch_restarts_total", "Watches on the store started again after an error.", func(s storage.Status) float64 { return float64(s.Restarts) })
 	counter("warden_replica_bad_records_total", "Store records that did not decode and were left out of the state.", func(s storage.Status) float64 { return float64(s.BadRecords) })
+}
+
+// hookCollector exports the hooks' counts: calls and failures per hook,
+// and how many hooks are attached or broken.
+type hookCollector struct{ m *hooks.Manager }
+
+var (
+	hookCallsDesc = prometheus.NewDesc("warden_hook_calls_total",
+		"Calls of a policy hook that it answered.", []string{"account", "hook"}, nil)
+	hookFailuresDesc = prometheus.NewDesc("warden_hook_failures_total",
+		"Calls of a policy hook that failed closed, by kind: timeout, memory, trap, garbage, busy or closed.", []string{"account", "hook", "kind"}, nil)
+	hooksAttachedDesc = prometheus.NewDesc("warden_hooks_attached",
+		"Policy hooks attached to this node's checks, broken ones included.", nil, nil)
+	hooksBrokenDesc = prometheus.NewDesc("warden_hooks_broken",
+		"Policy hooks that could not be loaded and deny every check they apply to.", nil, nil)
+	hooksRevisionDesc = prometheus.NewDesc("warden_hooks_revision",
+		"The store revision whose policy hooks are attached.", nil, nil)
+	hookLoadErrorsDesc = prometheus.NewDesc("warden_hook_load_errors_total",
+		"Policy hook modules that could not be read or compiled.", nil, nil)
+)
+
+func (hookCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{hookCallsDesc, hookFailuresDesc, hooksAttachedDesc, hooksBrokenDesc, hooksRevisionDesc, hookLoadErrorsDesc} {
+		ch <- d
+	}
+}
+
+func (c hookCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.m.Status()
+	ch <- prometheus.MustNewConstMetric(hooksAttachedDesc, prometheus.GaugeValue, float64(st.Hooks))
+	ch <- prometheus.MustNewConstMetric(hooksBrokenDesc, prometheus.GaugeValue, float64(st.Broken))
+	ch <- prometheus.MustNewConstMetric(hooksRevisionDesc, prometheus.GaugeValue, float64(st.Revision))
+	ch <- prometheus.MustNewConstMetric(hookLoadErrorsDesc, prometheus.CounterValue, float64(st.LoadErrors))
+	for _, h := range c.m.Stats() {
+		ch <- prometheus.MustNewConstMetric(hookCallsDesc, prometheus.CounterValue, float64(h.Calls), h.Account, h.Name)
+		for _, kind := range policywasm.FailureKinds {
+			ch <- prometheus.MustNewConstMetric(hookFailuresDesc, prometheus.CounterValue, float64(h.Failures[kind]), h.Account, h.Name, kind)
+		}
+	}
 }

@@ -10,11 +10,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/wardenauthz/warden/admin"
+	"github.com/wardenauthz/warden/policywasm"
 	"github.com/wardenauthz/warden/sdk/model"
 	"github.com/wardenauthz/warden/sidecar"
+	hookmgr "github.com/wardenauthz/warden/sidecar/hooks"
 	"github.com/wardenauthz/warden/sidecar/state"
 	"github.com/wardenauthz/warden/sidecar/storage"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -44,6 +47,7 @@ type serveFlags struct {
 	boot          admin.BootstrapOptions
 	bootKeyFile   string
 	config        string
+	hooks         policywasm.Config
 }
 
 func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
@@ -69,6 +73,17 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.boot.Subject, "bootstrap-subject", "", "the root client's `subject` at --bootstrap-issuer")
 	fs.StringVar(&f.bootKeyFile, "bootstrap-public-key", "", "`file` with the PEM public key of --bootstrap-issuer")
 	fs.StringVar(&f.boot.KeyID, "bootstrap-key-id", "", "the key id of --bootstrap-public-key (default: its RFC 7638 thumbprint)")
+	fs.DurationVar(&f.hooks.Timeout, "hook-timeout", 50*time.Millisecond, "deadline of one call of a policy hook")
+	fs.Func("hook-memory-pages", "memory cap of a policy hook instance, in 64 KiB `pages` (default 512)", func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n == 0 || n > 65536 {
+			return fmt.Errorf("%q is not a number of pages from 1 to 65536", v)
+		}
+		f.hooks.MemoryLimitPages = uint32(n)
+		return nil
+	})
+	fs.IntVar(&f.hooks.PoolSize, "hook-pool-size", 0, "instances of each policy hook (default GOMAXPROCS)")
+	fs.StringVar(&f.hooks.CacheDir, "hook-cache-dir", "", "`directory` keeping compiled policy hooks across restarts (default: in memory)")
 	fs.StringVar(&f.config, "config", "", "YAML `file` with the same keys as the flags")
 	return fs, f
 }
@@ -145,6 +160,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	go eng.Run(runCtx)
 
+	// Policy hooks: compiled off the check path, attached as the store
+	// says, checked before an admin write stores them.
+	hookRT, err := policywasm.NewRuntime(runCtx, f.hooks)
+	if err != nil {
+		return err
+	}
+	defer hookRT.Close(context.Background())
+	var hooks *hookmgr.Manager
+	if f.role != roleAdmin {
+		hooks = hookmgr.New(hookmgr.Config{Client: client, Layout: layout, Runtime: hookRT, Engine: eng, Logger: log})
+		go hooks.Run(runCtx)
+		defer hooks.Close(context.Background())
+	}
+
 	mux := http.NewServeMux()
 	if f.role == roleAdmin {
 		refuseChecks(mux)
@@ -154,7 +183,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if f.role == roleSidecar {
 		admin.RegisterRefusal(mux)
 	} else {
-		adm, err := admin.New(eng, client, layout, adminCfg, admin.Deps{Logger: log})
+		deps := admin.Deps{Logger: log, CheckModule: hookRT.Check}
+		if hooks != nil {
+			deps.AwaitHooks = hooks.WaitRevision
+		}
+		adm, err := admin.New(eng, client, layout, adminCfg, deps)
 		if err != nil {
 			return usageError{err}
 		}
@@ -162,7 +195,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	servers := []*http.Server{
 		{Addr: f.listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second},
-		{Addr: f.diagListen, Handler: diagMux(rep, log), ReadHeaderTimeout: 10 * time.Second},
+		{Addr: f.diagListen, Handler: diagMux(rep, hooks, log), ReadHeaderTimeout: 10 * time.Second},
 	}
 	errc := make(chan error, len(servers))
 	for _, srv := range servers {

@@ -63,6 +63,21 @@ type InitRecord struct {
 	Grants []model.Permission `json:"grants,omitempty"`
 }
 
+// HookRecord is the value of a hook's key. Its module is stored beside it
+// in Chunks chunks of at most HookChunkSize bytes, written before the record
+// and verified against SHA256 when read.
+type HookRecord struct {
+	Mode         string `json:"mode"`
+	ActionPrefix string `json:"actionPrefix,omitempty"`
+	SHA256       string `json:"sha256"`
+	Size         int    `json:"size"`
+	Chunks       int    `json:"chunks"`
+}
+
+// HookChunkSize is the most bytes of a module one chunk holds: well under
+// etcd's default request limit of 1.5 MiB.
+const HookChunkSize = 512 << 10
+
 // BootstrapRecord is the value of the bootstrap key: what the first start
 // created.
 type BootstrapRecord struct {

@@ -17,6 +17,10 @@ const (
 	KindIdentity = "identity"
 	KindInit     = "init"
 	KindMeta     = "meta"
+	// KindHook keys a hook's record; KindHookModule the chunks of its
+	// module, under <prefix>hookmod/<account>/<name>/<sha256>/<index>.
+	KindHook       = "hook"
+	KindHookModule = "hookmod"
 )
 
 // Layout builds and parses the store's keys. Every key is
@@ -54,6 +58,20 @@ func (l Layout) Account(acc string) string { return l.key(KindAccount, acc) }
 
 // Issuer is the key of an issuer of an account.
 func (l Layout) Issuer(acc, id string) string { return l.key(KindIssuer, acc, id) }
+
+// Hook is the key of a hook's record.
+func (l Layout) Hook(acc, name string) string { return l.key(KindHook, acc, name) }
+
+// Hooks is the prefix of every hook record.
+func (l Layout) Hooks() string { return l.Prefix + KindHook + "/" }
+
+// HookModules is the prefix of the chunks of every module of a hook.
+func (l Layout) HookModules(acc, name string) string { return l.key(KindHookModule, acc, name) + "/" }
+
+// HookChunk is the key of chunk i of a hook's module with digest sha.
+func (l Layout) HookChunk(acc, name, sha string, i int) string {
+	return fmt.Sprintf("%s%s/%04d", l.HookModules(acc, name), sha, i)
+}
 
 // Agent is the key of a user or client.
 func (l Layout) Agent(acc, id string) string { return l.key(KindAgent, acc, id) }
@@ -93,7 +111,7 @@ func (l Layout) Parse(key string) (Key, error) {
 		}
 		k.Segs = append(k.Segs, s)
 	}
-	want := map[string]int{KindAccount: 1, KindIssuer: 2, KindAgent: 2, KindIdentity: 3, KindInit: 2, KindMeta: 1}
+	want := map[string]int{KindAccount: 1, KindIssuer: 2, KindAgent: 2, KindIdentity: 3, KindInit: 2, KindMeta: 1, KindHook: 2, KindHookModule: 4}
 	if n, known := want[k.Kind]; known && len(k.Segs) != n {
 		return Key{}, fmt.Errorf("key %q has %d segments after %q; want %d", key, len(k.Segs), k.Kind, n)
 	}

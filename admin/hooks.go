@@ -1,0 +1,223 @@
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar"
+	"github.com/wardenauthz/warden/sidecar/storage"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Limits on hooks.
+const (
+	// maxModule is the largest module a hook may have; Go hooks are
+	// about 2 MB.
+	maxModule = 8 << 20
+	// maxHookBody bounds a PUT body: the module in base64 and the rest.
+	maxHookBody = maxModule/3*4 + 64<<10
+	// hookCommitTries bounds the retries of a hook write that raced
+	// another write of the same hook.
+	hookCommitTries = 3
+	// hookWait bounds how long a hook write waits for this node to
+	// compile and attach the hook.
+	hookWait = 30 * time.Second
+	// moduleCheckTimeout bounds compiling a module to check it.
+	moduleCheckTimeout = 2 * time.Minute
+)
+
+// checkHookName validates a hook name from the path.
+func checkHookName(name string) error {
+	if err := model.ValidateHookName(name); err != nil {
+		return badRequest(`"hookName" with value "%s" fails to match the required pattern: /%s/`, truncate(name, 64), model.HookNamePattern)
+	}
+	return nil
+}
+
+func hookOf(name string, rec storage.HookRecord) model.Hook {
+	return model.Hook{Name: name, Mode: rec.Mode, ActionPrefix: rec.ActionPrefix, SHA256: rec.SHA256, Size: rec.Size}
+}
+
+// readHookRecord reads a hook's record and its mod revision (0 when there
+// is none).
+func (s *Server) readHookRecord(ctx context.Context, acc, name string) (*storage.HookRecord, int64, error) {
+	key := s.layout.Hook(acc, name)
+	resp, err := s.kv.Get(ctx, key)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, 0, nil
+	}
+	var rec storage.HookRecord
+	if err := storage.Decode(key, resp.Kvs[0].Value, &rec); err != nil {
+		return nil, 0, errorf(http.StatusInternalServerError, "The hook '%s' has a record in the store that does not decode; write it again", name)
+	}
+	return &rec, resp.Kvs[0].ModRevision, nil
+}
+
+func (s *Server) getHook(c *call) (any, error) {
+	rec, _, err := s.readHookRecord(c.r.Context(), c.acc, c.id)
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		return nil, notFound("hook", c.id)
+	}
+	return hookOf(c.id, *rec), nil
+}
+
+// readHook reads and validates a PUT body: {module, mode?, actionPrefix?},
+// the module in base64.
+func (s *Server) readHook(c *call) (storage.HookRecord, []byte, error) {
+	raw, herr := sidecar.ReadBodyLimit(c.w, c.r, maxHookBody)
+	if herr != nil {
+		return storage.HookRecord{}, nil, &apiError{status: herr.Status, msg: herr.Message}
+	}
+	o, err := parseObject(raw, "module", "mode", "actionPrefix")
+	if err != nil {
+		return storage.HookRecord{}, nil, err
+	}
+	rec := storage.HookRecord{Mode: model.HookRestrict}
+	var wasm []byte
+	if !o.has("module") {
+		o.fail(`"module" is required`)
+	} else {
+		var text string
+		if json.Unmarshal(o.fields["module"], &text) != nil {
+			o.fail(`"module" must be a string: the module's bytes in base64`)
+		} else if wasm, err = base64.StdEncoding.DecodeString(text); err != nil {
+			o.fail(`"module" must be the module's bytes in standard base64: %s`, err)
+		} else if len(wasm) == 0 {
+			o.fail(`"module" is not allowed to be empty`)
+		} else if len(wasm) > maxModule {
+			o.fail(`"module" is %d bytes; a module may be at most %d bytes`, len(wasm), maxModule)
+		}
+	}
+	if o.has("mode") && !o.null("mode") {
+		switch mode := o.str("mode", maxNameLen, true); mode {
+		case model.HookRestrict, model.HookDecide:
+			rec.Mode = mode
+		case "":
+		default:
+			o.fail(`"mode" must be one of [%s, %s]`, model.HookRestrict, model.HookDecide)
+		}
+	}
+	rec.ActionPrefix = o.str("actionPrefix", maxNameLen, false)
+	if err := o.err(); err != nil {
+		return storage.HookRecord{}, nil, err
+	}
+	sum := sha256.Sum256(wasm)
+	rec.SHA256, rec.Size = hex.EncodeToString(sum[:]), len(wasm)
+	rec.Chunks = (len(wasm) + storage.HookChunkSize - 1) / storage.HookChunkSize
+	return rec, wasm, nil
+}
+
+// putHook stores a hook: the module's chunks first, each in a request of
+// its own (a module is larger than etcd takes in one), then the record in
+// a transaction that requires the chunks, replaces what was there and
+// deletes the chunks of other modules of the hook. A write that loses a
+// race with another write of the same hook tries again.
+func (s *Server) putHook(c *call) (any, error) {
+	rec, wasm, err := s.readHook(c)
+	if err != nil {
+		return nil, err
+	}
+	if s.deps.CheckModule != nil {
+		// Compiling takes a while (about a second for a Go hook); the
+		// store calls that follow get the whole store timeout.
+		start := time.Now()
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(c.r.Context()), moduleCheckTimeout)
+		err := s.deps.CheckModule(cctx, c.id, wasm)
+		cancel()
+		if err != nil {
+			return nil, badRequest(`"module" is not a hook Warden can run: %s`, err)
+		}
+		s.log.Debug("hook module checked", "hook", c.id, "size", len(wasm), "took", time.Since(start).Round(time.Millisecond))
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.r.Context()), s.cfg.StoreTimeout)
+		defer cancel()
+		c.r = c.r.WithContext(ctx)
+	}
+	key := s.layout.Hook(c.acc, c.id)
+	mods := s.layout.HookModules(c.acc, c.id)
+	own := mods + rec.SHA256 + "/"
+	for try := 0; ; try++ {
+		// What is there is replaced, even a record that does not
+		// decode: only its revision matters.
+		cur, err := s.kv.Get(c.r.Context(), key)
+		if err != nil {
+			return nil, err
+		}
+		var modRev int64
+		if len(cur.Kvs) > 0 {
+			modRev = cur.Kvs[0].ModRevision
+		}
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", modRev)}
+		for i := range rec.Chunks {
+			chunk := wasm[i*storage.HookChunkSize : min((i+1)*storage.HookChunkSize, len(wasm))]
+			ck := s.layout.HookChunk(c.acc, c.id, rec.SHA256, i)
+			if _, err := s.kv.Put(c.r.Context(), ck, string(chunk)); err != nil {
+				// The hook is unchanged whatever became of the
+				// chunk: its record was not written.
+				if refused := refusal(err); refused != nil {
+					return nil, refused
+				}
+				return nil, err
+			}
+			cmps = append(cmps, clientv3.Compare(clientv3.Version(ck), ">", 0))
+		}
+		ops := []clientv3.Op{
+			clientv3.OpPut(key, storage.Encode(rec)),
+			// Every other module of the hook: the ranges before and
+			// after this one's chunks.
+			clientv3.OpDelete(mods, clientv3.WithRange(own)),
+			clientv3.OpDelete(mods+rec.SHA256+"0", clientv3.WithRange(clientv3.GetPrefixRangeEnd(mods))),
+		}
+		resp, err := s.commit(c, cmps, ops, nil)
+		if err != nil {
+			return nil, err
+		}
+		if resp.Succeeded {
+			break
+		}
+		if try == hookCommitTries-1 {
+			return nil, errorf(http.StatusConflict, "The hook '%s' was changed by other writes while this one was made; nothing was written", c.id)
+		}
+	}
+	s.awaitHooks(c)
+	return hookOf(c.id, rec), nil
+}
+
+func (s *Server) deleteHook(c *call) (any, error) {
+	key := s.layout.Hook(c.acc, c.id)
+	resp, err := s.commit(c, []clientv3.Cmp{clientv3.Compare(clientv3.Version(key), ">", 0)},
+		[]clientv3.Op{clientv3.OpDelete(key), clientv3.OpDelete(s.layout.HookModules(c.acc, c.id), clientv3.WithPrefix())}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if !resp.Succeeded {
+		return nil, notFound("hook", c.id)
+	}
+	s.awaitHooks(c)
+	return nil, nil
+}
+
+// awaitHooks waits, at most hookWait, for this node to attach the hooks
+// of the write's revision, so that a check here right after the write sees
+// the hook.
+func (s *Server) awaitHooks(c *call) {
+	if s.deps.AwaitHooks == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.r.Context()), hookWait)
+	defer cancel()
+	if err := s.deps.AwaitHooks(ctx, c.rev); err != nil {
+		s.log.Warn("a hook write is committed but this node has not attached it yet", "revision", c.rev, "error", err.Error())
+	}
+}

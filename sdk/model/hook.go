@@ -1,0 +1,44 @@
+package model
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// Hook modes.
+const (
+	// HookRestrict makes the answer Warden's decision AND the hook's: a
+	// hook can only take permissions away. The default.
+	HookRestrict = "restrict"
+	// HookDecide makes the hook's answer the decision.
+	HookDecide = "decide"
+)
+
+// Hook is a policy hook registered in an account: a WebAssembly module and
+// where it applies. It is what the admin API returns; PUT takes the same
+// fields plus the module.
+type Hook struct {
+	Name string `json:"name"`
+	// Mode is HookRestrict or HookDecide.
+	Mode string `json:"mode"`
+	// ActionPrefix limits the hook to the actions that start with it; ""
+	// is every action.
+	ActionPrefix string `json:"actionPrefix,omitempty"`
+	// SHA256 is the hex sha256 of the module, and Size its length in
+	// bytes.
+	SHA256 string `json:"sha256"`
+	Size   int    `json:"size"`
+}
+
+var hookName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// HookNamePattern is the pattern hook names must match, for messages.
+const HookNamePattern = `^[a-z0-9][a-z0-9_-]{0,62}$`
+
+// ValidateHookName reports why a hook name is not valid.
+func ValidateHookName(name string) error {
+	if !hookName.MatchString(name) {
+		return fmt.Errorf("the hook name must match the required pattern: /%s/", HookNamePattern)
+	}
+	return nil
+}
