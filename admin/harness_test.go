@@ -21,9 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardenauthz/warden/policywasm"
 	"github.com/wardenauthz/warden/sdk"
 	"github.com/wardenauthz/warden/sdk/model"
-	"github.com/wardenauthz/warden/policywasm"
 	"github.com/wardenauthz/warden/sidecar"
 	"github.com/wardenauthz/warden/sidecar/hooks"
 	"github.com/wardenauthz/warden/sidecar/state"
