@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -147,6 +148,40 @@ func (c *Client) UpdateIssuer(ctx context.Context, id string, u IssuerUpdate) (m
 // DeleteIssuer removes an issuer.
 func (c *Client) DeleteIssuer(ctx context.Context, id string) (int64, error) {
 	return c.do(ctx, http.MethodDelete, c.acc("issuer", id), nil, nil)
+}
+
+// HookOptions say how a hook applies: its mode (model.HookRestrict when
+// "") and the prefix of the actions it applies to ("" for every action).
+type HookOptions struct {
+	Mode         string
+	ActionPrefix string
+}
+
+// PutHook registers a policy hook, or replaces the one of that name, with
+// a WebAssembly module. It answers once this node has attached the hook.
+func (c *Client) PutHook(ctx context.Context, name string, module []byte, o HookOptions) (model.Hook, int64, error) {
+	body := map[string]string{"module": base64.StdEncoding.EncodeToString(module)}
+	if o.Mode != "" {
+		body["mode"] = o.Mode
+	}
+	if o.ActionPrefix != "" {
+		body["actionPrefix"] = o.ActionPrefix
+	}
+	var h model.Hook
+	rev, err := c.do(ctx, http.MethodPut, c.acc("hook", name), body, &h)
+	return h, rev, err
+}
+
+// GetHook returns a policy hook's record (not its module).
+func (c *Client) GetHook(ctx context.Context, name string) (model.Hook, error) {
+	var h model.Hook
+	_, err := c.do(ctx, http.MethodGet, c.acc("hook", name), nil, &h)
+	return h, err
+}
+
+// DeleteHook removes a policy hook and its module.
+func (c *Client) DeleteHook(ctx context.Context, name string) (int64, error) {
+	return c.do(ctx, http.MethodDelete, c.acc("hook", name), nil, nil)
 }
 
 // ListUsers lists the account's users.

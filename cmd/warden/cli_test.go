@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wardenauthz/warden/admin/admintest"
+	"github.com/wardenauthz/warden/policywasm/wasmtest"
 	"github.com/wardenauthz/warden/sdk"
 )
 
@@ -232,6 +233,56 @@ func TestExitCodes(t *testing.T) {
 	} {
 		if got := exitCode(tc.err); got != tc.code {
 			t.Errorf("exitCode(%v) = %d, want %d", tc.err, got, tc.code)
+		}
+	}
+}
+
+// TestCLIHooks: warden hook put, get and rm, and the checks they change.
+func TestCLIHooks(t *testing.T) {
+	c := newCLI(t)
+	d, err := admintest.Start(filepath.Join(c.dir, "deployment"), admintest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	c.must("init", d.RootInitToken)
+	wasm := filepath.Join(c.dir, "tenant.wasm")
+	if err := os.WriteFile(wasm, wasmtest.Build(t, "../../policywasm/examples/tenant", "../../policywasm/guest", "../../policywasm/abi"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := "/account/" + d.Account + "/subscription/sub-0000000000000001/"
+	c.must("check", "function:get", res)
+
+	var h struct{ Name, Mode, ActionPrefix, SHA256 string }
+	if err := json.Unmarshal([]byte(c.must("hook", "put", "tenant", wasm, "--action-prefix", "function:", "-o", "json")), &h); err != nil ||
+		h.Name != "tenant" || h.Mode != "restrict" || h.ActionPrefix != "function:" || len(h.SHA256) != 64 {
+		t.Fatalf("hook put: %+v %v", h, err)
+	}
+	// The root client's token has no tenant claim.
+	if r := c.run("check", "function:get", res); r.code != exitDenied || !strings.Contains(r.stdout+r.stderr, `hook "tenant" denied`) {
+		t.Fatalf("check with the hook: %+v", r)
+	}
+	c.must("check", "user:get", res)
+	if out := c.must("hook", "get", "tenant"); !strings.Contains(out, "function:") || !strings.Contains(out, h.SHA256) {
+		t.Fatalf("hook get: %q", out)
+	}
+	c.must("hook", "rm", "tenant")
+	c.must("check", "function:get", res)
+
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"hook", "get", "tenant"}, exitNotFound, "The hook 'tenant' does not exist"},
+		{[]string{"hook", "put", "Bad!", wasm}, exitUsage, "the hook name must match"},
+		{[]string{"hook", "put", "h", filepath.Join(c.dir, "missing.wasm")}, exitUsage, "reading the module"},
+		{[]string{"hook", "put", "h", wasm, "--mode", "veto"}, exitUsage, `--mode "veto" must be restrict or decide`},
+		{[]string{"hook", "put", "h", filepath.Join(c.dir, "config", "settings.json")}, exitUsage, "is not a hook Warden can run"},
+		{[]string{"hook", "list"}, exitUsage, `unknown subcommand "list"`},
+	} {
+		if r := c.run(tc.args...); r.code != tc.code || !strings.Contains(r.stderr, tc.msg) {
+			t.Errorf("warden %v: %+v; want exit %d with %q", tc.args, r, tc.code, tc.msg)
 		}
 	}
 }

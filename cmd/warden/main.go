@@ -37,6 +37,7 @@ Managing an account:
   user identity add|ls|rm USER            identity (--issuer, --subject),
   user access add|ls|rm USER [ACTION]     access (--action, --resource)
   client add [DISPLAYNAME]              clients, with the same subcommands as user
+  hook put NAME MODULE.wasm             policy hooks (--mode, --action-prefix); also get|rm NAME
 
 Deciding:
   check ACTION RESOURCE                 may the profile do ACTION on RESOURCE? (exit 3 when denied)
@@ -64,6 +65,7 @@ var commands = map[string]func(env, []string) error{
 	"user":    cmdAgents(usersCLI),
 	"client":  cmdAgents(clientsCLI),
 	"check":   cmdCheck,
+	"hook":    cmdHook,
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
