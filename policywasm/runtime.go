@@ -37,10 +37,12 @@ type Config struct {
 	// MaxOutput bounds the size of a hook's answer. Default 64 KiB.
 	MaxOutput uint32 `yaml:"-"`
 	// Steps bounds one call of a hook in steps (function calls and loop
-	// iterations), whatever the clock says. Default 10 million: more
-	// than a hook can take within Timeout, so normally the deadline stops
-	// a call first; the budget bounds a call even when the deadline's
-	// watchdog cannot run.
+	// iterations), whatever the clock says. Default 5 million, which a
+	// tight loop in a Go guest uses in about 60 ms on a current machine.
+	// The deadline is kept by a watchdog goroutine, which cannot run
+	// while Go stops the world for a collection; a collection waits for
+	// calls in compiled code, so the budget is what bounds a runaway call
+	// then.
 	Steps uint32 `yaml:"-"`
 }
 
@@ -58,7 +60,7 @@ func (c *Config) setDefaults() {
 		c.MaxOutput = 64 << 10
 	}
 	if c.Steps == 0 {
-		c.Steps = 10_000_000
+		c.Steps = 5_000_000
 	}
 }
 

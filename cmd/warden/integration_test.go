@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardenauthz/warden/policywasm/wasmtest"
 	"github.com/wardenauthz/warden/sdk/model"
 )
 
@@ -69,6 +70,28 @@ func TestClusterTwoWardensShareOneCluster(t *testing.T) {
 	if d := b.check(t, aliceTok, "function:put", resource, rev); d.Allow || d.Status != http.StatusForbidden {
 		t.Fatalf("check on B of an action not granted: %+v; want 403", d)
 	}
+
+	// A hook registered on A reaches B through the store: B compiles it
+	// and applies it to its checks, and counts its calls.
+	tenant := wasmtest.Build(t, "../../policywasm/examples/tenant", "../../policywasm/guest", "../../policywasm/abi")
+	a.mustCall(t, http.MethodPut, "/v1/account/"+acc+"/hook/tenant", rootTok,
+		map[string]string{"module": base64.StdEncoding.EncodeToString(tenant), "actionPrefix": "function:"}, nil)
+	eventually(t, 30*time.Second, "B applies the hook", func() (bool, string) {
+		d := b.check(t, aliceTok, "function:get", resource, 0)
+		return !d.Allow && strings.Contains(d.Reason, `hook "tenant" denied`), d.Reason
+	})
+	metrics, err := httpDo(http.MethodGet, "http://"+b.diag+"/metrics", "", nil)
+	if err != nil || !strings.Contains(string(metrics.body), `warden_hook_calls_total{account="`+acc+`",hook="tenant"}`) ||
+		!strings.Contains(string(metrics.body), "warden_hooks_attached 1") {
+		t.Fatalf("B's metrics: %v\n%s", err, metrics.body)
+	}
+	if r := a.call(t, http.MethodDelete, "/v1/account/"+acc+"/hook/tenant", rootTok, nil); r.status != http.StatusNoContent {
+		t.Fatalf("DELETE of the hook on A: %s", r)
+	}
+	eventually(t, 30*time.Second, "B drops the hook", func() (bool, string) {
+		d := b.check(t, aliceTok, "function:get", resource, 0)
+		return d.Allow, d.Reason
+	})
 
 	for _, req := range []struct{ method, path string }{
 		{http.MethodGet, "/v1/account/" + acc + "/user"},
