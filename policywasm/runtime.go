@@ -103,8 +103,8 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	// Calls are bounded by the metering meter.Instrument compiles into
 	// every module, not by WithCloseOnContextDone: with it, wazero leaves
-	// compiled code for Go at every loop iteration, which multiplies a Go
-	// guest's running time by five to ten (docs/hooks.md).
+	// compiled code for Go at every loop iteration, which makes a Go guest
+	// about seven times slower (docs/hooks.md).
 	rc := wazero.NewRuntimeConfig().
 		WithCloseOnContextDone(false).
 		WithMemoryLimitPages(cfg.MemoryLimitPages).

@@ -163,12 +163,13 @@ func (m *Manager) Close(ctx context.Context) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	_ = m.cfg.Engine.SetHooks(nil)
-	for k, l := range m.loaded {
+	for _, l := range m.loaded {
 		if l.hook != nil {
 			l.hook.Close(ctx)
 		}
-		delete(m.loaded, k)
 	}
+	// A new map: apply may be reading the old one.
+	m.loaded = map[string]*loaded{}
 }
 
 // cycle lists the hook records and applies them, then follows the watch
