@@ -188,7 +188,24 @@ func (m *Manager) cycle(ctx context.Context) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	wch := m.cfg.Client.Watch(wctx, m.cfg.Layout.Hooks(), clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-	for wr := range wch {
+	// Hooks that could not be loaded (a store read that failed, say) are
+	// tried again now and then, not only when the store changes.
+	retry := time.NewTicker(5 * m.cfg.Retry)
+	defer retry.Stop()
+	for {
+		var wr clientv3.WatchResponse
+		var ok bool
+		select {
+		case wr, ok = <-wch:
+		case <-retry.C:
+			if m.Status().Broken > 0 {
+				m.apply(ctx, recs, m.Status().Revision)
+			}
+			continue
+		}
+		if !ok {
+			break
+		}
 		if err := wr.Err(); err != nil {
 			return err
 		}
