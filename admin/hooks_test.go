@@ -222,4 +222,15 @@ func TestBrokenHookDenies(t *testing.T) {
 	if st := e.hooks.Status(); st.Broken != 1 || st.LoadErrors != 1 {
 		t.Fatalf("status %+v", st)
 	}
+	// A record that does not decode denies too.
+	resp, err = etcdClient.Put(context.Background(), e.layout.Hook(testAcc, "ghost"), "not json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.hooks.WaitRevision(ctx, resp.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	if d := e.checkAs(tok, "function:get"); d.Allow || !strings.Contains(d.Reason, `hook "ghost" could not be loaded: its record in the store does not decode`) {
+		t.Fatalf("%+v", d)
+	}
 }

@@ -75,19 +75,19 @@ func (w *watchdog) stop() { w.stopOnce.Do(func() { close(w.done) }) }
 func (w *watchdog) run(every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	var overdue []*instance
+	var live []*instance
 	for {
 		select {
 		case <-w.done:
 			return
 		case now := <-t.C:
-			overdue = overdue[:0]
+			live = live[:0]
 			w.mu.Lock()
 			for i := range w.instances {
-				overdue = append(overdue, i)
+				live = append(live, i)
 			}
 			w.mu.Unlock()
-			for _, i := range overdue {
+			for _, i := range live {
 				i.mu.Lock()
 				// The guest may write back a budget it read before
 				// this write; the next tick writes 0 again.

@@ -179,7 +179,7 @@ func (m *Manager) cycle(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listing the hooks: %w", err)
 	}
-	recs := map[string]storage.HookRecord{}
+	recs := map[string]stored{}
 	for _, kv := range resp.Kvs {
 		m.put(recs, string(kv.Key), kv.Value)
 	}
@@ -198,8 +198,8 @@ func (m *Manager) cycle(ctx context.Context) error {
 		select {
 		case wr, ok = <-wch:
 		case <-retry.C:
-			if m.Status().Broken > 0 {
-				m.apply(ctx, recs, m.Status().Revision)
+			if st := m.Status(); st.Broken > 0 {
+				m.apply(ctx, recs, st.Revision)
 			}
 			continue
 		}
@@ -226,40 +226,52 @@ func (m *Manager) cycle(ctx context.Context) error {
 	return errors.New("the watch ended")
 }
 
+// stored is a hook record as read from the store; bad says why it did not
+// decode.
+type stored struct {
+	rec storage.HookRecord
+	bad error
+}
+
 // put decodes a record into recs. A record that does not decode is kept as
 // broken, so that its hook denies rather than vanishes.
-func (m *Manager) put(recs map[string]storage.HookRecord, key string, value []byte) {
+func (m *Manager) put(recs map[string]stored, key string, value []byte) {
 	var rec storage.HookRecord
 	if err := storage.Decode(key, value, &rec); err != nil {
 		m.log.Error("a hook record does not decode; the hook denies until it is written again", "key", key, "error", err.Error())
-		rec = storage.HookRecord{SHA256: "undecodable"}
+		recs[key] = stored{bad: errors.New("its record in the store does not decode")}
+		return
 	}
-	recs[key] = rec
+	recs[key] = stored{rec: rec}
 }
 
 // apply makes the engine's hooks those of recs, at revision rev: unchanged
 // hooks are kept, new or changed modules are read and compiled (the old
 // set serves checks meanwhile), then the set is swapped whole.
-func (m *Manager) apply(ctx context.Context, recs map[string]storage.HookRecord, rev int64) {
+func (m *Manager) apply(ctx context.Context, recs map[string]stored, rev int64) {
 	m.mu.Lock()
 	old := m.loaded
 	m.mu.Unlock()
 	next := make(map[string]*loaded, len(recs))
 	var retired []*policywasm.Hook
-	for key, rec := range recs {
+	for key, st := range recs {
+		rec := st.rec
 		k, err := m.cfg.Layout.Parse(key)
 		if err != nil || k.Kind != storage.KindHook {
 			continue
 		}
 		acc, name := k.Segs[0], k.Segs[1]
 		id := acc + "/" + name
-		if prev, ok := old[id]; ok && prev.rec.SHA256 == rec.SHA256 && prev.broken == "" {
+		if prev, ok := old[id]; ok && st.bad == nil && prev.rec.SHA256 == rec.SHA256 && prev.broken == "" {
 			next[id] = &loaded{acc: acc, name: name, rec: rec, hook: prev.hook}
 			continue
 		}
 		l := &loaded{acc: acc, name: name, rec: rec}
 		start := time.Now()
-		l.hook, err = m.load(ctx, acc, name, rec, rev)
+		err = st.bad
+		if err == nil {
+			l.hook, err = m.load(ctx, acc, name, rec, rev)
+		}
 		if err != nil {
 			m.loadErrors.Add(1)
 			l.broken = err.Error()
@@ -304,9 +316,6 @@ func (m *Manager) apply(ctx context.Context, recs map[string]storage.HookRecord,
 // load reads a hook's module at revision rev, checks it against its record
 // and compiles it.
 func (m *Manager) load(ctx context.Context, acc, name string, rec storage.HookRecord, rev int64) (*policywasm.Hook, error) {
-	if rec.SHA256 == "undecodable" {
-		return nil, errors.New("its record in the store does not decode")
-	}
 	prefix := m.cfg.Layout.HookModules(acc, name) + rec.SHA256 + "/"
 	resp, err := m.cfg.Client.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(rev), clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 	if err != nil {
