@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/wardenauthz/warden/sdk"
 	"github.com/wardenauthz/warden/sdk/model"
 	"github.com/wardenauthz/warden/sidecar"
@@ -96,7 +97,12 @@ func newState(agents int) *state.Store {
 }
 
 func newEngine(b *testing.B, st *state.Store, cacheSize int) *sidecar.Engine {
-	e, err := sidecar.New(st, sidecar.Config{DefaultAccount: account, Audiences: []string{audience}, TokenCacheSize: cacheSize}, sidecar.Deps{})
+	return newEngineWith(b, st, sidecar.Config{TokenCacheSize: cacheSize}, sidecar.Deps{})
+}
+
+func newEngineWith(b *testing.B, st *state.Store, cfg sidecar.Config, deps sidecar.Deps) *sidecar.Engine {
+	cfg.DefaultAccount, cfg.Audiences = account, []string{audience}
+	e, err := sidecar.New(st, cfg, deps)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -122,7 +128,23 @@ var small = sync.OnceValue(func() *state.Store { return newState(10) })
 
 // BenchmarkCheckCachedToken is the in-process check of a token seen before.
 func BenchmarkCheckCachedToken(b *testing.B) {
-	e := newEngine(b, small(), 0)
+	benchCached(b, newEngine(b, small(), 0))
+}
+
+// BenchmarkCheckCachedTokenMetrics is BenchmarkCheckCachedToken recording
+// metrics, as warden serve does: the difference is their cost. Target: at
+// most 5% more.
+func BenchmarkCheckCachedTokenMetrics(b *testing.B) {
+	benchCached(b, newEngineWith(b, small(), sidecar.Config{}, sidecar.Deps{Registerer: prometheus.NewRegistry()}))
+}
+
+// BenchmarkCheckCachedTokenTimeEvery is BenchmarkCheckCachedTokenMetrics
+// timing every check rather than one in 16 (--check-timing-sample 1).
+func BenchmarkCheckCachedTokenTimeEvery(b *testing.B) {
+	benchCached(b, newEngineWith(b, small(), sidecar.Config{TimingSample: 1}, sidecar.Deps{Registerer: prometheus.NewRegistry()}))
+}
+
+func benchCached(b *testing.B, e *sidecar.Engine) {
 	tok, ctx, res := mint("RS256", 3), context.Background(), resource(3)+"fn/x"
 	mustAllow(b, e.Check(ctx, tok, "function:get", res))
 	b.ReportAllocs()
@@ -272,3 +294,40 @@ func BenchmarkResolveGrants100(b *testing.B) { benchResolve(b, state100(), 100/g
 
 // BenchmarkResolveGrants1M is the same on 1M grants across 100k agents.
 func BenchmarkResolveGrants1M(b *testing.B) { benchResolve(b, state1M(), 1_000_000/grantsPerAgent) }
+
+// BenchmarkMetricsOverhead measures what recording metrics adds to a
+// cached-token check, robustly on a noisy machine: it alternates blocks of
+// checks on an engine without metrics and one with them, so both see the
+// same interference, and reports both costs and their ratio.
+func BenchmarkMetricsOverhead(b *testing.B) {
+	off := newEngine(b, small(), 0)
+	on := newEngineWith(b, small(), sidecar.Config{}, sidecar.Deps{Registerer: prometheus.NewRegistry()})
+	tok, ctx, res := mint("RS256", 3), context.Background(), resource(3)+"fn/x"
+	mustAllow(b, off.Check(ctx, tok, "function:get", res))
+	mustAllow(b, on.Check(ctx, tok, "function:get", res))
+	const block = 2000
+	var tOff, tOn time.Duration
+	n := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for n < b.N {
+		for i, e := range []*sidecar.Engine{off, on} {
+			start := time.Now()
+			for range block {
+				if d := e.Check(ctx, tok, "function:get", res); !d.Allow {
+					b.Fatal(d.Reason)
+				}
+			}
+			if i == 0 {
+				tOff += time.Since(start)
+			} else {
+				tOn += time.Since(start)
+			}
+		}
+		n += 2 * block
+	}
+	blocks := float64(n / (2 * block))
+	b.ReportMetric(float64(tOff.Nanoseconds())/blocks/block, "off-ns/check")
+	b.ReportMetric(float64(tOn.Nanoseconds())/blocks/block, "on-ns/check")
+	b.ReportMetric(100*(float64(tOn)/float64(tOff)-1), "overhead-%")
+}

@@ -24,6 +24,10 @@ type Engine struct {
 	cache  *tokencache.Cache[entry]
 	parser *jwt.Parser
 	hooks  atomic.Pointer[hookSet]
+	// metrics is nil when the engine records none.
+	metrics *metrics
+	// realClock says now is time.Now, so its readings time checks too.
+	realClock bool
 }
 
 // New returns an engine reading st. Call Run to refresh issuer keys in the
@@ -36,11 +40,12 @@ func New(st *state.Store, cfg Config, deps Deps) (*Engine, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
+	realClock := deps.Now == nil
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
 	log := deps.Logger.With("component", "sidecar")
-	return &Engine{
+	e := &Engine{
 		cfg:   cfg,
 		store: st,
 		log:   log,
@@ -56,8 +61,16 @@ func New(st *state.Store, cfg Config, deps Deps) (*Engine, error) {
 		// Claims are validated by the engine, the same way on a cache hit
 		// and a miss, with the injected clock. Strict decoding refuses
 		// non-canonical base64, so one signature has one spelling.
-		parser: jwt.NewParser(jwt.WithoutClaimsValidation(), jwt.WithStrictDecoding()),
-	}, nil
+		parser:    jwt.NewParser(jwt.WithoutClaimsValidation(), jwt.WithStrictDecoding()),
+		realClock: realClock,
+	}
+	if deps.Registerer != nil {
+		e.metrics = newMetrics(cfg.TimingSample)
+		if err := deps.Registerer.Register(collector{e}); err != nil {
+			return nil, fmt.Errorf("registering the check metrics: %w", err)
+		}
+	}
+	return e, nil
 }
 
 // Run refreshes issuer keys in the background until ctx ends.
@@ -126,21 +139,37 @@ func (p Principal) Permissions() []model.Permission { return p.res.perms }
 // Check decides whether the holder of token may perform action on resource.
 // token is the raw bearer token ("" when none was sent).
 func (e *Engine) Check(ctx context.Context, token, action, resource string) model.Decision {
-	return e.decide(ctx, e.store.Snapshot(), token, action, resource, "")
+	d, _ := e.decide(ctx, e.store.Snapshot(), token, action, resource, "")
+	return d
 }
 
-// decide authenticates, matches grants, and applies the hooks. source is
-// the request's source address for hooks, "" when unknown.
-func (e *Engine) decide(ctx context.Context, snap *state.Snapshot, token, action, resource, source string) model.Decision {
+// decide authenticates, matches grants, applies the hooks, and records the
+// decision in the metrics. source is the request's source address for
+// hooks, "" when unknown.
+func (e *Engine) decide(ctx context.Context, snap *state.Snapshot, token, action, resource, source string) (model.Decision, ReasonClass) {
+	now := e.now()
+	timed, start := false, now
+	if e.metrics != nil && e.metrics.timed() {
+		timed = true
+		if !e.realClock {
+			start = time.Now()
+		}
+	}
 	account := e.accountOf(resource)
-	p, d := e.Authenticate(ctx, snap, token, account)
+	var class ReasonClass
+	p, d := e.authenticate(ctx, snap, token, account, now)
 	if d.Status == 0 {
-		d = p.Decide(action, resource)
+		d, class = p.decide(action, resource)
+	} else {
+		class = authClass(d.Reason)
 	}
 	if set := e.hooks.Load(); set != nil && len(set.hooks) > 0 {
-		d = e.applyHooks(ctx, set, hookRequest{token: token, account: account, action: action, resource: resource, source: source, now: e.now().Unix()}, d)
+		d, class = e.applyHooks(ctx, set, hookRequest{token: token, account: account, action: action, resource: resource, source: source, now: now.Unix()}, d, class)
 	}
-	return d
+	if e.metrics != nil {
+		e.metrics.observeCheck(class, timed, start)
+	}
+	return d, class
 }
 
 // accountOf returns the account a resource names, else the default account.
@@ -153,38 +182,57 @@ func (e *Engine) accountOf(resource string) string {
 
 // Decide matches the principal's permissions against one requirement.
 func (p Principal) Decide(action, resource string) model.Decision {
+	d, _ := p.decide(action, resource)
+	return d
+}
+
+func (p Principal) decide(action, resource string) (model.Decision, ReasonClass) {
 	r := p.res
 	d := model.Decision{Agent: r.agent, Revision: r.snap.Revision}
 	if r.denial != "" {
 		d.Status, d.Reason = 403, r.denial
-		return d
+		if r.denial == reasonUnknownIdentity {
+			return d, ClassUnknownIdentity
+		}
+		return d, ClassInlinePermissions
 	}
 	g, ok := model.Covers(r.perms, action, resource)
 	if !ok {
 		d.Status = 403
 		d.Reason = fmt.Sprintf("no grant allows '%s' on '%s'", action, model.NormalizeResource(resource))
-		return d
+		return d, ClassNoGrant
 	}
 	d.Allow, d.Status, d.Reason, d.Grant = true, 200, "allowed", g
-	return d
+	return d, ClassGranted
 }
 
 // Authenticate verifies token for an account in snap and resolves its agent.
 // On failure it returns a denial decision (Status 401 or 403); otherwise a
 // Principal and a zero decision.
 func (e *Engine) Authenticate(ctx context.Context, snap *state.Snapshot, token, account string) (Principal, model.Decision) {
+	return e.authenticate(ctx, snap, token, account, e.now())
+}
+
+// Reasons that decision classes tell apart.
+const (
+	reasonMissingToken    = "missing bearer token"
+	reasonExpired         = "token expired"
+	reasonNotYetValid     = "token not valid yet"
+	reasonUnknownIdentity = "unknown identity"
+)
+
+func (e *Engine) authenticate(ctx context.Context, snap *state.Snapshot, token, account string, now time.Time) (Principal, model.Decision) {
 	deny := func(status int, reason string) (Principal, model.Decision) {
 		return Principal{}, model.Decision{Status: status, Reason: reason, Revision: snap.Revision}
 	}
 	switch {
 	case token == "":
-		return deny(401, "missing bearer token")
+		return deny(401, reasonMissingToken)
 	case len(token) > MaxTokenSize:
 		return deny(401, fmt.Sprintf("token larger than %d bytes", MaxTokenSize))
 	case account == "":
 		return deny(401, "the resource names no account and there is no default account")
 	}
-	now := e.now()
 	ent, hit := e.cache.Get(account, token, now)
 	for attempt := 0; ; attempt++ {
 		if hit {
@@ -243,10 +291,10 @@ func (e *Engine) checkEntry(ent *entry, now time.Time) string {
 func (e *Engine) checkTimes(exp, nbf int64, now time.Time) string {
 	leeway := e.cfg.Leeway
 	if exp != 0 && !now.Before(time.Unix(exp, 0).Add(leeway)) {
-		return "token expired"
+		return reasonExpired
 	}
 	if nbf != 0 && now.Before(time.Unix(nbf, 0).Add(-leeway)) {
-		return "token not valid yet"
+		return reasonNotYetValid
 	}
 	return ""
 }
@@ -284,7 +332,7 @@ func (e *Engine) resolve(snap *state.Snapshot, ent *entry) *resolution {
 	}
 	agent, ok := snap.AgentByIdentity(ent.account, ent.issuer, ent.subject)
 	if !ok {
-		res.denial = "unknown identity"
+		res.denial = reasonUnknownIdentity
 		return res
 	}
 	res.agent = model.AgentRef{ID: agent.ID, Type: agent.Type}

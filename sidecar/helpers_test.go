@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/wardenauthz/warden/sdk"
 	"github.com/wardenauthz/warden/sdk/model"
 	"github.com/wardenauthz/warden/sidecar/state"
@@ -89,6 +90,7 @@ type fixture struct {
 	store *state.Store
 	eng   *Engine
 	clock *clock
+	reg   *prometheus.Registry
 	rev   int64
 }
 
@@ -98,14 +100,14 @@ type fixture struct {
 // account).
 func newFixture(t testing.TB, cfg Config) *fixture {
 	t.Helper()
-	f := &fixture{t: t, store: state.New(), clock: &clock{t: time.Unix(1_800_000_000, 0)}}
+	f := &fixture{t: t, store: state.New(), clock: &clock{t: time.Unix(1_800_000_000, 0)}, reg: prometheus.NewPedanticRegistry()}
 	if cfg.Audiences == nil {
 		cfg.Audiences = []string{testAud}
 	}
 	if cfg.DefaultAccount == "" {
 		cfg.DefaultAccount = testAcc
 	}
-	eng, err := New(f.store, cfg, Deps{Now: f.clock.Now})
+	eng, err := New(f.store, cfg, Deps{Now: f.clock.Now, Registerer: f.reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,10 +7,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/wardenauthz/warden/policywasm"
 	"github.com/wardenauthz/warden/policywasm/abi"
 	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar/internal/obs"
 )
 
 // Hook modes.
@@ -39,6 +41,10 @@ type AttachedHook struct {
 	// denies every check it applies to (fail closed), with that reason,
 	// and Hook may be nil.
 	Broken string
+
+	// timing records the hook's call durations when the engine has
+	// metrics; SetHooks sets it.
+	timing *obs.Histogram
 }
 
 func (ah *AttachedHook) name() string {
@@ -64,7 +70,18 @@ func (e *Engine) SetHooks(hooks []AttachedHook) error {
 			return fmt.Errorf("hook %q has no module and is not marked broken", h.name())
 		}
 	}
-	e.hooks.Store(&hookSet{hooks: append([]AttachedHook(nil), hooks...)})
+	set := &hookSet{hooks: append([]AttachedHook(nil), hooks...)}
+	if m := e.metrics; m != nil {
+		for i := range set.hooks {
+			if set.hooks[i].Hook != nil {
+				set.hooks[i].timing = m.hookTiming(set.hooks[i].Account, set.hooks[i].name())
+			}
+		}
+	}
+	e.hooks.Store(set)
+	if m := e.metrics; m != nil {
+		m.forgetHooks(set.hooks)
+	}
 	return nil
 }
 
@@ -79,7 +96,7 @@ type hookRequest struct {
 
 // applyHooks runs the hooks that apply to the request over a built-in
 // decision.
-func (e *Engine) applyHooks(ctx context.Context, set *hookSet, req hookRequest, d model.Decision) model.Decision {
+func (e *Engine) applyHooks(ctx context.Context, set *hookSet, req hookRequest, d model.Decision, class ReasonClass) (model.Decision, ReasonClass) {
 	var input []byte
 	defer func() {
 		if input != nil {
@@ -96,24 +113,34 @@ func (e *Engine) applyHooks(ctx context.Context, set *hookSet, req hookRequest, 
 			continue // restrict can only take away, and nothing is allowed
 		}
 		if ah.Broken != "" {
-			d = deniedBy(d, fmt.Sprintf("hook %q could not be loaded: %s", ah.name(), ah.Broken))
+			d, class = deniedBy(d, fmt.Sprintf("hook %q could not be loaded: %s", ah.name(), ah.Broken)), ClassHookFailed
 			continue
 		}
 		if input == nil {
 			input = hookInput(req, d)
 		}
+		var start time.Time
+		if ah.timing != nil {
+			start = time.Now()
+		}
 		res := ah.Hook.Evaluate(ctx, input)
+		if ah.timing != nil {
+			ah.timing.Observe(time.Since(start))
+		}
 		switch {
 		case res.Failure != "":
-			d = deniedBy(d, res.Reason)
+			d, class = deniedBy(d, res.Reason), ClassHookFailed
 		case decide && res.Allow:
 			d.Allow, d.Status = true, 200
 			d.Reason = hookReason(ah.name(), "allowed", res.Reason)
+			if class != ClassGranted {
+				class = ClassHookAllowed
+			}
 		case !res.Allow:
-			d = deniedBy(d, hookReason(ah.name(), "denied", res.Reason))
+			d, class = deniedBy(d, hookReason(ah.name(), "denied", res.Reason)), ClassHookDenied
 		}
 	}
-	return d
+	return d, class
 }
 
 func deniedBy(d model.Decision, reason string) model.Decision {

@@ -89,6 +89,54 @@ func TestHooks(t *testing.T) {
 			}
 		})
 	}
+
+	// The decision's class, and the hooks' timings.
+	classes := []struct {
+		name   string
+		hooks  []AttachedHook
+		action string
+		class  ReasonClass
+	}{
+		{"restrict allows: the grant's class", []AttachedHook{{Hook: allow}}, "function:get", ClassGranted},
+		{"decide allows over no grant", []AttachedHook{{Hook: allow, Mode: HookDecide}}, "function:put", ClassHookAllowed},
+		{"decide allows over a grant", []AttachedHook{{Hook: allow, Mode: HookDecide}}, "function:get", ClassGranted},
+		{"a hook denies", []AttachedHook{{Hook: tenant}}, "function:get", ClassHookDenied},
+		{"a hook traps", []AttachedHook{{Hook: trap}}, "function:get", ClassHookFailed},
+		{"a broken hook", []AttachedHook{{Name: "gone", Broken: "x"}}, "function:get", ClassHookFailed},
+		{"restrict over a denial keeps its class", []AttachedHook{{Hook: tenant}}, "function:put", ClassNoGrant},
+	}
+	for _, tc := range classes {
+		t.Run("class/"+tc.name, func(t *testing.T) {
+			if err := f.eng.SetHooks(tc.hooks); err != nil {
+				t.Fatal(err)
+			}
+			if _, class := f.eng.decide(context.Background(), f.store.Snapshot(), plain, tc.action, res, ""); class != tc.class {
+				t.Fatalf("class %s, want %s", class, tc.class)
+			}
+		})
+	}
+	if err := f.eng.SetHooks([]AttachedHook{{Hook: allow, Name: "allow", Account: testAcc}, {Hook: tenant, Name: "tenant"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.check(plain, "function:get", res)
+	f.check(plain, "function:get", res)
+	mfs, err := f.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	timed := map[string]uint64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "warden_hook_duration_seconds" {
+			for _, m := range mf.Metric {
+				timed[m.Label[0].GetValue()+"/"+m.Label[1].GetValue()] = m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	if len(timed) != 2 || timed[testAcc+"/allow"] != 2 || timed["/tenant"] != 2 {
+		t.Fatalf("hook timings %v; want the two attached hooks, 2 calls each, and no detached ones", timed)
+	}
+	lintClean(t, f.reg)
+
 	if err := f.eng.SetHooks([]AttachedHook{{Hook: allow, Mode: "maybe"}}); err == nil {
 		t.Fatal("a bad mode was accepted")
 	}

@@ -65,7 +65,8 @@ func (e *Engine) serveCheck(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	WriteJSON(w, http.StatusOK, e.decide(r.Context(), snap, BearerToken(r.Header.Get("Authorization")), action, resource, sourceOf(r)))
+	d, _ := e.decide(r.Context(), snap, BearerToken(r.Header.Get("Authorization")), action, resource, sourceOf(r))
+	WriteJSON(w, http.StatusOK, d)
 }
 
 func (e *Engine) serveBatch(w http.ResponseWriter, r *http.Request) {
@@ -94,7 +95,7 @@ func (e *Engine) serveBatch(w http.ResponseWriter, r *http.Request) {
 	token := BearerToken(r.Header.Get("Authorization"))
 	out := batchResponse{Results: make([]model.Decision, len(req.Checks))}
 	for i, c := range req.Checks {
-		out.Results[i] = e.decide(r.Context(), snap, token, *c.Action, *c.Resource, sourceOf(r))
+		out.Results[i], _ = e.decide(r.Context(), snap, token, *c.Action, *c.Resource, sourceOf(r))
 	}
 	WriteJSON(w, http.StatusOK, out)
 }

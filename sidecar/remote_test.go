@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar/internal/keys"
 	"github.com/wardenauthz/warden/sidecar/state"
 )
 
@@ -146,9 +148,30 @@ func TestIssuerDown(t *testing.T) {
 	ks.down.Store(true)
 	f.clock.Add(10 * time.Minute) // past max-age: the refresh is due and fails
 	f.eng.keys.RefreshDue(t.Context())
-	waitFor(t, func() bool { return ks.fetches.Load() >= 2 })
+	waitFor(t, func() bool { return f.eng.keys.Fetches()[keys.FetchKey{Trigger: "scheduled", Result: "failure"}] == 1 })
 	if d := f.check(f.tok("ec256", aliceSub), "function:get", aliceRes); !d.Allow {
 		t.Fatalf("down, fresh token with a known kid: %+v", d)
+	}
+	// Stale on error, visible in the metrics: the keys are 10 minutes old
+	// and their refresh is failing.
+	want := fmt.Sprintf(`
+# HELP warden_key_age_seconds Time since an issuer's keys were last fetched successfully, for issuers publishing keys at a URL.
+# TYPE warden_key_age_seconds gauge
+warden_key_age_seconds{account=%[1]q,issuer=%[2]q} 600
+# HELP warden_key_fetches_total Fetches of issuers' key URLs, by trigger (initial, scheduled, unknown_kid) and result (success, failure).
+# TYPE warden_key_fetches_total counter
+warden_key_fetches_total{result="failure",trigger="initial"} 0
+warden_key_fetches_total{result="failure",trigger="scheduled"} 1
+warden_key_fetches_total{result="failure",trigger="unknown_kid"} 0
+warden_key_fetches_total{result="success",trigger="initial"} 1
+warden_key_fetches_total{result="success",trigger="scheduled"} 0
+warden_key_fetches_total{result="success",trigger="unknown_kid"} 0
+# HELP warden_key_refresh_failing 1 while an issuer's last key fetch failed and its previous keys are kept (until --max-key-staleness), else 0.
+# TYPE warden_key_refresh_failing gauge
+warden_key_refresh_failing{account=%[1]q,issuer=%[2]q} 1
+`, testAcc, testIssuer)
+	if err := testutil.GatherAndCompare(f.reg, strings.NewReader(want), "warden_key_age_seconds", "warden_key_fetches_total", "warden_key_refresh_failing"); err != nil {
+		t.Fatal(err)
 	}
 	f.clock.Add(2 * time.Hour)
 	d := f.check(f.tok("ec256", aliceSub), "function:get", aliceRes)

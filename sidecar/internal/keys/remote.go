@@ -88,6 +88,57 @@ type Registry struct {
 	cfg  RegistryConfig
 	mu   sync.Mutex
 	sets map[remoteKey]*Remote
+	// fetches counts fetches by trigger and result, retired sets' too.
+	fetches [len(triggers)][2]atomic.Uint64
+}
+
+// Fetch triggers, as labels.
+var triggers = [...]string{"initial", "scheduled", "unknown_kid"}
+
+const (
+	triggerInitial = iota
+	triggerScheduled
+	triggerUnknownKid
+)
+
+// FetchKey names a count of fetches.
+type FetchKey struct{ Trigger, Result string }
+
+// Fetches returns the registry's fetch counts by trigger and result
+// (success or failure), zeros included.
+func (r *Registry) Fetches() map[FetchKey]uint64 {
+	out := make(map[FetchKey]uint64, 2*len(triggers))
+	for t, name := range triggers {
+		out[FetchKey{name, "success"}] = r.fetches[t][0].Load()
+		out[FetchKey{name, "failure"}] = r.fetches[t][1].Load()
+	}
+	return out
+}
+
+// SetStatus is the state of one issuer's fetched keys.
+type SetStatus struct {
+	Account, Issuer string
+	// LastSuccess is when the keys were last fetched; zero before.
+	LastSuccess time.Time
+	// Failing says the last fetch failed.
+	Failing bool
+}
+
+// Sets returns the state of every key set the registry holds.
+func (r *Registry) Sets() []SetStatus {
+	r.mu.Lock()
+	sets := make([]*Remote, 0, len(r.sets))
+	for _, rm := range r.sets {
+		sets = append(sets, rm)
+	}
+	r.mu.Unlock()
+	out := make([]SetStatus, 0, len(sets))
+	for _, rm := range sets {
+		rm.mu.Lock()
+		out = append(out, SetStatus{Account: rm.key.account, Issuer: rm.key.issuer, LastSuccess: rm.stats.LastSuccess, Failing: rm.lastErr != nil})
+		rm.mu.Unlock()
+	}
+	return out
 }
 
 type remoteKey struct{ account, issuer, url string }
@@ -146,7 +197,7 @@ func (r *Registry) RefreshDue(ctx context.Context) {
 	}
 	r.mu.Unlock()
 	for _, rm := range due {
-		rm.startFetch(ctx, "scheduled")
+		rm.startFetch(ctx, triggerScheduled)
 	}
 }
 
@@ -212,7 +263,7 @@ func (rm *Remote) Key(ctx context.Context, kid string) (crypto.PublicKey, uint64
 		return nil, 0, err
 	}
 	if !rm.loaded {
-		done := rm.startFetchLocked(ctx, "initial")
+		done := rm.startFetchLocked(ctx, triggerInitial)
 		rm.mu.Unlock()
 		if err := wait(ctx, done); err != nil {
 			return nil, 0, err
@@ -232,7 +283,7 @@ func (rm *Remote) Key(ctx context.Context, kid string) (crypto.PublicKey, uint64
 		rm.lastUnknownKid = now
 		rm.stats.UnknownKidRun++
 	}
-	done := rm.startFetchLocked(ctx, "unknown kid")
+	done := rm.startFetchLocked(ctx, triggerUnknownKid)
 	rm.mu.Unlock()
 	if err := wait(ctx, done); err != nil {
 		return nil, 0, err
@@ -274,7 +325,7 @@ func (rm *Remote) due(now time.Time) bool {
 	return (rm.loaded || rm.lastErr != nil) && rm.fetching == nil && !now.Before(rm.nextRefresh)
 }
 
-func (rm *Remote) startFetch(ctx context.Context, why string) {
+func (rm *Remote) startFetch(ctx context.Context, why int) {
 	rm.mu.Lock()
 	rm.startFetchLocked(ctx, why)
 	rm.mu.Unlock()
@@ -283,7 +334,7 @@ func (rm *Remote) startFetch(ctx context.Context, why string) {
 // startFetchLocked starts a fetch unless one is running, and returns a
 // channel closed when the running fetch ends. The fetch runs on its own
 // deadline, so a caller giving up does not fail the others waiting.
-func (rm *Remote) startFetchLocked(ctx context.Context, why string) <-chan struct{} {
+func (rm *Remote) startFetchLocked(ctx context.Context, why int) <-chan struct{} {
 	if rm.fetching != nil {
 		return rm.fetching
 	}
@@ -299,16 +350,21 @@ func (rm *Remote) startFetchLocked(ctx context.Context, why string) <-chan struc
 	return done
 }
 
-func (rm *Remote) finish(set Set, maxAge time.Duration, err error, why string) {
+func (rm *Remote) finish(set Set, maxAge time.Duration, err error, why int) {
 	cfg := &rm.reg.cfg
 	now := cfg.Now()
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	rm.fetching = nil
+	failed := 0
+	if err != nil {
+		failed = 1
+	}
+	rm.reg.fetches[why][failed].Add(1)
 	if rm.retired {
 		return
 	}
-	log := cfg.Logger.With("account", rm.key.account, "issuer", rm.key.issuer, "url", RedactURL(rm.key.url), "fetch", why)
+	log := cfg.Logger.With("account", rm.key.account, "issuer", rm.key.issuer, "url", RedactURL(rm.key.url), "fetch", triggers[why])
 	if err != nil {
 		rm.stats.Failed++
 		rm.lastErr = err

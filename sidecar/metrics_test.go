@@ -1,0 +1,160 @@
+package sidecar
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/wardenauthz/warden/sdk"
+	"github.com/wardenauthz/warden/sdk/model"
+)
+
+// TestReasonClasses: every kind of decision lands in its class, the label
+// of warden_decisions_total and the decision log.
+func TestReasonClasses(t *testing.T) {
+	f := newFixture(t, Config{})
+	now := f.clock.Now()
+	tests := []struct {
+		name     string
+		token    string
+		action   string
+		resource string
+		class    ReasonClass
+	}{
+		{"a grant allows", f.tok("rsa1", aliceSub), "function:get", aliceRes, ClassGranted},
+		{"no token", "", "function:get", aliceRes, ClassMissingToken},
+		{"expired", f.tok("rsa1", aliceSub, func(s *sdk.TokenSpec) { s.Now, s.Lifetime = now.Add(-2*time.Hour), time.Hour }), "function:get", aliceRes, ClassExpiredToken},
+		{"not valid yet", rawTok(t, jwt.SigningMethodRS256, key(t, "rsa1"), map[string]any{"kid": "rsa1"}, jwt.MapClaims{
+			"iss": testIssuer, "sub": aliceSub, "aud": testAud, "exp": now.Add(2 * time.Hour).Unix(), "nbf": now.Add(time.Hour).Unix()}), "function:get", aliceRes, ClassExpiredToken},
+		{"bad signature", f.tok("rsa1", aliceSub)[:40] + "x" + f.tok("rsa1", aliceSub)[41:], "function:get", aliceRes, ClassInvalidToken},
+		{"malformed", "not.a.token", "function:get", aliceRes, ClassInvalidToken},
+		{"wrong audience", f.tok("rsa1", aliceSub, func(s *sdk.TokenSpec) { s.Audience = "elsewhere" }), "function:get", aliceRes, ClassInvalidToken},
+		{"unknown identity", f.tok("rsa1", "nobody"), "function:get", aliceRes, ClassUnknownIdentity},
+		{"inline permissions broader than the grants", f.tok("rsa1", aliceSub, func(s *sdk.TokenSpec) {
+			s.Permissions = []model.Permission{{Action: "*", Resource: "/"}}
+		}), "function:get", aliceRes, ClassInlinePermissions},
+		{"no grant", f.tok("rsa1", aliceSub), "function:put", aliceRes, ClassNoGrant},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d, class := f.eng.decide(context.Background(), f.store.Snapshot(), tc.token, tc.action, tc.resource, "")
+			if class != tc.class {
+				t.Fatalf("class %s, want %s (decision %+v)", class, tc.class, d)
+			}
+			if d.Allow != class.Allows() {
+				t.Fatalf("class %s says allow %v, the decision %v", class, class.Allows(), d.Allow)
+			}
+		})
+	}
+}
+
+// TestCheckMetrics: checks are counted by result and class, timed, and the
+// exposition passes the linter.
+func TestCheckMetrics(t *testing.T) {
+	f := newFixture(t, Config{TimingSample: 1})
+	tok := f.tok("rsa1", aliceSub)
+	f.check(tok, "function:get", aliceRes)     // miss, granted
+	f.check(tok, "function:get", aliceRes)     // hit, granted
+	f.check(tok, "function:put", aliceRes)     // hit, no grant
+	f.check("", "function:get", aliceRes)      // missing token
+	f.check("x.y.z", "function:get", aliceRes) // miss, invalid
+
+	const want = `
+# HELP warden_decisions_total Checks decided, by result (allow or deny) and reason class.
+# TYPE warden_decisions_total counter
+warden_decisions_total{reason="expired_token",result="deny"} 0
+warden_decisions_total{reason="granted",result="allow"} 2
+warden_decisions_total{reason="hook_allowed",result="allow"} 0
+warden_decisions_total{reason="hook_denied",result="deny"} 0
+warden_decisions_total{reason="hook_failed",result="deny"} 0
+warden_decisions_total{reason="inline_permissions",result="deny"} 0
+warden_decisions_total{reason="invalid_token",result="deny"} 1
+warden_decisions_total{reason="missing_token",result="deny"} 1
+warden_decisions_total{reason="no_grant",result="deny"} 1
+warden_decisions_total{reason="unknown_identity",result="deny"} 0
+# HELP warden_token_cache_entries Verified tokens in the token cache, expired ones included.
+# TYPE warden_token_cache_entries gauge
+warden_token_cache_entries 1
+# HELP warden_token_cache_evictions_total Verified tokens dropped from the full token cache to make room.
+# TYPE warden_token_cache_evictions_total counter
+warden_token_cache_evictions_total 0
+# HELP warden_token_cache_hits_total Checks whose token was found verified in the token cache.
+# TYPE warden_token_cache_hits_total counter
+warden_token_cache_hits_total 2
+# HELP warden_token_cache_misses_total Checks whose token was not in the token cache (or had expired there).
+# TYPE warden_token_cache_misses_total counter
+warden_token_cache_misses_total 2
+`
+	if err := testutil.GatherAndCompare(f.reg, strings.NewReader(want), "warden_decisions_total", "warden_token_cache_hits_total",
+		"warden_token_cache_misses_total", "warden_token_cache_evictions_total", "warden_token_cache_entries"); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := f.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, mf := range mfs {
+		if mf.GetName() != "warden_check_duration_seconds" {
+			continue
+		}
+		found = true
+		h := mf.Metric[0].GetHistogram()
+		if h.GetSampleCount() != 5 || h.GetSampleSum() <= 0 {
+			t.Fatalf("check duration: count %d sum %g; want 5 timed checks", h.GetSampleCount(), h.GetSampleSum())
+		}
+		if h.GetSchema() != 3 || len(h.PositiveSpan) == 0 || len(h.Bucket) == 0 || h.Bucket[0].GetUpperBound() != 1e-6 {
+			t.Fatalf("check duration is not both native (schema 3) and classic from 1µs: %v", h)
+		}
+	}
+	if !found {
+		t.Fatal("no warden_check_duration_seconds")
+	}
+	lintClean(t, f.reg)
+}
+
+// TestTimingSample: with the default sample, every check is counted and
+// about one in 16 timed.
+func TestTimingSample(t *testing.T) {
+	f := newFixture(t, Config{})
+	tok := f.tok("rsa1", aliceSub)
+	const n = 16 * 400
+	for range n {
+		f.check(tok, "function:get", aliceRes)
+	}
+	if got := f.eng.metrics.decisions.Value(int(ClassGranted)); got != n {
+		t.Fatalf("%d checks counted, want %d", got, n)
+	}
+	// The count is binomial(6400, 1/16): mean 400, sd about 19.
+	if timed := f.eng.metrics.checks.Snapshot().Count; timed < 300 || timed > 500 {
+		t.Fatalf("%d checks of %d timed; want about %d", timed, n, n/16)
+	}
+}
+
+func TestNoRegistererNoMetrics(t *testing.T) {
+	e, err := New(newFixture(t, Config{}).store, Config{Audiences: []string{testAud}}, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.metrics != nil {
+		t.Fatal("an engine without a Registerer records metrics")
+	}
+	if _, err := New(e.store, Config{Audiences: []string{testAud}, TimingSample: -1}, Deps{}); err == nil {
+		t.Fatal("a negative timing sample was accepted")
+	}
+}
+
+func lintClean(t *testing.T, g prometheus.Gatherer) {
+	t.Helper()
+	problems, err := testutil.GatherAndLint(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
