@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net/url"
 	"time"
@@ -69,4 +70,7 @@ type Deps struct {
 	// AwaitHooks waits until this node has attached the hooks of a store
 	// revision. Without it, hook writes answer once they are committed.
 	AwaitHooks func(ctx context.Context, rev int64) error
+	// Registerer, when set, receives the admin API's request counts and
+	// durations by route, method and status code.
+	Registerer prometheus.Registerer
 }

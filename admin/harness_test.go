@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"net/http"
@@ -106,6 +107,7 @@ type env struct {
 	hooks  *hooks.Manager
 	root   string // the root client's id
 	rootTk string
+	reg    *prometheus.Registry
 }
 
 // Engine is the sidecar engine, named here for brevity.
@@ -157,6 +159,8 @@ func newEnv(t *testing.T) *env {
 	go e.hooks.Run(ctx)
 	t.Cleanup(func() { e.hooks.Close(context.Background()); hookRT.Close(context.Background()) })
 	deps.CheckModule, deps.AwaitHooks = hookRT.Check, e.hooks.WaitRevision
+	e.reg = prometheus.NewPedanticRegistry()
+	deps.Registerer = e.reg
 	adm, err := New(e.eng, etcdClient, e.layout, cfg, deps)
 	if err != nil {
 		t.Fatal(err)

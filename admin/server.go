@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/wardenauthz/warden/sdk/model"
 	"github.com/wardenauthz/warden/sidecar"
 	"github.com/wardenauthz/warden/sidecar/storage"
@@ -31,6 +33,9 @@ type Server struct {
 	now    func() time.Time
 	host   string // the host of BaseURL, for init issuer ids
 	deps   Deps
+	// requests and durations are nil without a Registerer.
+	requests  *prometheus.CounterVec
+	durations *prometheus.HistogramVec
 }
 
 // New returns the admin API over an engine (which authorizes callers and
@@ -46,7 +51,37 @@ func New(eng *sidecar.Engine, kv *clientv3.Client, layout storage.Layout, cfg Co
 	if deps.Now == nil {
 		deps.Now = defaultNow
 	}
-	return &Server{cfg: cfg, eng: eng, kv: kv, layout: layout, log: deps.Logger.With("component", "admin"), now: deps.Now, host: hostOf(cfg.BaseURL), deps: deps}, nil
+	s := &Server{cfg: cfg, eng: eng, kv: kv, layout: layout, log: deps.Logger.With("component", "admin"), now: deps.Now, host: hostOf(cfg.BaseURL), deps: deps}
+	if reg := deps.Registerer; reg != nil {
+		s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "warden_admin_requests_total",
+			Help: "Admin API requests answered, by route pattern, method and status code.",
+		}, []string{"route", "method", "code"})
+		s.durations = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "warden_admin_request_duration_seconds",
+			Help:    "Time to answer an admin API request, by route pattern and method.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route", "method"})
+		for _, c := range []prometheus.Collector{s.requests, s.durations} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("registering the admin metrics: %w", err)
+			}
+		}
+	}
+	return s, nil
+}
+
+// handle mounts h on mux, counted and timed by its route pattern when the
+// server has metrics. The pattern, never the path, is the label: paths
+// carry ids without bound.
+func (s *Server) handle(mux *http.ServeMux, pattern string, h http.Handler) {
+	if s.requests != nil {
+		_, route, _ := strings.Cut(pattern, " ")
+		labels := prometheus.Labels{"route": route}
+		h = promhttp.InstrumentHandlerDuration(s.durations.MustCurryWith(labels),
+			promhttp.InstrumentHandlerCounter(s.requests.MustCurryWith(labels), h))
+	}
+	mux.Handle(pattern, h)
 }
 
 // Register adds the admin routes to mux.
@@ -70,7 +105,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	s.route(mux, "GET "+acc+"/hook/{id}", "hook:get", checkHookName, s.getHook)
 	s.route(mux, "PUT "+acc+"/hook/{id}", "hook:put", checkHookName, s.putHook)
 	s.route(mux, "DELETE "+acc+"/hook/{id}", "hook:delete", checkHookName, s.deleteHook)
-	mux.HandleFunc("POST "+acc+"/init", s.serve("", nil, s.enroll, false))
+	s.handle(mux, "POST "+acc+"/init", s.serve("", nil, s.enroll, false))
 }
 
 // RegisterRefusal answers every admin route with 404 and a message saying
@@ -116,7 +151,7 @@ type handler func(*call) (any, error)
 // route mounts a handler behind authorization by action on the request
 // path. checkID, when set, validates the {id} path value.
 func (s *Server) route(mux *http.ServeMux, pattern, action string, checkID func(string) error, h handler) {
-	mux.HandleFunc(pattern, s.serve(action, checkID, h, true))
+	s.handle(mux, pattern, s.serve(action, checkID, h, true))
 }
 
 // serve checks, in Fusebit's order: malformed path ids (400), then the

@@ -47,6 +47,12 @@ type Config struct {
 	// warden_check_duration_seconds; every check is counted. Default
 	// DefaultTimingSample; 1 times every check, at about 45 ns each.
 	TimingSample int `yaml:"check-timing-sample"`
+	// DecisionLog selects the check API's decisions to log: DecisionLogOff
+	// (the default, "" too), DecisionLogDeny or DecisionLogAll.
+	DecisionLog string `yaml:"decision-log"`
+	// DecisionLogSample is the share of selected decisions logged, in
+	// (0, 1]. Default 1.
+	DecisionLogSample float64 `yaml:"decision-log-sample"`
 }
 
 func (c *Config) setDefaults() {
@@ -64,6 +70,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.TimingSample == 0 {
 		c.TimingSample = DefaultTimingSample
+	}
+	if c.DecisionLog == "" {
+		c.DecisionLog = DecisionLogOff
+	}
+	if c.DecisionLogSample == 0 {
+		c.DecisionLogSample = 1
 	}
 }
 
@@ -92,6 +104,14 @@ func (c *Config) Validate() error {
 	}
 	if c.TimingSample < 0 {
 		errs = append(errs, fmt.Errorf("check-timing-sample %d must be positive", c.TimingSample))
+	}
+	switch c.DecisionLog {
+	case "", DecisionLogOff, DecisionLogDeny, DecisionLogAll:
+	default:
+		errs = append(errs, fmt.Errorf("decision-log %q must be one of %s, %s, %s", c.DecisionLog, DecisionLogOff, DecisionLogDeny, DecisionLogAll))
+	}
+	if !(c.DecisionLogSample >= 0 && c.DecisionLogSample <= 1) {
+		errs = append(errs, fmt.Errorf("decision-log-sample %g must be a share from 0 (exclusive) to 1", c.DecisionLogSample))
 	}
 	return errors.Join(errs...)
 }

@@ -28,6 +28,8 @@ type Engine struct {
 	metrics *metrics
 	// realClock says now is time.Now, so its readings time checks too.
 	realClock bool
+	// dlog is nil when decisions are not logged.
+	dlog *decisionLog
 }
 
 // New returns an engine reading st. Call Run to refresh issuer keys in the
@@ -63,6 +65,7 @@ func New(st *state.Store, cfg Config, deps Deps) (*Engine, error) {
 		// non-canonical base64, so one signature has one spelling.
 		parser:    jwt.NewParser(jwt.WithoutClaimsValidation(), jwt.WithStrictDecoding()),
 		realClock: realClock,
+		dlog:      newDecisionLog(cfg, deps.Logger.With("component", "decision")),
 	}
 	if deps.Registerer != nil {
 		e.metrics = newMetrics(cfg.TimingSample)

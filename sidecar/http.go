@@ -65,7 +65,9 @@ func (e *Engine) serveCheck(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d, _ := e.decide(r.Context(), snap, BearerToken(r.Header.Get("Authorization")), action, resource, sourceOf(r))
+	call := e.startCall(w, r)
+	d, class := e.decide(r.Context(), snap, BearerToken(r.Header.Get("Authorization")), action, resource, sourceOf(r))
+	e.logDecision(r.Context(), call, -1, action, resource, d, class)
 	WriteJSON(w, http.StatusOK, d)
 }
 
@@ -92,10 +94,13 @@ func (e *Engine) serveBatch(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	token := BearerToken(r.Header.Get("Authorization"))
+	call := e.startCall(w, r)
+	token, source := BearerToken(r.Header.Get("Authorization")), sourceOf(r)
 	out := batchResponse{Results: make([]model.Decision, len(req.Checks))}
 	for i, c := range req.Checks {
-		out.Results[i], _ = e.decide(r.Context(), snap, token, *c.Action, *c.Resource, sourceOf(r))
+		var class ReasonClass
+		out.Results[i], class = e.decide(r.Context(), snap, token, *c.Action, *c.Resource, source)
+		e.logDecision(r.Context(), call, i, *c.Action, *c.Resource, out.Results[i], class)
 	}
 	WriteJSON(w, http.StatusOK, out)
 }

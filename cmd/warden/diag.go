@@ -20,12 +20,22 @@ type readiness struct {
 	Hooks *hooks.Status `json:"hooks,omitempty"`
 }
 
-// diagMux serves /healthz (the process runs), /readyz (the state is loaded,
-// the watch is current and the hooks are attached) and /metrics. hooks is
-// nil on nodes that serve no checks.
-func diagMux(rep *storage.Replica, hm *hooks.Manager, log *slog.Logger) *http.ServeMux {
+// newRegistry returns the registry every part of the process registers
+// its metrics with, holding the Go runtime's, the process's and the build's.
+func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(), prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "warden_build_info", Help: "Always 1; the version label is Warden's version.", ConstLabels: prometheus.Labels{"version": version},
+		}, func() float64 { return 1 }))
+	return reg
+}
+
+// diagMux serves /healthz (the process runs), /readyz (the state is loaded,
+// the watch is current and the hooks are attached) and /metrics from reg,
+// to which it adds the replica's and the hooks' metrics. hooks is nil on
+// nodes that serve no checks.
+func diagMux(reg *prometheus.Registry, rep *storage.Replica, hm *hooks.Manager, log *slog.Logger) *http.ServeMux {
 	registerReplicaMetrics(reg, rep)
 	if hm != nil {
 		reg.MustRegister(hookCollector{hm})
@@ -67,16 +77,17 @@ func registerReplicaMetrics(reg prometheus.Registerer, rep *storage.Replica) {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
 			func() float64 { return fn(rep.Status()) }))
 	}
-	gauge("warden_state_revision", "The store revision this node's state has applied.", func(s storage.Status) float64 { return float64(s.Revision) })
-	gauge("warden_replica_ready", "1 when the state is loaded and the watch on the store is current, else 0.", func(s storage.Status) float64 {
+	gauge("warden_replication_revision", "The store revision this node's state has applied.", func(s storage.Status) float64 { return float64(s.Revision) })
+	gauge("warden_replication_lag_seconds", "Time since etcd last confirmed this node's state current; /readyz fails past 3s.", func(s storage.Status) float64 { return s.Lag.Seconds() })
+	gauge("warden_replication_ready", "1 when the state is loaded and the watch on the store is current, else 0.", func(s storage.Status) float64 {
 		if s.Ready {
 			return 1
 		}
 		return 0
 	})
-	counter("warden_replica_relists_total", "Lists of the store after the first, caused by compacted watches.", func(s storage.Status) float64 { return float64(s.Relists) })
-	counter("warden_replica_watch_restarts_total", "Watches on the store started again after an error.", func(s storage.Status) float64 { return float64(s.Restarts) })
-	counter("warden_replica_bad_records_total", "Store records that did not decode and were left out of the state.", func(s storage.Status) float64 { return float64(s.BadRecords) })
+	counter("warden_replication_relists_total", "Lists of the store after the first, caused by compacted watches.", func(s storage.Status) float64 { return float64(s.Relists) })
+	counter("warden_replication_watch_restarts_total", "Watches on the store started again after an error.", func(s storage.Status) float64 { return float64(s.Restarts) })
+	counter("warden_replication_bad_records_total", "Store records that did not decode and were left out of the state.", func(s storage.Status) float64 { return float64(s.BadRecords) })
 }
 
 // hookCollector exports the hooks' counts: calls and failures per hook,

@@ -25,6 +25,7 @@ const usage = `Usage: warden <command> [arguments] [flags]
 
 Serving:
   serve                                 run the admin and check APIs, metrics and health endpoints
+  health [--live] [--addr HOST:PORT]    probe a server's /readyz (or /healthz); exit 0 when ready
 
 Profiles:
   init TOKEN [--profile NAME]           enroll a new key with an init token and save it as a profile
@@ -66,6 +67,7 @@ var commands = map[string]func(env, []string) error{
 	"client":  cmdAgents(clientsCLI),
 	"check":   cmdCheck,
 	"hook":    cmdHook,
+	"health":  cmdHealth,
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -84,6 +84,9 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	})
 	fs.IntVar(&f.hooks.PoolSize, "hook-pool-size", 0, "instances of each policy hook (default GOMAXPROCS)")
 	fs.StringVar(&f.hooks.CacheDir, "hook-cache-dir", "", "`directory` keeping compiled policy hooks across restarts (default: in memory)")
+	fs.IntVar(&f.engine.TimingSample, "check-timing-sample", sidecar.DefaultTimingSample, "time one check in `N` for warden_check_duration_seconds (1: every check, about 45 ns each); every check is counted")
+	fs.StringVar(&f.engine.DecisionLog, "decision-log", sidecar.DecisionLogOff, "log the check API's decisions to stderr as JSON: off, deny (denials only) or all")
+	fs.Float64Var(&f.engine.DecisionLogSample, "decision-log-sample", 1, "the `share` of the selected decisions logged, from 0 (exclusive) to 1")
 	fs.StringVar(&f.config, "config", "", "YAML `file` with the same keys as the flags")
 	return fs, f
 }
@@ -109,6 +112,17 @@ func (f *serveFlags) complete() error {
 			errs = append(errs, fmt.Errorf("--bootstrap-public-key: %w", err))
 		}
 		f.boot.PublicKeyPEM = string(pem)
+	}
+	if f.engine.TimingSample < 1 {
+		errs = append(errs, fmt.Errorf("--check-timing-sample %d must be at least 1", f.engine.TimingSample))
+	}
+	switch f.engine.DecisionLog {
+	case sidecar.DecisionLogOff, sidecar.DecisionLogDeny, sidecar.DecisionLogAll:
+	default:
+		errs = append(errs, fmt.Errorf("--decision-log %q must be one of off, deny, all", f.engine.DecisionLog))
+	}
+	if !(f.engine.DecisionLogSample > 0 && f.engine.DecisionLogSample <= 1) {
+		errs = append(errs, fmt.Errorf("--decision-log-sample %g must be more than 0 and at most 1", f.engine.DecisionLogSample))
 	}
 	if f.baseURL == "" {
 		f.baseURL = "http://" + f.listen
@@ -154,7 +168,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	st := state.New()
 	rep := storage.NewReplica(storage.ReplicaConfig{Client: client, Layout: layout, State: st, Logger: log})
 	go rep.Run(runCtx)
-	eng, err := sidecar.New(st, f.engine, sidecar.Deps{Logger: log})
+	reg := newRegistry()
+	eng, err := sidecar.New(st, f.engine, sidecar.Deps{Logger: log, Registerer: reg})
 	if err != nil {
 		return usageError{err}
 	}
@@ -183,7 +198,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if f.role == roleSidecar {
 		admin.RegisterRefusal(mux)
 	} else {
-		deps := admin.Deps{Logger: log, CheckModule: hookRT.Check}
+		deps := admin.Deps{Logger: log, CheckModule: hookRT.Check, Registerer: reg}
 		if hooks != nil {
 			deps.AwaitHooks = hooks.WaitRevision
 		}
@@ -195,7 +210,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	servers := []*http.Server{
 		{Addr: f.listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second},
-		{Addr: f.diagListen, Handler: diagMux(rep, hooks, log), ReadHeaderTimeout: 10 * time.Second},
+		{Addr: f.diagListen, Handler: diagMux(reg, rep, hooks, log), ReadHeaderTimeout: 10 * time.Second},
 	}
 	errc := make(chan error, len(servers))
 	for _, srv := range servers {

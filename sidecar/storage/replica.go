@@ -88,7 +88,10 @@ func NewReplica(cfg ReplicaConfig) *Replica {
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = 500 * time.Millisecond
 	}
-	return &Replica{cfg: cfg, log: cfg.Logger.With("component", "replica"), applied: map[string]int64{}}
+	r := &Replica{cfg: cfg, log: cfg.Logger.With("component", "replica"), applied: map[string]int64{}}
+	// Until the first contact, the lag counts from the start.
+	r.lastContact.Store(cfg.Now().UnixNano())
+	return r
 }
 
 // Status says whether the replica is ready: its state was loaded and etcd
@@ -103,6 +106,12 @@ type Status struct {
 	Relists    int64 `json:"relists"`
 	Restarts   int64 `json:"watchRestarts"`
 	BadRecords int64 `json:"badRecords"`
+	// Lag is how long ago etcd last confirmed the state current (by a
+	// change or a progress notification), or since the replica started
+	// when it never did. Ready requires at most StaleAfter.
+	Lag time.Duration `json:"-"`
+	// LagSeconds is Lag, for JSON.
+	LagSeconds float64 `json:"lagSeconds"`
 }
 
 // Status returns the replica's status now.
@@ -110,6 +119,7 @@ func (r *Replica) Status() Status {
 	st := Status{Revision: r.cfg.State.Revision(), Relists: r.relists.Load(), Restarts: r.restarts.Load(), BadRecords: r.badRecords.Load()}
 	err := r.err()
 	since := r.cfg.Now().Sub(time.Unix(0, r.lastContact.Load()))
+	st.Lag, st.LagSeconds = since, since.Seconds()
 	switch {
 	case !r.loaded.Load():
 		st.Reason = "the state is not loaded from the store yet"

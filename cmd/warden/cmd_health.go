@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// cmdHealth probes a running server's /readyz (or /healthz with --live):
+// what a container health check runs in an image with no shell or curl.
+// It reads WARDEN_DIAG_LISTEN as serve does, so the same environment
+// points both at one address.
+func cmdHealth(e env, args []string) error {
+	f := newFlags(e, "health", "health [--addr HOST:PORT] [--live] [--timeout DURATION]", "text", "json")
+	def := os.Getenv("WARDEN_DIAG_LISTEN")
+	if def == "" {
+		def = "127.0.0.1:7801"
+	}
+	addr := f.String("addr", def, "`address` of the server's diagnostics listener ($WARDEN_DIAG_LISTEN)")
+	live := f.Bool("live", false, "ask only whether the process is alive (/healthz), not whether it is ready to serve (/readyz)")
+	timeout := f.Duration("timeout", 2*time.Second, "give up after this long")
+	if err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	if *timeout <= 0 {
+		return usageError{fmt.Errorf("--timeout %s must be positive", *timeout)}
+	}
+	target, err := probeAddr(*addr)
+	if err != nil {
+		return usageError{err}
+	}
+	path := "/readyz"
+	if *live {
+		path = "/healthz"
+	}
+	url := "http://" + target + path
+	client := &http.Client{Timeout: *timeout}
+	resp, err := client.Get(url)
+	if err != nil {
+		return cliError{exitServer, fmt.Sprintf("%s: %v", url, err)}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return cliError{exitServer, fmt.Sprintf("%s: reading the answer: %v", url, err)}
+	}
+	var body map[string]any
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return cliError{exitServer, fmt.Sprintf("%s answered %d with a body that is not JSON: %q", url, resp.StatusCode, truncate(string(raw), 200))}
+	}
+	ok := resp.StatusCode == http.StatusOK
+	if f.json() {
+		if err := printJSON(e.stdout, map[string]any{"ok": ok, "url": url, "status": resp.StatusCode, "body": body}); err != nil {
+			return err
+		}
+	} else {
+		printHealth(e, ok, *live, body)
+	}
+	if !ok {
+		return cliError{exitError, ""}
+	}
+	return nil
+}
+
+func printHealth(e env, ok, live bool, body map[string]any) {
+	switch {
+	case live && ok:
+		fmt.Fprintln(e.stdout, "alive")
+	case ok:
+		fmt.Fprintf(e.stdout, "ready at revision %v\n", body["revision"])
+	case live:
+		fmt.Fprintln(e.stdout, "not alive")
+	default:
+		fmt.Fprintf(e.stdout, "not ready: %v\n", body["reason"])
+	}
+}
+
+// probeAddr turns a listen address into one to connect to: an unspecified
+// host (":7801", "0.0.0.0:7801", "[::]:7801") is this machine's loopback.
+func probeAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("--addr %q is not HOST:PORT: %v", addr, err)
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::", "[::]":
+		host = "::1"
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
