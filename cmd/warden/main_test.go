@@ -28,6 +28,11 @@ func TestRunExitCodes(t *testing.T) {
 		{name: "serve bad account", args: []string{"serve", "--account", "acc-XYZ"}, code: exitUsage, out: `account "acc-XYZ" does not match ^acc-[a-f0-9]{16}$`},
 		{name: "serve stray argument", args: []string{"serve", "extra"}, code: exitUsage, out: `unexpected argument "extra"`},
 		{name: "serve bad role", args: []string{"serve", "--role", "boss"}, code: exitUsage, out: `--role "boss" must be one of all, admin, sidecar`},
+		{name: "serve bad decision log", args: []string{"serve", "--decision-log", "denials"}, code: exitUsage, out: `--decision-log "denials" must be one of off, deny, all`},
+		{name: "serve bad decision log sample", args: []string{"serve", "--decision-log-sample", "0"}, code: exitUsage, out: "--decision-log-sample 0 must be more than 0 and at most 1"},
+		{name: "serve bad timing sample", args: []string{"serve", "--check-timing-sample", "0"}, code: exitUsage, out: "--check-timing-sample 0 must be at least 1"},
+		{name: "health help", args: []string{"health", "--help"}, code: exitOK, out: "--live"},
+		{name: "health bad timeout", args: []string{"health", "--timeout", "0s"}, code: exitUsage, out: "--timeout 0s must be positive"},
 		{name: "serve half a bootstrap", args: []string{"serve", "--bootstrap-public-key", "/nonexistent.pem"}, code: exitUsage, out: "--bootstrap-public-key: open /nonexistent.pem"},
 	}
 	for _, tc := range tests {
