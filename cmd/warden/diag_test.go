@@ -39,13 +39,7 @@ func TestDiagnostics(t *testing.T) {
 	if err != nil || r.status != 200 {
 		t.Fatalf("/metrics: %v %v", r, err)
 	}
-	problems, err := promlint.New(bytes.NewReader(r.body)).Lint()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
-	}
+	lintExposition(t, r.body)
 	var parser expfmt.TextParser
 	families, err := parser.TextToMetricFamilies(bytes.NewReader(r.body))
 	if err != nil {
@@ -118,5 +112,17 @@ func TestDiagnostics(t *testing.T) {
 		if strings.Contains(w.proc.out.String(), part) {
 			t.Fatalf("the server's log holds part %d of a token", i)
 		}
+	}
+}
+
+// lintExposition fails the test for every problem promlint finds.
+func lintExposition(t *testing.T, body []byte) {
+	t.Helper()
+	problems, err := promlint.New(bytes.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
 }

@@ -82,9 +82,12 @@ func TestClusterTwoWardensShareOneCluster(t *testing.T) {
 	})
 	metrics, err := httpDo(http.MethodGet, "http://"+b.diag+"/metrics", "", nil)
 	if err != nil || !strings.Contains(string(metrics.body), `warden_hook_calls_total{account="`+acc+`",hook="tenant"}`) ||
-		!strings.Contains(string(metrics.body), "warden_hooks_attached 1") {
+		!strings.Contains(string(metrics.body), "warden_hooks_attached 1") ||
+		!strings.Contains(string(metrics.body), `warden_hook_duration_seconds_count{account="`+acc+`",hook="tenant"}`) ||
+		!strings.Contains(string(metrics.body), `warden_decisions_total{reason="hook_denied",result="deny"}`) {
 		t.Fatalf("B's metrics: %v\n%s", err, metrics.body)
 	}
+	lintExposition(t, metrics.body)
 	if r := a.call(t, http.MethodDelete, "/v1/account/"+acc+"/hook/tenant", rootTok, nil); r.status != http.StatusNoContent {
 		t.Fatalf("DELETE of the hook on A: %s", r)
 	}
