@@ -62,7 +62,10 @@ func Prepare(ctx context.Context, query string, data map[string]any) (rego.Prepa
 	pq, err := rego.New(
 		rego.Query(query),
 		rego.Module("policy.rego", Policy),
-		rego.Store(inmem.NewFromObject(data)),
+		// OPA's store optimized for reads, as the server's
+		// --optimize-store-for-read-speed: data is kept as AST values, not
+		// converted on every read.
+		rego.Store(inmem.NewFromObjectWithOpts(data, inmem.OptReturnASTValuesOnRead(true))),
 	).PrepareForEval(ctx)
 	if err != nil {
 		return pq, fmt.Errorf("opabench: preparing %s: %w", query, err)

@@ -13,6 +13,7 @@
 #   accounts[acc].issuers[iss].keys[kid] = {"cert": PEM, "algs": [...]}
 #   accounts[acc].identities[iss][sub]   = agent id
 #   accounts[acc].agents[id]             = {"type": ..., "grants": [{action, resource}]}
+# Grants in data are normalized, as Warden stores them.
 package warden
 
 # allow is the answer: the token is valid and the agent's effective
@@ -21,7 +22,8 @@ default allow := false
 
 allow if {
 	some grant in effective_grants
-	covers(grant, input.action, input.resource)
+	startswith(requested_resource, grant.resource)
+	action_matches(grant.action)
 }
 
 # status is Warden's decision status: 200 allowed, 401 no valid token, 403 a
@@ -80,7 +82,7 @@ effective_grants := stored_grants if not has_inline
 # Inline permissions replace the agent's grants when every entry names an
 # action and a resource and is covered by the agent's grants. A claim without
 # "allow" grants nothing.
-effective_grants := inline if {
+effective_grants := [{"action": p.action, "resource": normalize(p.resource)} | some p in inline] if {
 	has_inline
 	c := claims[data.warden.permissions_claim]
 	is_object(c)
@@ -92,18 +94,12 @@ effective_grants := inline if {
 		is_string(p.resource)
 		p.resource != ""
 		some g in stored_grants
-		covers(g, p.action, p.resource)
+		startswith(normalize(p.resource), g.resource)
+		segments_match(g.action, p.action)
 	}
 }
 
 has_inline if data.warden.permissions_claim in object.keys(claims)
-
-# A grant covers a requirement when it matches both its action and its
-# resource.
-covers(grant, action, resource) if {
-	action_matches(grant.action, action)
-	startswith(normalize(resource), normalize(grant.resource))
-}
 
 # Resources are normalized by adding a leading and a trailing "/" when
 # missing; nothing else.
@@ -116,21 +112,32 @@ slash_unless(true) := ""
 
 slash_unless(false) := "/"
 
-# Equal actions match.
-action_matches(granted, requested) if granted == requested
+requested_resource := normalize(input.resource)
 
-# Otherwise the requested segments are walked in order: a granted "*" at
-# position i allows when every granted segment before it is non-empty and
-# equal to the requested one, and the requested action has a segment at i.
-action_matches(granted, requested) if {
-	granted != requested
+# action_matches says whether a granted action matches the requested one.
+action_matches(granted) if segments_match(granted, input.action)
+
+# Equal actions match.
+segments_match(granted, requested) if granted == requested
+
+# Otherwise the requested segments are walked in order: a granted segment
+# that is missing or empty denies, "*" allows at once, an equal segment moves
+# on, anything else denies; running out of requested segments denies. So a
+# granted "*" segment at position i allows exactly when the granted segments
+# before it are non-empty and the requested action starts with them and a
+# ":" (it then has a segment at i); at position 0 it allows anything.
+segments_match(granted, requested) if {
+	contains(granted, "*")
 	g := split(granted, ":")
-	r := split(requested, ":")
 	some i, seg in g
 	seg == "*"
-	i < count(r)
-	every j, s in array.slice(g, 0, i) {
-		s != ""
-		s == r[j]
-	}
+	star_allows(array.slice(g, 0, i), requested)
+}
+
+star_allows([], _)
+
+star_allows(before, requested) if {
+	count(before) > 0
+	not "" in before
+	startswith(requested, concat("", [concat(":", before), ":"]))
 }
