@@ -25,6 +25,12 @@ func (RealClock) SleepUntil(t time.Time) {
 	}
 }
 
+// sleeper is what the pacer of an open loop waits with.
+type sleeper interface {
+	SleepUntil(t time.Time)
+	Close() error
+}
+
 // Schedule is when the requests of an open loop are due: request k at
 // Start + k/Rate, computed from k each time so that rounding never
 // accumulates.

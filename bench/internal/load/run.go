@@ -192,24 +192,61 @@ func (c Closed) Run(ctx context.Context, t Target) (Result, error) {
 }
 
 // Open is an open-loop run at a constant rate: request k is due at
-// start + k/Rate, for Warmup (not recorded) and then Duration. Concurrency
-// connections take the requests in order; each waits until its request is
-// due, sends it, and records the latency from the time it was due. A
-// request whose connection was busy at that time waits, and the wait
-// counts: the latency is what a caller sending at that time would see.
+// start + k/Rate, for Warmup (not recorded) and then Duration. A pacer
+// releases each request when it is due; Concurrency connections take the
+// released requests in order, and each records the latency from the time
+// its request was due. A request released while every connection is busy
+// waits, and the wait counts: the latency is what a caller sending at that
+// time would see.
 type Open struct {
 	Rate             float64
 	Concurrency      int
 	Warmup, Duration time.Duration
 	// Clock defaults to RealClock.
 	Clock Clock
+	// Pacer releases the requests; nil is a pacer that waits for each due
+	// time on the real clock, more precisely than time.Sleep.
+	Pacer Pacer
+}
+
+// Pacer calls release(k) for k from 0 to n-1, each when request k is due
+// (or earlier: the connection then waits for the due time on the run's
+// clock), and returns when done or when ctx ends.
+type Pacer func(ctx context.Context, s Schedule, n int, release func(k int))
+
+// Pace is the pacer that waits with clk between releases.
+func Pace(clk Clock) Pacer {
+	return func(ctx context.Context, s Schedule, n int, release func(k int)) {
+		pace(ctx, s, n, clk.SleepUntil, release)
+	}
+}
+
+func pace(ctx context.Context, s Schedule, n int, sleepUntil func(time.Time), release func(k int)) {
+	for k := 0; k < n && ctx.Err() == nil; k++ {
+		sleepUntil(s.At(k))
+		release(k)
+	}
+}
+
+// precisePacer waits on a timerfd where there is one.
+func precisePacer(ctx context.Context, s Schedule, n int, release func(k int)) {
+	sl, err := newPreciseSleeper()
+	if err != nil {
+		pace(ctx, s, n, RealClock{}.SleepUntil, release)
+		return
+	}
+	defer sl.Close()
+	pace(ctx, s, n, sl.SleepUntil, release)
 }
 
 // Run runs the loop against t; errors are as Closed.Run's.
 func (o Open) Run(ctx context.Context, t Target) (Result, error) {
-	clk := o.Clock
+	clk, pacer := o.Clock, o.Pacer
 	if clk == nil {
 		clk = RealClock{}
+	}
+	if pacer == nil {
+		pacer = precisePacer
 	}
 	if o.Rate <= 0 {
 		return Result{}, errors.New("load: the rate must be positive")
@@ -222,7 +259,16 @@ func (o Open) Run(ctx context.Context, t Target) (Result, error) {
 	sched := Schedule{Start: clk.Now(), Rate: o.Rate}
 	warm := sched.Count(o.Warmup)
 	total := sched.Count(o.Warmup + o.Duration)
-	var next atomic.Int64
+	if t.Requests > 0 {
+		total = min(total, t.Requests)
+	}
+	released := make(chan int, total)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer close(released)
+		pacer(ctx, sched, total, func(k int) { released <- k })
+	}()
 	recs := make([]recorder, len(conns))
 	var wg sync.WaitGroup
 	for w, conn := range conns {
@@ -230,16 +276,14 @@ func (o Open) Run(ctx context.Context, t Target) (Result, error) {
 		go func() {
 			defer wg.Done()
 			rec := &recs[w]
-			for ctx.Err() == nil {
-				k := int(next.Add(1) - 1)
-				if k >= total || !t.more(k) {
+			for k := range released {
+				if ctx.Err() != nil {
 					return
 				}
-				req := t.Request(k)
 				due := sched.At(k)
 				clk.SleepUntil(due)
 				sent := clk.Now()
-				status, body, err := conn.Do(req)
+				status, body, err := conn.Do(t.Request(k))
 				done := clk.Now()
 				if k < warm {
 					continue

@@ -71,13 +71,54 @@ func fakeTarget(clk *fakeClock, service time.Duration, sent *[]time.Time) Target
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
+// releaseAll releases every request at once: with one connection on the
+// fake clock, the connection's own wait for each due time paces the run,
+// and the run is deterministic.
+func releaseAll(_ context.Context, _ Schedule, n int, release func(k int)) {
+	for k := range n {
+		release(k)
+	}
+}
+
+// TestPaceReleasesWhenDue: the pacer releases each request at its due time,
+// in order.
+func TestPaceReleasesWhenDue(t *testing.T) {
+	clk := newFakeClock()
+	s := Schedule{Start: clk.Now(), Rate: 3}
+	var got []int
+	Pace(clk)(context.Background(), s, 7, func(k int) {
+		if now := clk.Now(); !now.Equal(s.At(k)) {
+			t.Fatalf("request %d released at +%v, due at +%v", k, now.Sub(s.Start), s.At(k).Sub(s.Start))
+		}
+		got = append(got, k)
+	})
+	if len(got) != 7 || got[6] != 6 {
+		t.Fatalf("released %v", got)
+	}
+}
+
+// TestPaceStops: the pacer stops when its context ends.
+func TestPaceStops(t *testing.T) {
+	clk := newFakeClock()
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	Pace(clk)(ctx, Schedule{Start: clk.Now(), Rate: 10}, 100, func(k int) {
+		if n++; k == 4 {
+			cancel()
+		}
+	})
+	if n != 5 {
+		t.Fatalf("released %d after the end, want 5", n)
+	}
+}
+
 // TestOpenPacesBySchedule: a server faster than the rate gets each request
 // when it is due, and the latency is its service time.
 func TestOpenPacesBySchedule(t *testing.T) {
 	clk := newFakeClock()
 	start := clk.Now()
 	var sent []time.Time
-	res, err := Open{Rate: 100, Concurrency: 1, Duration: time.Second, Clock: clk}.Run(context.Background(), fakeTarget(clk, ms(1), &sent))
+	res, err := Open{Rate: 100, Concurrency: 1, Duration: time.Second, Clock: clk, Pacer: releaseAll}.Run(context.Background(), fakeTarget(clk, ms(1), &sent))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +146,7 @@ func TestOpenCountsFromTheDueTime(t *testing.T) {
 	var sent []time.Time
 	// Due every 10ms, served in 20ms: request k is sent at 20k ms and
 	// answered at 20(k+1) ms, 10k+20 ms after it was due.
-	res, err := Open{Rate: 100, Concurrency: 1, Duration: ms(100), Clock: clk}.Run(context.Background(), fakeTarget(clk, ms(20), &sent))
+	res, err := Open{Rate: 100, Concurrency: 1, Duration: ms(100), Clock: clk, Pacer: releaseAll}.Run(context.Background(), fakeTarget(clk, ms(20), &sent))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +169,7 @@ func TestOpenCountsFromTheDueTime(t *testing.T) {
 func TestOpenSkipsWarmup(t *testing.T) {
 	clk := newFakeClock()
 	var sent []time.Time
-	res, err := Open{Rate: 100, Concurrency: 1, Warmup: ms(50), Duration: ms(100), Clock: clk}.Run(context.Background(), fakeTarget(clk, ms(1), &sent))
+	res, err := Open{Rate: 100, Concurrency: 1, Warmup: ms(50), Duration: ms(100), Clock: clk, Pacer: releaseAll}.Run(context.Background(), fakeTarget(clk, ms(1), &sent))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +196,7 @@ func TestOpenSpreadsOverConnections(t *testing.T) {
 		},
 		Request: func(i int) []byte { return []byte{byte(i)} },
 	}
-	res, err := Open{Rate: 1000, Concurrency: 8, Duration: ms(200), Clock: clk}.Run(context.Background(), target)
+	res, err := Open{Rate: 1000, Concurrency: 8, Duration: ms(200), Clock: clk, Pacer: releaseAll}.Run(context.Background(), target)
 	if err != nil {
 		t.Fatal(err)
 	}
