@@ -8,7 +8,11 @@
 //     tokens, repeated) and with a fresh token on every request;
 //   - Warden with a policy hook (the tenant example);
 //   - each at half of its own maximum, at a constant rate (an open loop),
-//     where the latency target applies.
+//     where the latency target applies; Warden also once its token cache
+//     holds the fresh tokens, and at the rates of -sweep;
+//   - a floor: a server that does nothing, as a process of its own, in a
+//     closed loop and at Warden's rates, to tell what the machine and the
+//     generator cost by themselves.
 //
 // It writes a markdown report and a PNG plot of the latency percentiles.
 // Run it from bench/ (paths default relative to it): go run ./cmd/loadrun.
@@ -43,6 +47,7 @@ type config struct {
 	uncachedWarmup                time.Duration
 	uncachedTokens                int
 	generatorProcs                int
+	workDir                       string
 	only                          *regexp.Regexp
 	sweep                         []float64
 }
@@ -67,6 +72,7 @@ func main() {
 	flag.IntVar(&c.uncachedTokens, "uncached-tokens", 50_000, "fresh tokens minted for the fresh-token scenarios; a scenario ends early when they run out")
 	flag.IntVar(&c.generatorProcs, "generator-procs", 1, "GOMAXPROCS of the load generator (the servers keep theirs: every core)")
 	only := flag.String("run", "", "run only the scenarios whose names match this `regexp` (and the ones an open loop needs)")
+	flag.StringVar(&c.workDir, "work-dir", "", "`directory` for the servers' data, configuration and logs, kept after the run (default: a temporary one, removed)")
 	sweep := flag.String("sweep", "", "comma-separated `rates` (per second) at which to run Warden's cached-token check and the floor in open loops too, to see how latency grows with load")
 	flag.Parse()
 	var err error
@@ -102,11 +108,15 @@ func run(ctx context.Context, c config) error {
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return err
 	}
-	work, err := os.MkdirTemp("", "warden-loadrun-")
-	if err != nil {
+	work := c.workDir
+	if work == "" {
+		if work, err = os.MkdirTemp("", "warden-loadrun-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(work)
+	} else if err := os.MkdirAll(work, 0o700); err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
 
 	progress("building warden (main module), opa (pinned in bench/go.mod) and the tenant hook")
 	wardenBin, opaBin, hookWasm := filepath.Join(binDir, "warden"), filepath.Join(binDir, "opa"), filepath.Join(binDir, "tenant.wasm")
@@ -162,12 +172,17 @@ func run(ctx context.Context, c config) error {
 	closed := load.Closed{Concurrency: c.concurrency, Warmup: c.warmup, Duration: c.duration}
 	closedFresh := load.Closed{Concurrency: c.concurrency, Warmup: c.uncachedWarmup, Duration: c.duration}
 
+	// The open loops at fixed rates run while Warden's token cache holds
+	// only the cached tokens; then the fresh tokens fill it (one entry
+	// each), and the half-max loop runs again: a cache of many entries
+	// makes the garbage collector's work, and so the tail, larger.
 	wc := r.closed("Warden, cached token", "Warden", closed, wardenTarget(w.addr, cached, false))
-	r.closed("Warden, fresh token per request", "Warden", closedFresh, wardenTarget(w.addr, fresh, true))
 	r.open("Warden, cached token, half of its max", "Warden", wc, wc, wardenTarget(w.addr, cached, false))
 	for _, rate := range c.sweep {
 		r.sweepAt(fmt.Sprintf("Warden, cached token, at %s/s", thousands(rate)), "Warden", rate, wardenTarget(w.addr, cached, false))
 	}
+	wf := r.closed("Warden, fresh token per request", "Warden", closedFresh, wardenTarget(w.addr, fresh, true))
+	r.open(fmt.Sprintf("Warden, cached token, half of its max, %d more tokens cached", c.uncachedTokens), "Warden", wf, wc, wardenTarget(w.addr, cached, false))
 	if hookName := "Warden, cached token, tenant hook"; r.err == nil && c.only.MatchString(hookName) {
 		if err := w.putHook(ctx, module); err != nil {
 			return fmt.Errorf("registering the hook: %w", err)
