@@ -216,9 +216,11 @@ func run(ctx context.Context, c config) error {
 			return err
 		}
 		defer o.stop()
+		// In the same order as Warden's: the open loop before the fresh
+		// tokens fill the io_jwt cache.
 		oc := r.closed("OPA, cached token", "OPA", closed, opaTarget(o.addr, cached, false))
-		r.closed("OPA, fresh token per request", "OPA", closedFresh, opaTarget(o.addr, fresh, true))
 		r.open("OPA, cached token, half of its max", "OPA", oc, oc, opaTarget(o.addr, cached, false))
+		r.closed("OPA, fresh token per request", "OPA", closedFresh, opaTarget(o.addr, fresh, true))
 		o.stop()
 	}
 	if r.err != nil {
