@@ -3,6 +3,10 @@ GO        ?= go
 BIN       := bin/warden
 LISTEN    ?= 127.0.0.1:7800
 BENCHTIME ?= 2s
+BENCHCOUNT ?= 3
+# Flags of the load run (go run ./cmd/loadrun -h in bench/), e.g.
+# LOADFLAGS='-duration 10s -concurrency 16'.
+LOADFLAGS ?= -sweep 2000,5000,10000
 
 .PHONY: build run test race fuzz bench check hooks
 
@@ -26,6 +30,7 @@ test:
 	$(GO) test ./...
 	$(GO) test -race ./sidecar/... ./admin/... ./sdk/...
 	$(GO) test -race -run 'TestHammer' ./policywasm/...
+	cd bench && $(GO) vet ./... && $(GO) test -short ./...
 
 # A short run of every fuzz target (FUZZTIME each).
 FUZZTIME ?= 10s
@@ -37,12 +42,18 @@ fuzz:
 	  done; \
 	done
 
+# bench/ is a module of its own, so the main module does not depend on
+# what the benchmarks compare Warden with (Open Policy Agent). The Go
+# benchmarks go to bench/last.txt; the load run over loopback HTTP (Warden
+# and OPA's server, the same load) to bench/load.md and bench/latency.png.
 bench:
-	$(GO) test ./bench -run '^$$' -bench . -benchtime $(BENCHTIME) -count 5 | tee bench/last.txt
+	cd bench && bash -o pipefail -c "$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(BENCHCOUNT) | tee last.txt"
+	cd bench && $(GO) run ./cmd/loadrun -md load.md -png latency.png $(LOADFLAGS)
 
 # Formats, vets and tidies, failing if that changed anything.
 check:
 	gofmt -l -w .
 	$(GO) vet ./...
 	$(GO) mod tidy
+	cd bench && $(GO) vet ./... && $(GO) mod tidy
 	git diff --exit-code -- . ':!bench/last.txt'

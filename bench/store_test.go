@@ -213,7 +213,11 @@ func wardenBinary(b *testing.B) string {
 			return
 		}
 		binPath = filepath.Join(dir, "warden")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/warden").CombinedOutput()
+		// Built in the main module, with its own dependency versions, as
+		// shipped (this module's may be newer).
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/warden")
+		cmd.Dir = ".."
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}

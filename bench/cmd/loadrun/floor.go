@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+)
+
+// The floor is a minimal net/http server that answers every request with a
+// fixed decision of the size Warden's has, without looking at it: what the
+// machine, loopback, net/http and the load generator cost by themselves.
+// loadrun starts it as a separate process (itself, with floorFlag), as
+// Warden and OPA are.
+const floorFlag = "-serve-floor"
+
+var floorAnswer = []byte(`{"allow":true,"status":200,"reason":"allowed","agent":{"id":"usr-0123456789abcdef","type":"user"},` +
+	`"grant":{"action":"function:*","resource":"/account/acc-00000000000be4c0/subscription/sub-0000000000000003/"},"revision":42}`)
+
+// serveFloor serves the floor on addr until the process is stopped.
+func serveFloor(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ready" {
+			return
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(floorAnswer)
+	})}
+	return srv.Serve(ln)
+}
+
+// startFloor starts the floor server as a process of its own.
+func startFloor(ctx context.Context, dir string) (*server, string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	srv, err := start("floor", dir, self, floorFlag, addr)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := srv.waitReady(ctx, "http://"+addr+"/ready", 30*time.Second); err != nil {
+		srv.stop()
+		return nil, "", fmt.Errorf("the floor server: %w", err)
+	}
+	return srv, addr, nil
+}
