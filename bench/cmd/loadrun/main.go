@@ -26,6 +26,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
@@ -71,6 +72,7 @@ func main() {
 	flag.DurationVar(&c.uncachedWarmup, "uncached-warmup", time.Second, "warm-up of the fresh-token scenarios, which spend tokens")
 	flag.IntVar(&c.uncachedTokens, "uncached-tokens", 50_000, "fresh tokens minted for the fresh-token scenarios; a scenario ends early when they run out")
 	flag.IntVar(&c.generatorProcs, "generator-procs", 1, "GOMAXPROCS of the load generator (the servers keep theirs: every core)")
+	flag.StringVar(&serverCPUs, "server-cpus", "", "run the servers on these `CPUs` only (a taskset list, e.g. 0); start loadrun itself under taskset on the others to keep the generator off the servers' cores")
 	only := flag.String("run", "", "run only the scenarios whose names match this `regexp` (and the ones an open loop needs)")
 	flag.StringVar(&c.workDir, "work-dir", "", "`directory` for the servers' data, configuration and logs, kept after the run (default: a temporary one, removed)")
 	sweep := flag.String("sweep", "", "comma-separated `rates` (per second) at which to run Warden's cached-token check and the floor in open loops too, to see how latency grows with load")
@@ -101,6 +103,11 @@ func run(ctx context.Context, c config) error {
 	// thread of Go code keeps its threads from crowding the server's and
 	// is enough to send tens of thousands of requests a second.
 	runtime.GOMAXPROCS(c.generatorProcs)
+	if serverCPUs != "" {
+		if _, err := exec.LookPath("taskset"); err != nil {
+			return fmt.Errorf("-server-cpus needs taskset (util-linux): %w", err)
+		}
+	}
 	binDir, err := filepath.Abs(c.binDir)
 	if err != nil {
 		return err

@@ -34,6 +34,10 @@ type server struct {
 	exited chan struct{}
 }
 
+// serverCPUs, when set, is the CPU list (as taskset takes it) every server
+// runs on: -server-cpus.
+var serverCPUs string
+
 // start starts bin with args, its output going to a log file in dir.
 func start(name, dir, bin string, args ...string) (*server, error) {
 	logPath := filepath.Join(dir, name+".log")
@@ -42,6 +46,10 @@ func start(name, dir, bin string, args ...string) (*server, error) {
 		return nil, err
 	}
 	defer logf.Close()
+	if serverCPUs != "" {
+		args = append([]string{"-c", serverCPUs, bin}, args...)
+		bin = "taskset"
+	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
