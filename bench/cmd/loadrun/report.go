@@ -77,14 +77,24 @@ func find(done []scenario, name string) *scenario {
 
 // machine describes the machine: processor, cores, memory, Go.
 func machine() string {
-	cpu, mem := "unknown processor", ""
+	// runtime.NumCPU counts the CPUs this process may run on, which
+	// taskset narrows; /proc/cpuinfo lists the machine's.
+	cpu, mem, cpus := "unknown processor", "", runtime.NumCPU()
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		n := 0
 		for _, line := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(line, "model name"); ok {
-				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-				break
+				if n == 0 {
+					cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				}
+				n++
 			}
 		}
+		cpus = max(cpus, n)
+	}
+	pinned := ""
+	if serverCPUs != "" {
+		pinned = fmt.Sprintf("; the servers on CPUs %s, the generator on %d CPU(s) of its own", serverCPUs, runtime.NumCPU())
 	}
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		var kb int64
@@ -92,7 +102,7 @@ func machine() string {
 			mem = fmt.Sprintf(", %.0f GiB", float64(kb)/(1<<20))
 		}
 	}
-	return fmt.Sprintf("%d vCPUs (%s)%s, %s/%s, %s", runtime.NumCPU(), cpu, mem, runtime.GOOS, runtime.GOARCH, runtime.Version())
+	return fmt.Sprintf("%d vCPUs (%s)%s, %s/%s, %s%s", cpus, cpu, mem, runtime.GOOS, runtime.GOARCH, runtime.Version(), pinned)
 }
 
 func opaVersion() string {
