@@ -94,7 +94,7 @@ func machine() string {
 	}
 	pinned := ""
 	if serverCPUs != "" {
-		pinned = fmt.Sprintf("; the servers on CPUs %s, the generator on %d CPU(s) of its own", serverCPUs, runtime.NumCPU())
+		pinned = fmt.Sprintf("; the servers on CPUs %s, the generator allowed %d CPU(s)", serverCPUs, runtime.NumCPU())
 	}
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		var kb int64
