@@ -147,31 +147,36 @@ func (w *warden) export(ctx context.Context) (opabench.Model, error) {
 		}
 		return a
 	}
-	for next := ""; ; {
-		p, err := w.admin.ListUsers(ctx, sdk.ListOptions{Count: 100, Next: next, All: true})
-		if err != nil {
-			return m, fmt.Errorf("listing users: %w", err)
-		}
-		for _, u := range p.Items {
-			m.Agents = append(m.Agents, agent(u.ID, model.AgentUser, u.Identities, u.Access))
-		}
-		if next = p.Next; next == "" {
-			break
-		}
+	users, err := listAll(ctx, w.admin.ListUsers)
+	if err != nil {
+		return m, fmt.Errorf("listing users: %w", err)
 	}
-	for next := ""; ; {
-		p, err := w.admin.ListClients(ctx, sdk.ListOptions{Count: 100, Next: next, All: true})
-		if err != nil {
-			return m, fmt.Errorf("listing clients: %w", err)
-		}
-		for _, c := range p.Items {
-			m.Agents = append(m.Agents, agent(c.ID, model.AgentClient, c.Identities, c.Access))
-		}
-		if next = p.Next; next == "" {
-			break
-		}
+	for _, u := range users {
+		m.Agents = append(m.Agents, agent(u.ID, model.AgentUser, u.Identities, u.Access))
+	}
+	clients, err := listAll(ctx, w.admin.ListClients)
+	if err != nil {
+		return m, fmt.Errorf("listing clients: %w", err)
+	}
+	for _, c := range clients {
+		m.Agents = append(m.Agents, agent(c.ID, model.AgentClient, c.Identities, c.Access))
 	}
 	return m, nil
+}
+
+// listAll reads every page of a list, whole records included.
+func listAll[T any](ctx context.Context, list func(context.Context, sdk.ListOptions) (sdk.Page[T], error)) ([]T, error) {
+	var all []T
+	for next := ""; ; {
+		p, err := list(ctx, sdk.ListOptions{Count: 100, Next: next, All: true})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, p.Items...)
+		if next = p.Next; next == "" {
+			return all, nil
+		}
+	}
 }
 
 // putHook registers the tenant example hook in restrict mode.

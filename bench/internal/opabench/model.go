@@ -1,18 +1,15 @@
 package opabench
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
 
 	"github.com/wardenauthz/warden/sdk"
 	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar"
 )
 
 // Model is what both sides are given: one account's issuers (with uploaded
@@ -87,29 +84,12 @@ func (m Model) Data() (map[string]any, error) {
 	}}, nil
 }
 
-// exportKey parses an uploaded PEM key (SPKI, PKCS#1 or a certificate) and
-// returns it as SPKI PEM with the JWS algorithms its type allows, as
-// Warden's verifier allows them.
+// exportKey parses an uploaded PEM key with Warden's own parser (so it
+// takes what Warden takes: SPKI, PKCS#1 or a certificate, of a supported
+// type and size) and returns it as SPKI PEM with the JWS algorithms its type
+// allows, as Warden's verifier allows them.
 func exportKey(text string) (string, []any, error) {
-	block, _ := pem.Decode([]byte(text))
-	if block == nil {
-		return "", nil, errors.New("not PEM")
-	}
-	var pub crypto.PublicKey
-	var err error
-	switch block.Type {
-	case "PUBLIC KEY":
-		pub, err = x509.ParsePKIXPublicKey(block.Bytes)
-	case "RSA PUBLIC KEY":
-		pub, err = x509.ParsePKCS1PublicKey(block.Bytes)
-	case "CERTIFICATE":
-		var c *x509.Certificate
-		if c, err = x509.ParseCertificate(block.Bytes); err == nil {
-			pub = c.PublicKey
-		}
-	default:
-		return "", nil, fmt.Errorf("PEM block %q", block.Type)
-	}
+	pub, err := sidecar.ParsePublicKey(text)
 	if err != nil {
 		return "", nil, err
 	}
