@@ -233,6 +233,9 @@ func run(ctx context.Context, c config) error {
 	if r.err != nil {
 		return r.err
 	}
+	if len(r.done) == 0 {
+		return fmt.Errorf("no scenario matched -run %q; the servers' gates match their names: Warden, floor, OPA", c.only)
+	}
 
 	if err := os.WriteFile(c.mdPath, []byte(report(c, r.done)), 0o644); err != nil {
 		return err
