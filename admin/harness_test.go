@@ -139,13 +139,6 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	st := state.New()
-	rep := storage.NewReplica(storage.ReplicaConfig{Client: etcdClient, Layout: e.layout, State: st, Logger: log, ProgressInterval: 100 * time.Millisecond})
-	go rep.Run(ctx)
-	for deadline := time.Now().Add(10 * time.Second); !rep.Status().Ready; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("replica not ready: %+v", rep.Status())
-		}
-	}
 	e.eng, err = sidecar.New(st, sidecar.Config{DefaultAccount: testAcc, Audiences: []string{base}},
 		sidecar.Deps{Logger: log, Now: e.clock.Now})
 	if err != nil {
@@ -155,9 +148,18 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.hooks = hooks.New(hooks.Config{Client: etcdClient, Layout: e.layout, Runtime: hookRT, Engine: e.eng, Logger: log, Linger: 10 * time.Millisecond})
+	e.hooks = hooks.New(hooks.Config{Client: etcdClient, Layout: e.layout, Runtime: hookRT, Engine: e.eng, Logger: log})
+	e.eng.AwaitHooksWith(e.hooks.WaitRevision)
 	go e.hooks.Run(ctx)
 	t.Cleanup(func() { e.hooks.Close(context.Background()); hookRT.Close(context.Background()) })
+	rep := storage.NewReplica(storage.ReplicaConfig{Client: etcdClient, Layout: e.layout, State: st, Logger: log, ProgressInterval: 100 * time.Millisecond,
+		Followers: map[string]storage.Follower{storage.KindHook: e.hooks}})
+	go rep.Run(ctx)
+	for deadline := time.Now().Add(10 * time.Second); !rep.Status().Ready; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("replica not ready: %+v", rep.Status())
+		}
+	}
 	deps.CheckModule, deps.AwaitHooks = hookRT.Check, e.hooks.WaitRevision
 	e.reg = prometheus.NewPedanticRegistry()
 	deps.Registerer = e.reg

@@ -35,7 +35,7 @@ func hookEngine(b *testing.B, dirs []string, mode string) *sidecar.Engine {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := e.SetHooks(hooks); err != nil {
+	if _, err := e.SetHooks(hooks); err != nil {
 		b.Fatal(err)
 	}
 	return e

@@ -1,13 +1,12 @@
 package bench
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -254,11 +253,12 @@ func BenchmarkColdStart100kAgents(b *testing.B) {
 
 func coldStart(b *testing.B, bin, endpoint string) (time.Duration, int64) {
 	b.Helper()
-	diag := freeAddr(b)
 	cmd := exec.Command(bin, "serve", "--role", "sidecar", "--etcd-endpoints", endpoint, "--account", account,
-		"--listen", freeAddr(b), "--diag-listen", diag, "--audience", audience)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+		"--listen", "127.0.0.1:0", "--diag-listen", "127.0.0.1:0", "--audience", audience)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
@@ -267,9 +267,27 @@ func coldStart(b *testing.B, bin, endpoint string) (time.Duration, int64) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	}()
+	// The process binds port 0 and says where in its "listening" line.
+	var log strings.Builder
+	lines := bufio.NewScanner(stderr)
+	var diag string
+	for diag == "" && lines.Scan() {
+		log.WriteString(lines.Text() + "\n")
+		var rec struct {
+			Msg        string `json:"msg"`
+			DiagListen string `json:"diag_listen"`
+		}
+		if json.Unmarshal(lines.Bytes(), &rec) == nil && rec.Msg == "listening" {
+			diag = rec.DiagListen
+		}
+	}
+	if diag == "" {
+		b.Fatalf("the sidecar did not say where it listens:\n%s", log.String())
+	}
+	go func() { _, _ = io.Copy(io.Discard, stderr) }()
 	for {
 		if time.Since(start) > 2*time.Minute {
-			b.Fatalf("not ready after 2 minutes:\n%s", stderr.String())
+			b.Fatalf("not ready after 2 minutes:\n%s", log.String())
 		}
 		resp, err := http.Get("http://" + diag + "/readyz")
 		if err == nil {
@@ -280,11 +298,7 @@ func coldStart(b *testing.B, bin, endpoint string) (time.Duration, int64) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	ready := time.Since(start)
-	if os.Getenv("COLDSTART_LOG") != "" {
-		b.Log(stderr.String())
-	}
-	return ready, vmHWM(b, cmd.Process.Pid)
+	return time.Since(start), vmHWM(b, cmd.Process.Pid)
 }
 
 // vmHWM reads a process's peak resident set size from /proc.
@@ -304,15 +318,4 @@ func vmHWM(b *testing.B, pid int) int64 {
 	}
 	b.Fatal("no VmHWM in /proc status")
 	return 0
-}
-
-// freeAddr returns a loopback address with a port free at the time of the
-// call.
-func freeAddr(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +31,38 @@ type Engine struct {
 	realClock bool
 	// dlog is nil when decisions are not logged.
 	dlog *decisionLog
+	// awaitHooks, when set, waits until the hooks of a revision are
+	// attached; see AwaitHooksWith.
+	awaitHooks atomic.Pointer[func(context.Context, int64) error]
+	// draining are the hook sets replaced but maybe still held by checks.
+	drainMu  sync.Mutex
+	draining []*hookSet
+}
+
+// AwaitHooksWith makes a check that asks for a minRevision wait, after the
+// state, until wait says the policy hooks of that revision are attached
+// too: a caller that wrote a hook and passes the write's revision is then
+// judged with it.
+func (e *Engine) AwaitHooksWith(wait func(ctx context.Context, rev int64) error) {
+	e.awaitHooks.Store(&wait)
+}
+
+// WaitRevision waits until the state is at revision rev or later, and the
+// hooks of that revision are attached, and returns the state's snapshot.
+func (e *Engine) WaitRevision(ctx context.Context, rev int64) (*state.Snapshot, error) {
+	snap, err := e.store.WaitRevision(ctx, rev)
+	if err != nil {
+		return nil, err
+	}
+	if wait := e.awaitHooks.Load(); wait != nil {
+		if err := (*wait)(ctx, rev); err != nil {
+			return nil, err
+		}
+		// The state may have moved on while the hooks loaded; a check
+		// reads the newest.
+		snap = e.store.Snapshot()
+	}
+	return snap, nil
 }
 
 // New returns an engine reading st. Call Run to refresh issuer keys in the
@@ -166,8 +199,9 @@ func (e *Engine) decide(ctx context.Context, snap *state.Snapshot, token, action
 	} else {
 		class = authClass(d.Reason)
 	}
-	if set := e.hooks.Load(); set != nil && len(set.hooks) > 0 {
+	if set, ref := e.acquireHooks(); set != nil {
 		d, class = e.applyHooks(ctx, set, hookRequest{token: token, account: account, action: action, resource: resource, source: source, now: now.Unix()}, d, class)
+		set.refs.Release(ref)
 	}
 	if e.metrics != nil {
 		e.metrics.observeCheck(class, timed, start)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/wardenauthz/warden/policywasm/abi"
 	"github.com/wardenauthz/warden/sdk/model"
 	"github.com/wardenauthz/warden/sidecar/internal/obs"
+	"github.com/wardenauthz/warden/sidecar/internal/shard"
 )
 
 // Hook modes.
@@ -54,20 +56,48 @@ func (ah *AttachedHook) name() string {
 	return ah.Hook.Name()
 }
 
-// hookSet is an immutable list of attached hooks, swapped whole.
-type hookSet struct{ hooks []AttachedHook }
+// hookSet is an immutable list of attached hooks, swapped whole. refs
+// counts the checks running it, so that the hooks it holds are closed only
+// once the last of them is done.
+type hookSet struct {
+	hooks []AttachedHook
+	refs  shard.Refs
+}
+
+// acquireHooks returns the current hook set, held until releaseHooks, or
+// nil when no hook is attached. A set replaced between the load and the
+// hold is let go and the new one taken: a set that a check holds was
+// current when it was held, so its drain can be waited for.
+func (e *Engine) acquireHooks() (*hookSet, int) {
+	for {
+		set := e.hooks.Load()
+		if set == nil || len(set.hooks) == 0 {
+			return nil, 0
+		}
+		i := set.refs.Acquire()
+		if e.hooks.Load() == set {
+			return set, i
+		}
+		set.refs.Release(i)
+	}
+}
+
+// drainPoll is how often the sets replaced by SetHooks are looked at until
+// no check holds them.
+const drainPoll = 5 * time.Millisecond
 
 // SetHooks replaces the engine's hooks at once: a check uses either the old
 // set or the new one, never a mix, and none fails during the swap. The
-// caller closes hooks it no longer attaches once checks in flight are done
-// with them (a closed hook fails closed, it never panics).
-func (e *Engine) SetHooks(hooks []AttachedHook) error {
+// returned channel is closed once no check holds any set replaced so far:
+// then the caller may close the hooks it no longer attaches (a closed hook
+// fails closed, it never panics).
+func (e *Engine) SetHooks(hooks []AttachedHook) (drained <-chan struct{}, err error) {
 	for _, h := range hooks {
 		if h.Mode != "" && h.Mode != HookRestrict && h.Mode != HookDecide {
-			return fmt.Errorf("hook %q: mode %q must be %s or %s", h.name(), h.Mode, HookRestrict, HookDecide)
+			return nil, fmt.Errorf("hook %q: mode %q must be %s or %s", h.name(), h.Mode, HookRestrict, HookDecide)
 		}
 		if h.Hook == nil && h.Broken == "" {
-			return fmt.Errorf("hook %q has no module and is not marked broken", h.name())
+			return nil, fmt.Errorf("hook %q has no module and is not marked broken", h.name())
 		}
 	}
 	set := &hookSet{hooks: append([]AttachedHook(nil), hooks...)}
@@ -78,11 +108,31 @@ func (e *Engine) SetHooks(hooks []AttachedHook) error {
 			}
 		}
 	}
-	e.hooks.Store(set)
+	e.drainMu.Lock()
+	defer e.drainMu.Unlock()
+	if old := e.hooks.Swap(set); old != nil {
+		e.draining = append(e.draining, old)
+	}
 	if m := e.metrics; m != nil {
 		m.forgetHooks(set.hooks)
 	}
-	return nil
+	done := make(chan struct{})
+	go e.drain(slices.Clone(e.draining), done)
+	return done, nil
+}
+
+// drain waits until no check holds any of sets, forgets them and closes
+// done.
+func (e *Engine) drain(sets []*hookSet, done chan struct{}) {
+	for _, s := range sets {
+		for !s.refs.Zero() {
+			time.Sleep(drainPoll)
+		}
+	}
+	e.drainMu.Lock()
+	e.draining = slices.DeleteFunc(e.draining, func(s *hookSet) bool { return slices.Contains(sets, s) })
+	e.drainMu.Unlock()
+	close(done)
 }
 
 // hookRequest is what a check asked, for hooks.

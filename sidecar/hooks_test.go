@@ -12,6 +12,7 @@ import (
 	"github.com/wardenauthz/warden/policywasm"
 	"github.com/wardenauthz/warden/policywasm/wasmtest"
 	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar/state"
 )
 
 // loadHook builds and loads a hook from policywasm's sources.
@@ -80,7 +81,7 @@ func TestHooks(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := f.eng.SetHooks(tc.hooks); err != nil {
+			if _, err := f.eng.SetHooks(tc.hooks); err != nil {
 				t.Fatal(err)
 			}
 			d := f.check(tc.token, tc.action, res)
@@ -107,7 +108,7 @@ func TestHooks(t *testing.T) {
 	}
 	for _, tc := range classes {
 		t.Run("class/"+tc.name, func(t *testing.T) {
-			if err := f.eng.SetHooks(tc.hooks); err != nil {
+			if _, err := f.eng.SetHooks(tc.hooks); err != nil {
 				t.Fatal(err)
 			}
 			if _, class := f.eng.decide(context.Background(), f.store.Snapshot(), plain, tc.action, res, ""); class != tc.class {
@@ -115,7 +116,7 @@ func TestHooks(t *testing.T) {
 			}
 		})
 	}
-	if err := f.eng.SetHooks([]AttachedHook{{Hook: allow, Name: "allow", Account: testAcc}, {Hook: tenant, Name: "tenant"}}); err != nil {
+	if _, err := f.eng.SetHooks([]AttachedHook{{Hook: allow, Name: "allow", Account: testAcc}, {Hook: tenant, Name: "tenant"}}); err != nil {
 		t.Fatal(err)
 	}
 	f.check(plain, "function:get", res)
@@ -137,10 +138,10 @@ func TestHooks(t *testing.T) {
 	}
 	lintClean(t, f.reg)
 
-	if err := f.eng.SetHooks([]AttachedHook{{Hook: allow, Mode: "maybe"}}); err == nil {
+	if _, err := f.eng.SetHooks([]AttachedHook{{Hook: allow, Mode: "maybe"}}); err == nil {
 		t.Fatal("a bad mode was accepted")
 	}
-	if err := f.eng.SetHooks([]AttachedHook{{Name: "empty"}}); err == nil {
+	if _, err := f.eng.SetHooks([]AttachedHook{{Name: "empty"}}); err == nil {
 		t.Fatal("a hook without a module was accepted")
 	}
 }
@@ -210,7 +211,7 @@ func TestHookSwapUnderLoad(t *testing.T) {
 		}()
 	}
 	for i := range 200 {
-		if err := f.eng.SetHooks(sets[i%len(sets)]); err != nil {
+		if _, err := f.eng.SetHooks(sets[i%len(sets)]); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(100 * time.Microsecond)
@@ -220,5 +221,54 @@ func TestHookSwapUnderLoad(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Fatalf("a check failed during the swaps: %s", e)
+	}
+}
+
+// TestHookSetDrain: the channel SetHooks returns closes only once no check
+// holds a set replaced so far, the older ones included, so that a hook is
+// never closed under a check running it.
+func TestHookSetDrain(t *testing.T) {
+	t.Parallel()
+	e, err := New(state.New(), Config{DefaultAccount: testAcc, Audiences: []string{"aud"}}, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		case <-time.After(20 * drainPoll):
+			return false
+		}
+	}
+	if _, err := e.SetHooks([]AttachedHook{{Name: "h", Broken: "unloaded"}}); err != nil {
+		t.Fatal(err)
+	}
+	held, ref := e.acquireHooks() // a check in flight with the first set
+	if held == nil {
+		t.Fatal("no set to hold")
+	}
+	first, err := e.SetHooks([]AttachedHook{{Name: "h", Broken: "unloaded"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := e.SetHooks(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if closed(first) || closed(second) {
+		t.Fatal("a replaced set drained while a check held it")
+	}
+	held.refs.Release(ref)
+	if !closed(first) || !closed(second) {
+		t.Fatal("the replaced sets did not drain once released")
+	}
+	if s, _ := e.acquireHooks(); s != nil {
+		t.Fatal("a set was held with no hooks attached")
+	}
+	e.drainMu.Lock()
+	defer e.drainMu.Unlock()
+	if len(e.draining) != 0 {
+		t.Fatalf("%d drained sets are still kept", len(e.draining))
 	}
 }

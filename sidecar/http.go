@@ -133,7 +133,7 @@ func (e *Engine) snapshotAt(w http.ResponseWriter, ctx context.Context, minRevis
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.MinRevisionWait)
 	defer cancel()
-	snap, err := e.store.WaitRevision(ctx, minRevision)
+	snap, err := e.WaitRevision(ctx, minRevision)
 	if err != nil {
 		WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("revision %d was not reached within %s; this node is at revision %d",
 			minRevision, e.cfg.MinRevisionWait, e.store.Revision()))

@@ -96,13 +96,6 @@ func (s *Server) start(ctx context.Context, dir string, o Options, log *slog.Log
 	}
 	s.RootInitToken = strings.TrimSpace(string(tok))
 	st := state.New()
-	rep := storage.NewReplica(storage.ReplicaConfig{Client: s.Store, Layout: layout, State: st, Logger: log, ProgressInterval: 100 * time.Millisecond})
-	go rep.Run(ctx)
-	for deadline := time.Now().Add(30 * time.Second); !rep.Status().Ready; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("admintest: the replica is not ready: %s", rep.Status().Reason)
-		}
-	}
 	eng, err := sidecar.New(st, sidecar.Config{DefaultAccount: res.Account, Audiences: []string{s.URL}, AllowInsecureKeyURLs: o.AllowInsecureKeyURLs},
 		sidecar.Deps{Logger: log})
 	if err != nil {
@@ -113,7 +106,16 @@ func (s *Server) start(ctx context.Context, dir string, o Options, log *slog.Log
 		return err
 	}
 	s.Hooks = hooks.New(hooks.Config{Client: s.Store, Layout: layout, Runtime: s.hookRT, Engine: eng, Logger: log})
+	eng.AwaitHooksWith(s.Hooks.WaitRevision)
 	go s.Hooks.Run(ctx)
+	rep := storage.NewReplica(storage.ReplicaConfig{Client: s.Store, Layout: layout, State: st, Logger: log, ProgressInterval: 100 * time.Millisecond,
+		Followers: map[string]storage.Follower{storage.KindHook: s.Hooks}})
+	go rep.Run(ctx)
+	for deadline := time.Now().Add(30 * time.Second); !rep.Status().Ready; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("admintest: the replica is not ready: %s", rep.Status().Reason)
+		}
+	}
 	adm, err := admin.New(eng, s.Store, layout, cfg, admin.Deps{Logger: log, CheckModule: s.hookRT.Check, AwaitHooks: s.Hooks.WaitRevision})
 	if err != nil {
 		return err

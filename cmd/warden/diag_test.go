@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
@@ -92,7 +93,7 @@ func TestDiagnostics(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); code != 0 || err != nil || !res.OK || res.Status != 200 || !res.Body.Ready {
 		t.Errorf("health -o json from WARDEN_DIAG_LISTEN on 0.0.0.0: %d %q %v", code, out, err)
 	}
-	dead := fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
+	dead := deadAddress(t)
 	if code, out := health("--addr", dead); code != exitServer || !strings.Contains(out, dead) {
 		t.Errorf("health of nothing: %d %q; want %d naming the address", code, out, exitServer)
 	}
@@ -125,4 +126,24 @@ func lintExposition(t *testing.T, body []byte) {
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
+}
+
+// deadAddress returns a loopback address that refuses connections: its
+// port is bound by a socket that does not listen, and stays so until the
+// test ends, so nobody else can take it meanwhile.
+func deadAddress(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }

@@ -10,7 +10,9 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -34,8 +36,9 @@ const usersIssuer = "https://users.warden.test"
 // refuses admin requests.
 func TestClusterTwoWardensShareOneCluster(t *testing.T) {
 	integration(t)
-	// B has no --account: it reads the account A bootstraps.
-	_, root, acc, a, b := adminAndSidecar(t, 3, false)
+	// B has no --account: it reads the account A bootstraps. Its checks
+	// wait long enough for a hook to compile on a busy machine.
+	_, root, acc, a, b := adminAndSidecar(t, 3, false, "--min-revision-wait", "15s")
 	if got := a.servingAccount(t); got != acc {
 		t.Fatalf("A serves account %q, want %q", got, acc)
 	}
@@ -72,14 +75,14 @@ func TestClusterTwoWardensShareOneCluster(t *testing.T) {
 	}
 
 	// A hook registered on A reaches B through the store: B compiles it
-	// and applies it to its checks, and counts its calls.
+	// and applies it to its checks, and counts its calls. A check on B at
+	// the revision of the hook's write waits until B has attached it.
 	tenant := wasmtest.Build(t, "../../policywasm/examples/tenant", "../../policywasm/guest", "../../policywasm/abi")
-	a.mustCall(t, http.MethodPut, "/v1/account/"+acc+"/hook/tenant", rootTok,
+	r = a.mustCall(t, http.MethodPut, "/v1/account/"+acc+"/hook/tenant", rootTok,
 		map[string]string{"module": base64.StdEncoding.EncodeToString(tenant), "actionPrefix": "function:"}, nil)
-	eventually(t, 30*time.Second, "B applies the hook", func() (bool, string) {
-		d := b.check(t, aliceTok, "function:get", resource, 0)
-		return !d.Allow && strings.Contains(d.Reason, `hook "tenant" denied`), d.Reason
-	})
+	if d := b.check(t, aliceTok, "function:get", resource, revision(t, r)); d.Allow || !strings.Contains(d.Reason, `hook "tenant" denied`) {
+		t.Fatalf("check on B at the revision of the hook's write: %+v; want denied by the hook", d)
+	}
 	metrics, err := httpDo(http.MethodGet, "http://"+b.diag+"/metrics", "", nil)
 	if err != nil || !strings.Contains(string(metrics.body), `warden_hook_calls_total{account="`+acc+`",hook="tenant"}`) ||
 		!strings.Contains(string(metrics.body), "warden_hooks_attached 1") ||
@@ -171,7 +174,7 @@ func TestClusterMemberKilledDuringWriteBurst(t *testing.T) {
 					"identities": []map[string]string{{"issuerId": usersIssuer, "subject": o.name}},
 					"access":     map[string]any{"allow": []map[string]string{{"action": "function:get", "resource": "/account/" + acc + "/" + o.name + "/"}}},
 				}
-				r, err := httpDo(http.MethodPost, w.base+usersPath, rootTok, body)
+				r, err := httpDo(http.MethodPost, w.url+usersPath, rootTok, body)
 				o.status, o.err = r.status, err
 				if err == nil && r.status == http.StatusOK {
 					var u struct {
@@ -249,7 +252,7 @@ func TestClusterMemberKilledDuringWriteBurst(t *testing.T) {
 		ID string `json:"id"`
 	}
 	eventually(t, startTimeout, "a create after the burst succeeds", func() (bool, string) {
-		r, err := httpDo(http.MethodPost, w.base+usersPath, rootTok, map[string]any{"firstName": "after-burst"})
+		r, err := httpDo(http.MethodPost, w.url+usersPath, rootTok, map[string]any{"firstName": "after-burst"})
 		if err != nil {
 			return false, err.Error()
 		}
@@ -456,6 +459,60 @@ func testRestartWithInitToken(t *testing.T) {
 	if !bytes.Equal(content2, content) || !fi2.ModTime().Equal(fi.ModTime()) || fi2.Mode() != fi.Mode() {
 		t.Errorf("the restart changed %s: %q (%v, %v), was %q (%v, %v)", file, content2, fi2.Mode(), fi2.ModTime(), content, fi.Mode(), fi.ModTime())
 	}
+
+	// Once the token is used, its file goes.
+	c := newCLI(t)
+	c.must("init", token, "--base-url", w.url)
+	eventually(t, 10*time.Second, "the used root init token's file removed", func() (bool, string) {
+		_, err := os.Stat(file)
+		return errors.Is(err, os.ErrNotExist), fmt.Sprint(err)
+	})
+	if n := len(w.logLines("removed the root init token's file: the token was used")); n != 1 {
+		t.Errorf("the removal was logged %d times, want 1", n)
+	}
+}
+
+// TestFailedStartLeavesNothing: a start that fails, because a port is
+// taken or the bootstrap flags are bad, leaves no data directory (no
+// store, no init token) behind, and exits non-zero.
+func TestFailedStartLeavesNothing(t *testing.T) {
+	integration(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.pem")
+	if err := os.WriteFile(bad, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"API port taken", []string{"--listen", taken.Addr().String()}, "address already in use"},
+		{"diagnostics port taken", []string{"--diag-listen", taken.Addr().String()}, "address already in use"},
+		{"bad bootstrap key", []string{"--bootstrap-issuer", "https://i", "--bootstrap-subject", "s", "--bootstrap-public-key", bad}, "--bootstrap-public-key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-"))
+			args := append([]string{"serve", "--listen", "127.0.0.1:0", "--diag-listen", "127.0.0.1:0", "--data-dir", data}, tc.args...)
+			p := startProc(t, "warden", wardenBinary(t), args...)
+			select {
+			case <-p.done:
+			case <-time.After(startTimeout):
+				t.Fatal("warden did not exit")
+			}
+			if p.err == nil || !strings.Contains(p.out.String(), tc.want) {
+				t.Errorf("exit %v; want a failure saying %q:\n%s", p.err, tc.want, p.out.String())
+			}
+			if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the failed start left %s behind: %v", data, err)
+			}
+		})
+	}
 }
 
 // TestSidecarAnswersWhileEtcdDown: with every etcd member killed, a sidecar
@@ -498,7 +555,7 @@ func TestSidecarAnswersWhileEtcdDown(t *testing.T) {
 	writeDone := make(chan writeResult, 1)
 	go func() {
 		start := time.Now()
-		r, err := httpDo(http.MethodPost, a.base+"/v1/account/"+acc+"/user", rootTok, map[string]any{"firstName": "During"})
+		r, err := httpDo(http.MethodPost, a.url+"/v1/account/"+acc+"/user", rootTok, map[string]any{"firstName": "During"})
 		writeDone <- writeResult{r, err, time.Since(start)}
 	}()
 	eventually(t, 15*time.Second, "the sidecar's /readyz says stale", func() (bool, string) {
@@ -521,7 +578,7 @@ func TestSidecarAnswersWhileEtcdDown(t *testing.T) {
 	}
 
 	for _, m := range cluster.members {
-		m.start(t, cluster.bin)
+		m.start(t, cluster)
 	}
 	cluster.waitHealthy(t)
 	b.waitReady(t, rev)
@@ -532,7 +589,7 @@ func TestSidecarAnswersWhileEtcdDown(t *testing.T) {
 	bob.key = alice.key
 	var bobRev int64
 	eventually(t, startTimeout, "a create on A after the outage succeeds", func() (bool, string) {
-		r, err := httpDo(http.MethodPost, a.base+"/v1/account/"+acc+"/user", rootTok, userBody("Bob", bob, "function:get", "/account/"+acc+"/"))
+		r, err := httpDo(http.MethodPost, a.url+"/v1/account/"+acc+"/user", rootTok, userBody("Bob", bob, "function:get", "/account/"+acc+"/"))
 		if err != nil {
 			return false, err.Error()
 		}
@@ -550,8 +607,8 @@ func TestSidecarAnswersWhileEtcdDown(t *testing.T) {
 // adminAndSidecar starts an etcd cluster of n members, warden A (role all,
 // bootstrapped with a fresh account and the returned root key) and warden
 // B (role sidecar, accepting A's audience, given --account only when
-// bAccount), and waits until both are ready.
-func adminAndSidecar(t *testing.T, n int, bAccount bool) (*etcdCluster, *agentKey, string, *wardenProc, *wardenProc) {
+// bAccount, and bExtra), and waits until both are ready.
+func adminAndSidecar(t *testing.T, n int, bAccount bool, bExtra ...string) (*etcdCluster, *agentKey, string, *wardenProc, *wardenProc) {
 	t.Helper()
 	cluster := startEtcd(t, n)
 	dir := t.TempDir()
@@ -563,6 +620,7 @@ func adminAndSidecar(t *testing.T, n int, bAccount bool) (*etcdCluster, *agentKe
 	if bAccount {
 		bFlags = append(bFlags, "--account", acc)
 	}
+	bFlags = append(bFlags, bExtra...)
 	b := startWarden(t, "warden B", filepath.Join(dir, "b"), bFlags...)
 	a.waitReady(t, 0)
 	b.waitReady(t, 0)

@@ -3,8 +3,9 @@
 package main
 
 // Helpers of the process-level integration tests: the warden binary built
-// once, warden and etcd processes started on free loopback ports and killed
-// when the test ends, readiness polling, admin and check calls, and tokens.
+// once, warden processes on loopback ports they choose themselves and etcd
+// processes on unix sockets, killed when the test ends, readiness polling,
+// admin and check calls, and tokens.
 
 import (
 	"bytes"
@@ -22,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,24 +111,6 @@ func etcdBinary(t *testing.T) string {
 	return path
 }
 
-// freePorts returns n distinct free loopback ports. The listeners stay open
-// until all are chosen, so the ports differ; a port can still be taken by
-// someone else before the process binds it, which is rare enough on
-// loopback.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("finding a free port: %v", err)
-		}
-		defer ln.Close()
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
-	}
-	return ports
-}
-
 // logBuffer collects a process's output; it is safe for concurrent use.
 type logBuffer struct {
 	mu  sync.Mutex
@@ -170,8 +154,16 @@ func childEnv() []string {
 // startProc starts bin with args in childEnv.
 func startProc(t *testing.T, name, bin string, args ...string) *proc {
 	t.Helper()
+	return startProcIn(t, "", name, bin, args...)
+}
+
+// startProcIn starts bin with args in childEnv, in directory dir ("" for
+// the test's own).
+func startProcIn(t *testing.T, dir, name, bin string, args ...string) *proc {
+	t.Helper()
 	p := &proc{name: name, out: &logBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
+	p.cmd.Dir = dir
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.WaitDelay = 5 * time.Second
 	// Dies with the test binary, even when a test timeout panics before
@@ -276,38 +268,59 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 
 // ---- etcd ----
 
-// etcdMember is one etcd server process of a cluster.
+// etcdMember is one etcd server process of a cluster. Its client and peer
+// URLs are unix sockets in the cluster's directory (etcd wants them as
+// unix://NAME:PORT, a socket file NAME:PORT in its working directory), so
+// no TCP port is chosen and then bound later, which another process could
+// take in between.
 type etcdMember struct {
 	name, dataDir string
-	clientURL     string
+	clientURL     string // as etcd's flags take it
+	sock          string // the client socket's path
+	peerSock      string // the peer socket's path
 	args          []string
 	proc          *proc
+	http          *http.Client // talks to the client socket
 }
 
 type etcdCluster struct {
 	bin     string
+	dir     string
 	members []*etcdMember
 }
 
-// startEtcd starts an n-member etcd cluster on free loopback ports, with
-// data under t.TempDir(), and waits until every member is healthy.
+// startEtcd starts an n-member etcd cluster on unix sockets, with data in
+// a short temporary directory (socket paths are limited to 108 bytes), and
+// waits until every member is healthy.
 func startEtcd(t *testing.T, n int) *etcdCluster {
 	t.Helper()
-	c := &etcdCluster{bin: etcdBinary(t)}
-	ports := freePorts(t, 2*n)
-	dir := t.TempDir()
+	dir, err := os.MkdirTemp("", "etcd-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	c := &etcdCluster{bin: etcdBinary(t), dir: dir}
 	var initial []string
 	for i := range n {
-		initial = append(initial, fmt.Sprintf("m%d=http://127.0.0.1:%d", i, ports[2*i+1]))
+		initial = append(initial, fmt.Sprintf("m%d=unix://p%d:1", i, i))
 	}
 	token := "warden-it-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	for i := range n {
+		sock := filepath.Join(dir, fmt.Sprintf("c%d:1", i))
 		m := &etcdMember{
+			peerSock:  filepath.Join(dir, fmt.Sprintf("p%d:1", i)),
 			name:      fmt.Sprintf("m%d", i),
 			dataDir:   filepath.Join(dir, fmt.Sprintf("m%d", i)),
-			clientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
+			clientURL: fmt.Sprintf("unix://c%d:1", i),
+			sock:      sock,
+			http: &http.Client{Timeout: requestTimeout, Transport: &http.Transport{
+				DisableKeepAlives: true,
+				DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+					return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+				},
+			}},
 		}
-		peerURL := fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1])
+		peerURL := fmt.Sprintf("unix://p%d:1", i)
 		m.args = []string{
 			"--name", m.name,
 			"--data-dir", m.dataDir,
@@ -323,22 +336,37 @@ func startEtcd(t *testing.T, n int) *etcdCluster {
 		c.members = append(c.members, m)
 	}
 	for _, m := range c.members {
-		m.start(t, c.bin)
+		m.start(t, c)
 	}
 	c.waitHealthy(t)
 	return c
 }
 
-func (m *etcdMember) start(t *testing.T, bin string) {
+// start starts the member, first removing the sockets a killed one left:
+// etcd does not, and would not bind them.
+func (m *etcdMember) start(t *testing.T, c *etcdCluster) {
 	t.Helper()
-	m.proc = startProc(t, "etcd "+m.name, bin, m.args...)
+	if m.proc != nil && !m.proc.exited() {
+		t.Fatalf("etcd %s is still running", m.name)
+	}
+	for _, sock := range []string{m.sock, m.peerSock} {
+		if err := os.Remove(sock); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	m.proc = startProcIn(t, c.dir, "etcd "+m.name, c.bin, m.args...)
+}
+
+// do sends a request to the member's HTTP gateway.
+func (m *etcdMember) do(method, path string, body any) (response, error) {
+	return httpDoWith(m.http, method, "http://etcd"+path, "", body)
 }
 
 // endpoints is the --etcd-endpoints value for the whole cluster.
 func (c *etcdCluster) endpoints() string {
 	urls := make([]string, len(c.members))
 	for i, m := range c.members {
-		urls[i] = m.clientURL
+		urls[i] = "unix://" + m.sock
 	}
 	return strings.Join(urls, ",")
 }
@@ -355,7 +383,7 @@ func (c *etcdCluster) waitHealthy(t *testing.T) {
 			if m.proc.exited() {
 				t.Fatalf("etcd %s exited: %v", m.name, m.proc.err)
 			}
-			r, err := httpDo(http.MethodGet, m.clientURL+"/health", "", nil)
+			r, err := m.do(http.MethodGet, "/health", nil)
 			if err != nil {
 				return false, err.Error()
 			}
@@ -370,7 +398,7 @@ func (c *etcdCluster) waitHealthy(t *testing.T) {
 // when no member says so.
 func (c *etcdCluster) leader() int {
 	for i, m := range c.members {
-		r, err := httpDo(http.MethodPost, m.clientURL+"/v3/maintenance/status", "", struct{}{})
+		r, err := m.do(http.MethodPost, "/v3/maintenance/status", struct{}{})
 		if err != nil || r.status != http.StatusOK {
 			continue
 		}
@@ -395,34 +423,56 @@ type wardenProc struct {
 	args    []string
 	listen  string // host:port of the admin and check APIs
 	diag    string // host:port of /readyz
-	base    string // the default base URL: http:// + listen
+	url     string // http:// + listen
+	base    string // the base URL: the tokens' audience
 	dataDir string
 }
 
-// startWarden starts `warden serve` on free loopback ports with data in
-// dataDir and the extra flags, without waiting for it.
+// startWarden starts `warden serve` on ports the system chooses, with data
+// in dataDir and the extra flags, and waits until it says where it
+// listens (it binds first thing), not until it is ready.
 func startWarden(t *testing.T, name, dataDir string, extra ...string) *wardenProc {
 	t.Helper()
-	ports := freePorts(t, 2)
-	w := &wardenProc{
-		listen:  fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		diag:    fmt.Sprintf("127.0.0.1:%d", ports[1]),
-		dataDir: dataDir,
-	}
-	w.base = "http://" + w.listen
-	w.args = append([]string{"serve", "--listen", w.listen, "--diag-listen", w.diag, "--data-dir", dataDir}, extra...)
+	w := &wardenProc{dataDir: dataDir}
+	w.args = append([]string{"serve", "--listen", "127.0.0.1:0", "--diag-listen", "127.0.0.1:0", "--data-dir", dataDir}, extra...)
 	w.proc = startProc(t, name, wardenBinary(t), w.args...)
+	w.learnAddresses(t)
 	return w
 }
 
-// restart starts the same command line again (same ports, data and flags)
-// after the process has exited.
+// learnAddresses reads the bound addresses and the base URL from the
+// "listening" log line.
+func (w *wardenProc) learnAddresses(t *testing.T) {
+	t.Helper()
+	eventually(t, startTimeout, w.name+` logs "listening"`, func() (bool, string) {
+		if w.exited() {
+			t.Fatalf("%s exited before it listened: %v", w.name, w.err)
+		}
+		lines := w.logLines("listening")
+		if len(lines) == 0 {
+			return false, "no line yet"
+		}
+		w.listen, _ = lines[0]["listen"].(string)
+		w.diag, _ = lines[0]["diag_listen"].(string)
+		w.base, _ = lines[0]["base_url"].(string)
+		return w.listen != "" && w.diag != "" && w.base != "", fmt.Sprint(lines[0])
+	})
+	w.url = "http://" + w.listen
+}
+
+// restart starts the same command line again (same data and flags, and
+// the first start's base URL, so that tokens minted for it still pass) on
+// new ports, after the process has exited.
 func (w *wardenProc) restart(t *testing.T) {
 	t.Helper()
 	if !w.exited() {
 		t.Fatalf("%s is still running", w.name)
 	}
+	if !slices.Contains(w.args, "--base-url") {
+		w.args = append(w.args, "--base-url", w.base)
+	}
 	w.proc = startProc(t, w.name, wardenBinary(t), w.args...)
+	w.learnAddresses(t)
 }
 
 // readyStatus is the body of /readyz.
@@ -500,6 +550,11 @@ func (r response) String() string { return fmt.Sprintf("%d %s", r.status, bytes.
 // httpDo sends body (when not nil) as JSON with token (when not "") as
 // bearer.
 func httpDo(method, url, token string, body any) (response, error) {
+	return httpDoWith(httpClient, method, url, token, body)
+}
+
+// httpDoWith is httpDo with another client.
+func httpDoWith(client *http.Client, method, url, token string, body any) (response, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -518,7 +573,7 @@ func httpDo(method, url, token string, body any) (response, error) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return response{}, err
 	}
@@ -533,7 +588,7 @@ func httpDo(method, url, token string, body any) (response, error) {
 // call sends an API request to w and fails the test on a transport error.
 func (w *wardenProc) call(t *testing.T, method, path, token string, body any) response {
 	t.Helper()
-	r, err := httpDo(method, w.base+path, token, body)
+	r, err := httpDo(method, w.url+path, token, body)
 	if err != nil {
 		t.Fatalf("%s %s on %s: %v", method, path, w.name, err)
 	}

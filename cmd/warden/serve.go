@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -124,15 +123,20 @@ func (f *serveFlags) complete() error {
 	if !(f.engine.DecisionLogSample > 0 && f.engine.DecisionLogSample <= 1) {
 		errs = append(errs, fmt.Errorf("--decision-log-sample %g must be more than 0 and at most 1", f.engine.DecisionLogSample))
 	}
+	f.boot.Account, f.boot.DataDir = f.engine.DefaultAccount, f.dataDir
+	return errors.Join(errs...)
+}
+
+// bound completes the flags that depend on the address the API listener
+// was bound to (a port 0 is chosen then): the base URL, and the audience.
+func (f *serveFlags) bound(apiAddr string) {
 	if f.baseURL == "" {
-		f.baseURL = "http://" + f.listen
+		f.baseURL = "http://" + apiAddr
 	}
 	f.engine.Audiences = f.audiences
 	if len(f.engine.Audiences) == 0 {
 		f.engine.Audiences = []string{f.baseURL}
 	}
-	f.boot.Account, f.boot.DataDir = f.engine.DefaultAccount, f.dataDir
-	return errors.Join(errs...)
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
@@ -150,44 +154,116 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	client, closeStore, err := openStore(f, log)
+	// The listeners are bound first: a start that cannot serve fails
+	// before it creates a store or an init token. Until the node is
+	// assembled they answer 503 (and /healthz 200).
+	srv, err := listen(f, log)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
-	layout := storage.NewLayout("")
-	adminCfg := admin.Config{BaseURL: f.baseURL}
-	if err := resolveAccount(ctx, f, client, layout, adminCfg, log); err != nil {
+	defer srv.close()
+	errc := srv.serve()
+
+	// A data directory this start creates is removed again if the start
+	// fails, store and init token included.
+	fresh := len(f.etcdEndpoints) == 0 && !exists(f.dataDir)
+	started := false
+	defer func() {
+		if fresh && !started {
+			if err := os.RemoveAll(f.dataDir); err == nil {
+				log.Info("removed the data directory this failed start created", "data_dir", f.dataDir)
+			}
+		}
+	}()
+	store, err := openStore(f, log)
+	if err != nil {
 		return err
 	}
+	defer store.close()
+	layout := storage.NewLayout("")
+	adminCfg := admin.Config{BaseURL: f.baseURL}
+	srv.setStarting("bootstrapping the store, or waiting for it to be bootstrapped")
+	if err := resolveAccount(ctx, f, store.client, layout, adminCfg, log); err != nil {
+		return err
+	}
+	node, err := assemble(f, store.client, layout, adminCfg, log)
+	if err != nil {
+		return err
+	}
+	defer node.close()
+	started = true
+	srv.ready(node.api, node.diag)
+	log.Info("warden serving", "listen", srv.apiAddr, "diag_listen", srv.diagAddr, "role", f.role,
+		"account", f.engine.DefaultAccount, "audiences", f.engine.Audiences, "version", version)
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return err
+	case err := <-store.failed:
+		log.Error("the store failed; exiting so that the process is started again", "error", err.Error())
+		return err
+	}
+	log.Info("shutting down; draining in-flight requests", "timeout", drainTimeout.String())
+	return srv.shutdown()
+}
 
-	// The replica and the key refresher outlive the drain: requests still
-	// in flight after SIGTERM need a current state to answer.
+// node is a running node's parts, from the replica to the handlers.
+type node struct {
+	api, diag http.Handler
+	close     func()
+}
+
+// assemble builds the node: replica, engine, hooks and admin API over the
+// store. The replica and the key refresher outlive the drain: requests
+// still in flight after SIGTERM need a current state to answer.
+func assemble(f *serveFlags, client *clientv3.Client, layout storage.Layout, adminCfg admin.Config, log *slog.Logger) (*node, error) {
 	runCtx, stopRun := context.WithCancel(context.Background())
-	defer stopRun()
+	var closers []func()
+	n := &node{close: func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+		stopRun()
+	}}
+	fail := func(err error) (*node, error) {
+		n.close()
+		return nil, err
+	}
 	st := state.New()
-	rep := storage.NewReplica(storage.ReplicaConfig{Client: client, Layout: layout, State: st, Logger: log})
-	go rep.Run(runCtx)
 	reg := newRegistry()
 	eng, err := sidecar.New(st, f.engine, sidecar.Deps{Logger: log, Registerer: reg})
 	if err != nil {
-		return usageError{err}
+		return fail(usageError{err})
 	}
 	go eng.Run(runCtx)
 
 	// Policy hooks: compiled off the check path, attached as the store
-	// says, checked before an admin write stores them.
+	// says, checked before an admin write stores them. Their records reach
+	// the node through the replica's watch, with the rest of the state.
 	hookRT, err := policywasm.NewRuntime(runCtx, f.hooks)
 	if err != nil {
-		return err
+		return fail(err)
 	}
-	defer hookRT.Close(context.Background())
+	closers = append(closers, func() { hookRT.Close(context.Background()) })
+	followers := map[string]storage.Follower{}
 	var hooks *hookmgr.Manager
 	if f.role != roleAdmin {
 		hooks = hookmgr.New(hookmgr.Config{Client: client, Layout: layout, Runtime: hookRT, Engine: eng, Logger: log})
+		followers[storage.KindHook] = hooks
+		eng.AwaitHooksWith(hooks.WaitRevision)
 		go hooks.Run(runCtx)
-		defer hooks.Close(context.Background())
+		closers = append(closers, func() { hooks.Close(context.Background()) })
 	}
+	if f.role != roleSidecar {
+		cleaner, err := admin.NewRootTokenCleaner(f.dataDir, layout, log)
+		if err != nil {
+			log.Warn("the root init token's file will not be removed once used", "error", err.Error())
+		} else if cleaner != nil {
+			followers[storage.KindInit] = cleaner
+		}
+	}
+	rep := storage.NewReplica(storage.ReplicaConfig{Client: client, Layout: layout, State: st, Logger: log, Followers: followers})
+	go rep.Run(runCtx)
 
 	mux := http.NewServeMux()
 	if f.role == roleAdmin {
@@ -204,62 +280,53 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		adm, err := admin.New(eng, client, layout, adminCfg, deps)
 		if err != nil {
-			return usageError{err}
+			return fail(usageError{err})
 		}
 		adm.Register(mux)
 	}
-	servers := []*http.Server{
-		{Addr: f.listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second},
-		{Addr: f.diagListen, Handler: diagMux(reg, rep, hooks, log), ReadHeaderTimeout: 10 * time.Second},
-	}
-	errc := make(chan error, len(servers))
-	for _, srv := range servers {
-		ln, err := net.Listen("tcp", srv.Addr)
-		if err != nil {
-			return fmt.Errorf("listening on %s: %w", srv.Addr, err)
-		}
-		go func() { errc <- srv.Serve(ln) }()
-	}
-	log.Info("warden serving", "listen", f.listen, "diag_listen", f.diagListen, "role", f.role,
-		"account", f.engine.DefaultAccount, "audiences", f.engine.Audiences, "version", version)
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		return err
-	}
-	log.Info("shutting down; draining in-flight requests", "timeout", drainTimeout.String())
-	sctx, scancel := context.WithTimeout(context.Background(), drainTimeout)
-	defer scancel()
-	var errs []error
-	for _, srv := range servers {
-		if err := srv.Shutdown(sctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	n.api, n.diag = mux, diagMux(reg, rep, hooks, log)
+	return n, nil
 }
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// store is the node's connection to etcd; failed receives why the embedded
+// server stopped, if it does.
+type store struct {
+	client *clientv3.Client
+	failed <-chan error
+	close  func()
+}
+
+// startEmbedded starts the embedded etcd server; tests replace it.
+var startEmbedded = storage.StartEmbedded
 
 // openStore connects to the external etcd cluster, or starts the embedded
 // server and connects to it.
-func openStore(f *serveFlags, log *slog.Logger) (*clientv3.Client, func(), error) {
+func openStore(f *serveFlags, log *slog.Logger) (*store, error) {
 	endpoints := []string(f.etcdEndpoints)
-	closeEmbedded := func() {}
+	s := &store{close: func() {}}
 	if len(endpoints) == 0 {
 		start := time.Now()
-		emb, err := storage.StartEmbedded(storage.EmbeddedConfig{DataDir: f.dataDir, ClientURL: f.etcdListen})
+		emb, err := startEmbedded(storage.EmbeddedConfig{DataDir: f.dataDir, ClientURL: f.etcdListen})
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		closeEmbedded = emb.Close
+		s.close, s.failed = emb.Close, emb.Failed()
 		endpoints = []string{emb.Endpoint()}
 		log.Info("embedded etcd started", "data_dir", f.dataDir, "endpoint", emb.Endpoint(), "took", time.Since(start).Round(time.Millisecond).String())
 	}
 	client, err := storage.Dial(endpoints...)
 	if err != nil {
-		closeEmbedded()
-		return nil, nil, err
+		s.close()
+		return nil, err
 	}
-	return client, func() { client.Close(); closeEmbedded() }, nil
+	closeServer := s.close
+	s.client, s.close = client, func() { client.Close(); closeServer() }
+	return s, nil
 }
 
 // storeWait bounds how long a starting node waits for the store.

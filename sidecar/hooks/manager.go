@@ -1,6 +1,7 @@
 // Package hooks keeps an engine's policy hooks in step with the store: it
-// lists and watches the hook records, reads and verifies their modules,
-// compiles them off the check path and swaps the engine's hook set whole.
+// follows the hook records through the replica's list and watch, reads and
+// verifies their modules, compiles them off the check path and swaps the
+// engine's hook set whole.
 package hooks
 
 import (
@@ -25,17 +26,16 @@ import (
 
 // Config configures a Manager.
 type Config struct {
+	// Client reads the hooks' modules; the records come from the replica
+	// the manager follows (storage.ReplicaConfig.Followers).
 	Client  *clientv3.Client
 	Layout  storage.Layout
 	Runtime *policywasm.Runtime
 	Engine  *sidecar.Engine
 	Logger  *slog.Logger
-	// Retry is the pause before listing again after the store failed.
-	// Default 1s.
+	// Retry is how often hooks that could not be loaded are tried again.
+	// Default 5s.
 	Retry time.Duration
-	// Linger is how long a replaced hook stays open for checks that
-	// started before the swap. Default 1 minute.
-	Linger time.Duration
 }
 
 // Manager keeps the engine's hooks current. Run does the work.
@@ -50,7 +50,24 @@ type Manager struct {
 	reason  string
 	changed chan struct{} // closed and replaced when applied changes
 
+	// queue holds what the replica gave and Run has not taken yet.
+	qmu   sync.Mutex
+	queue []update
+	wake  chan struct{}
+
+	// recs are the hook records as of the last update taken; only Run
+	// touches it.
+	recs map[string]stored
+
 	loadErrors atomic.Int64
+}
+
+// update is one call of the replica: a reset (after a list) or an advance
+// (after a watch response).
+type update struct {
+	reset   bool
+	rev     int64
+	records []storage.Record
 }
 
 // loaded is a hook as attached: its record and its module.
@@ -67,13 +84,33 @@ func New(cfg Config) *Manager {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Retry <= 0 {
-		cfg.Retry = time.Second
-	}
-	if cfg.Linger <= 0 {
-		cfg.Linger = time.Minute
+		cfg.Retry = 5 * time.Second
 	}
 	return &Manager{cfg: cfg, log: cfg.Logger.With("component", "hooks"), loaded: map[string]*loaded{},
-		reason: "the hooks are not loaded yet", changed: make(chan struct{})}
+		reason: "the hooks are not loaded yet", changed: make(chan struct{}), wake: make(chan struct{}, 1),
+		recs: map[string]stored{}}
+}
+
+// Reset takes every hook record at revision rev; it implements
+// storage.Follower. The work is done by Run.
+func (m *Manager) Reset(rev int64, records []storage.Record) {
+	m.push(update{reset: true, rev: rev, records: records})
+}
+
+// Advance takes the changes to hook records up to revision rev; it
+// implements storage.Follower. The work is done by Run.
+func (m *Manager) Advance(rev int64, changes []storage.Record) {
+	m.push(update{rev: rev, records: changes})
+}
+
+func (m *Manager) push(u update) {
+	m.qmu.Lock()
+	m.queue = append(m.queue, u)
+	m.qmu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Status is what the manager reports on /readyz and /metrics.
@@ -141,28 +178,75 @@ func (m *Manager) WaitRevision(ctx context.Context, rev int64) error {
 	}
 }
 
-// Run lists the hooks, then watches them, until ctx ends. When the store
-// fails, it keeps the hooks it has and starts over after Retry.
+// Run applies what the replica gives, in order, until ctx ends: updates
+// that came while a module compiled are taken together. Hooks that could
+// not be loaded (a store read that failed, say) are tried again every
+// Retry, not only when the store changes.
 func (m *Manager) Run(ctx context.Context) {
-	for ctx.Err() == nil {
-		err := m.cycle(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		m.log.Warn("watching the hooks failed; listing them again", "error", err.Error(), "retry", m.cfg.Retry)
+	retry := time.NewTicker(m.cfg.Retry)
+	defer retry.Stop()
+	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(m.cfg.Retry):
+		case <-m.wake:
+			m.take(ctx)
+		case <-retry.C:
+			if st := m.Status(); st.Ready && st.Broken > 0 {
+				m.apply(ctx, m.recs, st.Revision)
+			}
 		}
 	}
 }
 
-// Close detaches every hook and releases them.
+// take applies the queued updates: the hooks are loaded again when a
+// record changed, else only the revision moves on.
+func (m *Manager) take(ctx context.Context) {
+	m.qmu.Lock()
+	queue := m.queue
+	m.queue = nil
+	m.qmu.Unlock()
+	if len(queue) == 0 {
+		return
+	}
+	changed := false
+	for _, u := range queue {
+		if u.reset {
+			m.recs = map[string]stored{}
+			changed = true
+		}
+		for _, r := range u.records {
+			if r.Deleted {
+				delete(m.recs, r.Key)
+			} else {
+				m.put(m.recs, r.Key, r.Value)
+			}
+			changed = true
+		}
+	}
+	rev := queue[len(queue)-1].rev
+	if changed {
+		m.apply(ctx, m.recs, rev)
+		return
+	}
+	m.mu.Lock()
+	m.applied = max(m.applied, rev)
+	close(m.changed)
+	m.changed = make(chan struct{})
+	m.mu.Unlock()
+}
+
+// Close detaches every hook and releases them once the checks running
+// them are done, or ctx ends.
 func (m *Manager) Close(ctx context.Context) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	_ = m.cfg.Engine.SetHooks(nil)
+	if drained, err := m.cfg.Engine.SetHooks(nil); err == nil {
+		select {
+		case <-drained:
+		case <-ctx.Done():
+		}
+	}
 	for _, l := range m.loaded {
 		if l.hook != nil {
 			l.hook.Close(ctx)
@@ -170,60 +254,6 @@ func (m *Manager) Close(ctx context.Context) {
 	}
 	// A new map: apply may be reading the old one.
 	m.loaded = map[string]*loaded{}
-}
-
-// cycle lists the hook records and applies them, then follows the watch
-// until it fails.
-func (m *Manager) cycle(ctx context.Context) error {
-	resp, err := m.cfg.Client.Get(ctx, m.cfg.Layout.Hooks(), clientv3.WithPrefix())
-	if err != nil {
-		return fmt.Errorf("listing the hooks: %w", err)
-	}
-	recs := map[string]stored{}
-	for _, kv := range resp.Kvs {
-		m.put(recs, string(kv.Key), kv.Value)
-	}
-	rev := resp.Header.Revision
-	m.apply(ctx, recs, rev)
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
-	wch := m.cfg.Client.Watch(wctx, m.cfg.Layout.Hooks(), clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-	// Hooks that could not be loaded (a store read that failed, say) are
-	// tried again now and then, not only when the store changes.
-	retry := time.NewTicker(5 * m.cfg.Retry)
-	defer retry.Stop()
-	for {
-		var wr clientv3.WatchResponse
-		var ok bool
-		select {
-		case wr, ok = <-wch:
-		case <-retry.C:
-			if st := m.Status(); st.Broken > 0 {
-				m.apply(ctx, recs, st.Revision)
-			}
-			continue
-		}
-		if !ok {
-			break
-		}
-		if err := wr.Err(); err != nil {
-			return err
-		}
-		for _, ev := range wr.Events {
-			if ev.Type == clientv3.EventTypeDelete {
-				delete(recs, string(ev.Kv.Key))
-			} else {
-				m.put(recs, string(ev.Kv.Key), ev.Kv.Value)
-			}
-		}
-		if len(wr.Events) > 0 {
-			m.apply(ctx, recs, wr.Header.Revision)
-		}
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return errors.New("the watch ended")
 }
 
 // stored is a hook record as read from the store; bad says why it did not
@@ -269,6 +299,9 @@ func (m *Manager) apply(ctx context.Context, recs map[string]stored, rev int64) 
 		l := &loaded{acc: acc, name: name, rec: rec}
 		start := time.Now()
 		err = st.bad
+		if err == nil && rec.Mode != "" && rec.Mode != sidecar.HookRestrict && rec.Mode != sidecar.HookDecide {
+			err = fmt.Errorf("its mode %q is neither %s nor %s", rec.Mode, sidecar.HookRestrict, sidecar.HookDecide)
+		}
 		if err == nil {
 			l.hook, err = m.load(ctx, acc, name, rec, rev)
 		}
@@ -296,10 +329,17 @@ func (m *Manager) apply(ctx context.Context, recs map[string]stored, rev int64) 
 	slices.SortFunc(attached, func(a, b sidecar.AttachedHook) int {
 		return strings.Compare(a.Account+"/"+a.Name, b.Account+"/"+b.Name)
 	})
-	if err := m.cfg.Engine.SetHooks(attached); err != nil {
-		// Only a bad mode fails, which the admin API refuses; deny
-		// with what is known rather than keep stale hooks.
-		m.log.Error("the hooks could not be attached", "error", err.Error())
+	drained, err := m.cfg.Engine.SetHooks(attached)
+	if err != nil {
+		// Bad modes are marked broken above, so the engine takes every
+		// set this builds; if it did not, the old set stays.
+		m.log.Error("the hooks could not be attached; the previous ones stay", "error", err.Error())
+		for id, l := range next {
+			if l.hook != nil && (old[id] == nil || old[id].hook != l.hook) {
+				l.hook.Close(context.Background())
+			}
+		}
+		return
 	}
 	m.mu.Lock()
 	m.loaded, m.applied, m.ready, m.reason = next, rev, true, ""
@@ -307,9 +347,14 @@ func (m *Manager) apply(ctx context.Context, recs map[string]stored, rev int64) 
 	m.changed = make(chan struct{})
 	m.mu.Unlock()
 	// Checks that started before the swap may still call a retired hook;
-	// it is closed once they are surely done.
-	for _, h := range retired {
-		time.AfterFunc(m.cfg.Linger, func() { h.Close(context.Background()) })
+	// it is closed once none holds a set that has it.
+	if len(retired) > 0 {
+		go func() {
+			<-drained
+			for _, h := range retired {
+				h.Close(context.Background())
+			}
+		}()
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -40,6 +41,8 @@ type Embedded struct {
 	etcd      *embed.Etcd
 	clientURL string
 	closeOnce sync.Once
+	closing   atomic.Bool
+	failed    chan error
 }
 
 // StartEmbedded starts a single-member etcd server and waits until it
@@ -109,15 +112,45 @@ func StartEmbedded(c EmbeddedConfig) (*Embedded, error) {
 		e.Close()
 		return nil, fmt.Errorf("embedded etcd: not ready after %s (its log: %s)", c.StartTimeout, cfg.LogOutputs[0])
 	}
-	return &Embedded{etcd: e, clientURL: c.ClientURL}, nil
+	emb := &Embedded{etcd: e, clientURL: c.ClientURL, failed: make(chan error, 1)}
+	go emb.watch(cfg.LogOutputs[0])
+	return emb, nil
+}
+
+// watch reports on Failed a server that stops, or a listener that fails,
+// other than by Close.
+func (e *Embedded) watch(logFile string) {
+	var err error
+	select {
+	case <-e.etcd.Server.StopNotify():
+		err = fmt.Errorf("the server stopped (its log: %s)", logFile)
+	case lerr := <-e.etcd.Err():
+		err = fmt.Errorf("serving clients failed: %w (its log: %s)", lerr, logFile)
+	}
+	if !e.closing.Load() {
+		e.failed <- fmt.Errorf("embedded etcd: %w", err)
+	}
 }
 
 // Endpoint is the URL clients dial.
 func (e *Embedded) Endpoint() string { return e.clientURL }
 
+// Etcd returns the etcd server itself, for tests that make it fail.
+func (e *Embedded) Etcd() *embed.Etcd { return e.etcd }
+
+// Failed receives, once, why the server stopped when it stops on its own:
+// a process whose store is gone must exit, so that its supervisor starts
+// it again.
+func (e *Embedded) Failed() <-chan error { return e.failed }
+
 // Close stops the server, waiting for it to release its data. Closing
 // again does nothing.
-func (e *Embedded) Close() { e.closeOnce.Do(e.etcd.Close) }
+func (e *Embedded) Close() {
+	e.closeOnce.Do(func() {
+		e.closing.Store(true)
+		e.etcd.Close()
+	})
+}
 
 // removeStaleSocket removes a socket file left by a process that was
 // killed, which would make the listen fail, but refuses when a server still

@@ -39,6 +39,37 @@ type ReplicaConfig struct {
 	// RetryInterval is the wait before listing or watching again after a
 	// failure. Default 500ms.
 	RetryInterval time.Duration
+	// Followers follow kinds of record the state does not hold (hooks),
+	// keyed by kind, through the replica's own list and watch.
+	Followers map[string]Follower
+}
+
+// A Follower follows the records of one kind that the state does not hold
+// through the replica's list and watch. There is one list-then-watch per
+// node, not one per kind, so every kind reaches a node in the order of the
+// store's revisions, and etcd's progress notifications keep flowing: etcd
+// sends none on a watch stream while any watch on it starts past its
+// current revision.
+//
+// The replica calls a follower from its own goroutine, after the state
+// applied the same revision: it must hand the work off, never block.
+type Follower interface {
+	// Reset gives every record of the kind at revision rev, after each
+	// list; a record given before and missing now is gone.
+	Reset(rev int64, records []Record)
+	// Advance gives the changes to records of the kind up to revision rev,
+	// in order, after each change the state applied. changes is empty when
+	// only records of other kinds changed.
+	Advance(rev int64, changes []Record)
+}
+
+// Record is a record as read from the store.
+type Record struct {
+	Key   string
+	Value []byte // nil when Deleted
+	// Revision is the record's mod revision, or its deletion's.
+	Revision int64
+	Deleted  bool
 }
 
 // Replica keeps a state.Store equal to the store's prefix: it lists the
@@ -213,7 +244,22 @@ func (r *Replica) list(ctx context.Context) (int64, error) {
 	var rev int64
 	for _, kind := range stateKinds {
 		var err error
-		if rev, err = r.listKind(ctx, kind, rev, seen, b); err != nil {
+		if rev, err = r.listKind(ctx, kind, rev, func(kv *mvccpb.KeyValue) {
+			k := string(kv.Key)
+			seen[k] = kv.ModRevision
+			if r.applied[k] != kv.ModRevision {
+				r.put(b, k, kv.Value)
+			}
+		}); err != nil {
+			return 0, err
+		}
+	}
+	followed := make(map[string][]Record, len(r.cfg.Followers))
+	for kind := range r.cfg.Followers {
+		var err error
+		if rev, err = r.listKind(ctx, kind, rev, func(kv *mvccpb.KeyValue) {
+			followed[kind] = append(followed[kind], Record{Key: string(kv.Key), Value: kv.Value, Revision: kv.ModRevision})
+		}); err != nil {
 			return 0, err
 		}
 	}
@@ -227,6 +273,9 @@ func (r *Replica) list(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	r.applied = seen
+	for kind, f := range r.cfg.Followers {
+		f.Reset(b.Revision, followed[kind])
+	}
 	r.contact()
 	r.setErr(nil)
 	first := !r.loaded.Swap(true)
@@ -236,8 +285,8 @@ func (r *Replica) list(ctx context.Context) (int64, error) {
 }
 
 // listKind reads the records of one kind, page by page, at revision rev (the
-// revision of the first page when rev is 0), adding what changed to b.
-func (r *Replica) listKind(ctx context.Context, kind string, rev int64, seen map[string]int64, b *state.Batch) (int64, error) {
+// revision of the first page when rev is 0), handing each to each.
+func (r *Replica) listKind(ctx context.Context, kind string, rev int64, each func(*mvccpb.KeyValue)) (int64, error) {
 	prefix := r.cfg.Layout.Prefix + kind + "/"
 	end := clientv3.GetPrefixRangeEnd(prefix)
 	from := prefix
@@ -254,11 +303,7 @@ func (r *Replica) listKind(ctx context.Context, kind string, rev int64, seen map
 			rev = resp.Header.Revision
 		}
 		for _, kv := range resp.Kvs {
-			k := string(kv.Key)
-			seen[k] = kv.ModRevision
-			if r.applied[k] != kv.ModRevision {
-				r.put(b, k, kv.Value)
-			}
+			each(kv)
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
 			return rev, nil
@@ -267,14 +312,14 @@ func (r *Replica) listKind(ctx context.Context, kind string, rev int64, seen map
 	}
 }
 
-// held reports whether a key is of a kind the state holds.
-func (r *Replica) held(key string) bool {
+// kindOf returns the kind of a key under the prefix, "" for another key.
+func (r *Replica) kindOf(key string) string {
 	rest, ok := strings.CutPrefix(key, r.cfg.Layout.Prefix)
 	if !ok {
-		return false
+		return ""
 	}
 	kind, _, _ := strings.Cut(rest, "/")
-	return slices.Contains(stateKinds, kind)
+	return kind
 }
 
 // watch applies changes after rev until the watch fails, returning the last
@@ -329,6 +374,7 @@ func (r *Replica) watch(ctx context.Context, rev int64) (int64, error) {
 		// What the batch changes in r.applied, merged once it is applied:
 		// a batch that fails must not look applied to a later list.
 		changed := make(map[string]int64, len(resp.Events))
+		var followed map[string][]Record
 		for _, ev := range resp.Events {
 			if ev.Kv.ModRevision <= rev {
 				continue
@@ -337,7 +383,19 @@ func (r *Replica) watch(ctx context.Context, rev int64) (int64, error) {
 			// revision a write returned is one the state reaches.
 			b.Revision = max(b.Revision, ev.Kv.ModRevision)
 			k := string(ev.Kv.Key)
-			if !r.held(k) {
+			kind := r.kindOf(k)
+			if _, ok := r.cfg.Followers[kind]; ok {
+				if followed == nil {
+					followed = map[string][]Record{}
+				}
+				rec := Record{Key: k, Revision: ev.Kv.ModRevision, Deleted: ev.Type == mvccpb.DELETE}
+				if !rec.Deleted {
+					rec.Value = ev.Kv.Value
+				}
+				followed[kind] = append(followed[kind], rec)
+				continue
+			}
+			if !slices.Contains(stateKinds, kind) {
 				continue
 			}
 			if ev.Type == mvccpb.DELETE {
@@ -362,6 +420,9 @@ func (r *Replica) watch(ctx context.Context, rev int64) (int64, error) {
 			}
 		}
 		rev = b.Revision
+		for kind, f := range r.cfg.Followers {
+			f.Advance(rev, followed[kind])
+		}
 		r.contact()
 		r.setErr(nil)
 	}

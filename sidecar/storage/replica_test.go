@@ -2,10 +2,13 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -319,5 +322,141 @@ func TestReplicaBadRecordsFailClosed(t *testing.T) {
 	waitFor(t, "ready after bad records", func() bool { return r.Status().Ready })
 	if s := r.Status(); s.BadRecords != 3 {
 		t.Fatalf("bad records counted: %+v", s)
+	}
+}
+
+// recorder is a Follower that keeps what it was given.
+type recorder struct {
+	mu      sync.Mutex
+	resets  int
+	rev     int64
+	records map[string]string
+}
+
+func (f *recorder) Reset(rev int64, records []Record) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.resets++
+	f.rev = rev
+	f.records = map[string]string{}
+	for _, r := range records {
+		f.records[r.Key] = string(r.Value)
+	}
+}
+
+func (f *recorder) Advance(rev int64, changes []Record) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if rev <= f.rev {
+		panic(fmt.Sprintf("advance to %d after %d", rev, f.rev))
+	}
+	f.rev = rev
+	for _, r := range changes {
+		if r.Deleted {
+			delete(f.records, r.Key)
+		} else {
+			f.records[r.Key] = string(r.Value)
+		}
+	}
+}
+
+func (f *recorder) at(rev int64) (map[string]string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.records), f.rev >= rev
+}
+
+// TestReplicaFollowers: a follower gets every record of its kind at the
+// list's revision, then each change in order, and every revision the state
+// reaches, through the replica's one watch; a compacted watch resets it.
+func TestReplicaFollowers(t *testing.T) {
+	t.Parallel()
+	_, c := startEtcd(t, t.TempDir())
+	l := NewLayout("")
+	put(t, c, l.Account(acc), AccountRecord{ID: acc})
+	put(t, c, l.Hook(acc, "a"), HookRecord{SHA256: "1"})
+	f := &recorder{}
+	st := state.New()
+	r := NewReplica(ReplicaConfig{Client: c, State: st, Logger: quiet(), ProgressInterval: 50 * time.Millisecond,
+		Followers: map[string]Follower{KindHook: f}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	waitFor(t, "the first load", func() bool { return r.Status().Ready })
+	got, _ := f.at(0)
+	if len(got) != 1 || !strings.Contains(got[l.Hook(acc, "a")], `"1"`) {
+		t.Fatalf("after the list the follower holds %v", got)
+	}
+	// A change of another kind moves the follower's revision on too.
+	rev := put(t, c, l.Agent(acc, "usr-0000000000000001"), user("usr-0000000000000001", "a"))
+	waitFor(t, "the follower at the agent's revision", func() bool { _, ok := f.at(rev); return ok })
+	put(t, c, l.Hook(acc, "b"), HookRecord{SHA256: "2"})
+	del, err := c.Delete(ctx, l.Hook(acc, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the follower at the delete's revision", func() bool { _, ok := f.at(del.Header.Revision); return ok })
+	if got, _ := f.at(0); len(got) != 1 || got[l.Hook(acc, "b")] == "" {
+		t.Fatalf("after a put and a delete the follower holds %v", got)
+	}
+	if s := st.Snapshot().Revision; s != del.Header.Revision {
+		t.Fatalf("the state is at %d, the follower at %d", s, del.Header.Revision)
+	}
+}
+
+// TestReplicaQuietStoreStaysReady: with a follower attached and nothing
+// written, the replica stays ready for many times StaleAfter: etcd's
+// progress notifications keep coming on the one watch. (A second watch
+// starting past the store's revision on the same stream stopped them.)
+func TestReplicaQuietStoreStaysReady(t *testing.T) {
+	t.Parallel()
+	_, c := startEtcd(t, t.TempDir())
+	l := NewLayout("")
+	put(t, c, l.Account(acc), AccountRecord{ID: acc})
+	put(t, c, l.Hook(acc, "a"), HookRecord{SHA256: "1"})
+	r := NewReplica(ReplicaConfig{Client: c, State: state.New(), Logger: quiet(), ProgressInterval: 50 * time.Millisecond,
+		Followers: map[string]Follower{KindHook: &recorder{}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	waitFor(t, "the first load", func() bool { return r.Status().Ready })
+	// 20 × StaleAfter.
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if s := r.Status(); !s.Ready {
+			t.Fatalf("a quiet store made the replica not ready: %+v", s)
+		}
+	}
+	if s := r.Status(); s.Restarts != 0 {
+		t.Fatalf("the watch restarted on a quiet store: %+v", s)
+	}
+}
+
+// TestEmbeddedFailed: a server that stops on its own says so on Failed;
+// one stopped by Close does not.
+func TestEmbeddedFailed(t *testing.T) {
+	t.Parallel()
+	emb, err := StartEmbedded(EmbeddedConfig{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	emb.etcd.Server.HardStop()
+	select {
+	case err := <-emb.Failed():
+		if !strings.Contains(err.Error(), "stopped") {
+			t.Fatalf("Failed says %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a stopped server did not say so on Failed")
+	}
+	emb2, err := StartEmbedded(EmbeddedConfig{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	emb2.Close()
+	select {
+	case err := <-emb2.Failed():
+		t.Fatalf("a closed server says it failed: %v", err)
+	case <-time.After(100 * time.Millisecond):
 	}
 }

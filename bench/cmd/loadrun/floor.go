@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -20,12 +21,15 @@ const floorFlag = "-serve-floor"
 var floorAnswer = []byte(`{"allow":true,"status":200,"reason":"allowed","agent":{"id":"usr-0123456789abcdef","type":"user"},` +
 	`"grant":{"action":"function:*","resource":"/account/acc-00000000000be4c0/subscription/sub-0000000000000003/"},"revision":42}`)
 
-// serveFloor serves the floor on addr until the process is stopped.
+// serveFloor serves the floor on addr until the process is stopped. It
+// says where it listens, as Warden does, in a JSON line.
 func serveFloor(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
+	line, _ := json.Marshal(map[string]string{"msg": "listening", "listen": ln.Addr().String()})
+	fmt.Println(string(line))
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/ready" {
 			return
@@ -43,14 +47,16 @@ func startFloor(ctx context.Context, dir string) (*server, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	addr, err := freeAddr()
+	srv, err := start("floor", dir, self, floorFlag, "127.0.0.1:0")
 	if err != nil {
 		return nil, "", err
 	}
-	srv, err := start("floor", dir, self, floorFlag, addr)
+	rec, err := srv.listening(ctx, 30*time.Second)
 	if err != nil {
+		srv.stop()
 		return nil, "", err
 	}
+	addr, _ := rec["listen"].(string)
 	if err := srv.waitReady(ctx, "http://"+addr+"/ready", 30*time.Second); err != nil {
 		srv.stop()
 		return nil, "", fmt.Errorf("the floor server: %w", err)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -108,7 +110,34 @@ func (s *server) waitReady(ctx context.Context, url string, limit time.Duration)
 	}
 }
 
-// freeAddr returns a loopback address whose port was free a moment ago.
+// listening waits until the server logs the JSON line of msg "listening"
+// (Warden, and the floor server, bind port 0 and say where they listen)
+// and returns it.
+func (s *server) listening(ctx context.Context, limit time.Duration) (map[string]any, error) {
+	start := time.Now()
+	for {
+		b, _ := os.ReadFile(s.log)
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			var rec map[string]any
+			if json.Unmarshal(line, &rec) == nil && rec["msg"] == "listening" {
+				return rec, nil
+			}
+		}
+		if time.Since(start) > limit {
+			return nil, fmt.Errorf("%s did not say where it listens after %s; its log ends:\n%s", s.name, since(start), s.tail())
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.exited:
+			return nil, fmt.Errorf("%s exited before it listened; its log ends:\n%s", s.name, s.tail())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// freeAddr returns a loopback address whose port was free a moment ago,
+// for OPA's server, which cannot say which port it bound.
 func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

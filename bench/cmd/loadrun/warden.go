@@ -73,21 +73,20 @@ func startWarden(ctx context.Context, bin, dir string) (*warden, error) {
 	if err := os.WriteFile(pemPath, []byte(pemText), 0o600); err != nil {
 		return nil, err
 	}
-	listen, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	diag, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	srv, err := start("warden", dir, bin, "serve", "--listen", listen, "--diag-listen", diag,
+	srv, err := start("warden", dir, bin, "serve", "--listen", "127.0.0.1:0", "--diag-listen", "127.0.0.1:0",
 		"--data-dir", filepath.Join(dir, "warden-data"), "--account", benchAccount,
 		"--bootstrap-issuer", adminIssuer, "--bootstrap-subject", "root",
 		"--bootstrap-public-key", pemPath, "--bootstrap-key-id", "admin")
 	if err != nil {
 		return nil, err
 	}
+	addrs, err := srv.listening(ctx, time.Minute)
+	if err != nil {
+		srv.stop()
+		return nil, err
+	}
+	listen, _ := addrs["listen"].(string)
+	diag, _ := addrs["diag_listen"].(string)
 	w := &warden{server: srv, addr: listen, baseURL: "http://" + listen}
 	if err := srv.waitReady(ctx, "http://"+diag+"/readyz", time.Minute); err != nil {
 		srv.stop()
