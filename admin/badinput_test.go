@@ -60,6 +60,16 @@ func TestBadInput(t *testing.T) {
 		{"identity duplicated in the body", "POST", acc + "/user", e.rootTk, `{"identities":[{"issuerId":"i","subject":"s"},{"issuerId":"i","subject":"s"}]}`, 400, `"identities[1]" contains a duplicate value`},
 		{"grant without action", "POST", acc + "/client", e.rootTk, `{"access":{"allow":[{"resource":"/"}]}}`, 400, `"access.allow[0].action" is required`},
 		{"grant with a segment after *", "POST", acc + "/client", e.rootTk, `{"access":{"allow":[{"action":"*:get","resource":"/"}]}}`, 400, `has segments after '*'`},
+		// The grammar of grants: each of these would store a grant that
+		// never matches, or worse.
+		{"grant action with a space", "PATCH", acc + "/user/" + alice, e.rootTk, grant("fun ction:get", accRes), 400, `"access.allow[0].action": the action 'fun ction:get' has the segment 'fun ction'`},
+		{"grant action ending in a colon", "PATCH", acc + "/user/" + alice, e.rootTk, grant("function:", accRes), 400, `"access.allow[0].action": the action 'function:' has an empty segment`},
+		{"grant action with an empty segment", "PATCH", acc + "/user/" + alice, e.rootTk, grant("function::get", accRes), 400, `"access.allow[0].action": the action 'function::get' has an empty segment`},
+		{"grant resource with ..", "PATCH", acc + "/user/" + alice, e.rootTk, grant("function:get", "/account/../"), 400, `"access.allow[0].resource": the resource '/account/../' has a '..' segment`},
+		{"grant resource with a template", "PATCH", acc + "/user/" + alice, e.rootTk, grant("function:get", "/account/{{accountId}}/"), 400, `"access.allow[0].resource": the resource '/account/{{accountId}}/' holds '{{'`},
+		{"grant resource with a space", "POST", acc + "/client", e.rootTk, grant("function:get", "/account/a b/"), 400, `"access.allow[0].resource": the resource '/account/a b/' holds white space`},
+		{"grant resource with an empty segment", "POST", acc + "/client", e.rootTk, grant("function:get", "/account//x/"), 400, `"access.allow[0].resource": the resource '/account//x/' has an empty segment`},
+		{"grant resource with a dot", "POST", acc + "/client", e.rootTk, grant("function:get", "/account/./x/"), 400, `"access.allow[0].resource": the resource '/account/./x/' has a '.' segment`},
 		{"every problem at once", "POST", acc + "/user", e.rootTk, `{"firstName":1,"lastName":2}`, 400, `"firstName" must be a string; "lastName" must be a string`},
 
 		// Issuers.
@@ -128,4 +138,9 @@ func mustPEM(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// grant is an agent body holding one grant.
+func grant(action, resource string) string {
+	return fmt.Sprintf(`{"access":{"allow":[{"action":%q,"resource":%q}]}}`, action, resource)
 }

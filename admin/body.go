@@ -232,9 +232,10 @@ func (o *object) identities(field string) []model.Identity {
 	return out
 }
 
-// access reads an access field: {allow: [{action, resource}]}. Actions must
-// be valid grant actions; resources are returned as sent (the delegation
-// message quotes them) and normalized when stored.
+// access reads an access field: {allow: [{action, resource}]}. Actions and
+// resources must follow the grammar (model.ValidateAction and
+// ValidateResource); resources are returned as sent (the delegation message
+// quotes them) and normalized when stored.
 func (o *object) access(field string) []model.Permission {
 	acc := o.object(field, "allow")
 	if acc == nil {
@@ -245,8 +246,13 @@ func (o *object) access(field string) []model.Permission {
 	for _, it := range items {
 		p := model.Permission{Action: it.required("action", maxIDLen), Resource: it.required("resource", maxIDLen)}
 		if p.Action != "" {
-			if err := model.ValidateGrantAction(p.Action); err != nil {
+			if err := model.ValidateAction(p.Action); err != nil {
 				it.fail(`"%s": %s`, it.name("action"), err)
+			}
+		}
+		if p.Resource != "" {
+			if err := model.ValidateResource(p.Resource); err != nil {
+				it.fail(`"%s": %s`, it.name("resource"), err)
 			}
 		}
 		acc.absorb(it)

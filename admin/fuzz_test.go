@@ -43,7 +43,7 @@ func FuzzAgentBody(f *testing.F) {
 			seen[id] = true
 		}
 		for _, g := range allow {
-			if g.Resource == "" || model.ValidateGrantAction(g.Action) != nil {
+			if model.ValidatePermission(g) != nil {
 				t.Fatalf("accepted grant %+v", g)
 			}
 		}

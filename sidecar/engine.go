@@ -174,7 +174,12 @@ func (p Principal) Permissions() []model.Permission { return p.res.perms }
 
 // Check decides whether the holder of token may perform action on resource.
 // token is the raw bearer token ("" when none was sent).
+// An action or resource that breaks the grammar is refused with Status 400,
+// never matched.
 func (e *Engine) Check(ctx context.Context, token, action, resource string) model.Decision {
+	if err := model.ValidatePermission(model.Permission{Action: action, Resource: resource}); err != nil {
+		return model.Decision{Status: 400, Reason: err.Error(), Revision: e.store.Revision()}
+	}
 	d, _ := e.decide(ctx, e.store.Snapshot(), token, action, resource, "")
 	return d
 }

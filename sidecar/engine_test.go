@@ -97,6 +97,15 @@ func TestCheckDecisions(t *testing.T) {
 		{name: "inline entry without resource", token: rawTok(t, jwt.SigningMethodRS256, rsa1, kid("rsa1"), claims(func(c jwt.MapClaims) {
 			c[DefaultPermissionsClaim] = map[string]any{"allow": []any{map[string]any{"action": "function:get"}}}
 		})), action: "function:get", resource: aliceRes, status: 403, reason: `"allow[0].resource"`, agent: aliceID},
+		// Inline permissions follow the grammar too: a '..' would otherwise
+		// narrow to a resource that is not the one it names.
+		{name: "inline resource with ..", token: f.tok("rsa1", aliceSub, inline(model.Permission{Action: "function:get", Resource: aliceRes + "../x/"})), action: "function:get", resource: aliceRes, status: 403,
+			reason: `malformed inline permissions: "allow[0].resource": the resource '` + aliceRes + `../x/' has a '..' segment`, agent: aliceID},
+		{name: "inline action with a space", token: f.tok("rsa1", aliceSub, inline(model.Permission{Action: "function: get", Resource: aliceRes})), action: "function:get", resource: aliceRes, status: 403,
+			reason: `"allow[0].action": the action 'function: get'`, agent: aliceID},
+		// A check in process whose resource breaks the grammar is 400.
+		{name: "requested resource with ..", token: f.tok("rsa1", aliceSub), action: "function:get", resource: aliceRes + "../x/", status: 400, reason: "has a '..' segment"},
+		{name: "requested action with an empty segment", token: f.tok("rsa1", aliceSub), action: "function:", resource: aliceRes, status: 400, reason: `"action": the action 'function:' has an empty segment`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -107,6 +107,9 @@ func (e *Engine) serveBatch(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, out)
 }
 
+// requirement returns the checked action and resource, or why they break
+// the grammar: a resource with a ".." segment is refused, never matched
+// literally.
 func (c checkRequest) requirement(prefix string) (action, resource string, err error) {
 	switch {
 	case c.Action == nil:
@@ -117,6 +120,12 @@ func (c checkRequest) requirement(prefix string) (action, resource string, err e
 		return "", "", fmt.Errorf(`"%sresource" is required`, prefix)
 	case *c.Resource == "":
 		return "", "", fmt.Errorf(`"%sresource" is not allowed to be empty`, prefix)
+	}
+	if err := model.ValidateAction(*c.Action); err != nil {
+		return "", "", fmt.Errorf(`"%saction": %w`, prefix, err)
+	}
+	if err := model.ValidateResource(*c.Resource); err != nil {
+		return "", "", fmt.Errorf(`"%sresource": %w`, prefix, err)
 	}
 	return *c.Action, *c.Resource, nil
 }

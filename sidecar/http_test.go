@@ -60,6 +60,17 @@ func TestCheckHTTP(t *testing.T) {
 		{name: "wrong type", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":1,"resource":"/"}`, status: 400, want: `\"action\" must be a string`},
 		{name: "missing action", path: "/v1/check", auth: "Bearer " + tok, body: `{"resource":"/"}`, status: 400, want: `\"action\" is required`},
 		{name: "empty resource", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"a","resource":""}`, status: 400, want: `\"resource\" is not allowed to be empty`},
+		// The grammar: a resource with a '..' or '.' segment is refused,
+		// never matched literally (a grant on aliceRes would otherwise
+		// cover aliceRes + "../elsewhere/").
+		{name: "resource with ..", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"function:get","resource":"` + aliceRes + `../elsewhere/"}`, status: 400,
+			want: `\"resource\": the resource '` + aliceRes + `../elsewhere/' has a '..' segment`},
+		{name: "resource with .", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"function:get","resource":"` + aliceRes + `./"}`, status: 400, want: `has a '.' segment`},
+		{name: "resource with an empty segment", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"function:get","resource":"` + aliceRes + `/x"}`, status: 400, want: `has an empty segment`},
+		{name: "resource with white space", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"function:get","resource":"/account/a b/"}`, status: 400, want: `holds white space`},
+		{name: "action with an empty segment", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"function::get","resource":"/"}`, status: 400, want: `\"action\": the action 'function::get' has an empty segment`},
+		{name: "batch entry with ..", path: "/v1/check/batch", auth: "Bearer " + tok, body: `{"checks":[{"action":"a","resource":"/"},{"action":"a","resource":"/x/../"}]}`, status: 400,
+			want: `\"checks[1].resource\": the resource '/x/../' has a '..' segment`},
 		{name: "body over 1 MiB", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"` + strings.Repeat("a", MaxBodySize) + `"}`, status: 413, want: `"status":413`},
 		{name: "minRevision reached", path: "/v1/check", auth: "Bearer " + tok, body: fmt.Sprintf(`{"action":"function:get","resource":%q,"minRevision":1}`, aliceRes), status: 200, want: `"allow":true`},
 		{name: "minRevision not reached", path: "/v1/check", auth: "Bearer " + tok, body: fmt.Sprintf(`{"action":"function:get","resource":%q,"minRevision":7}`, aliceRes), status: 503, want: `revision 7 was not reached within 50ms`},

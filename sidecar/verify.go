@@ -223,7 +223,12 @@ func parseInline(raw any) ([]model.Permission, error) {
 		if !ok || resource == "" {
 			return nil, fmt.Errorf(`"allow[%d].resource" must be a non-empty string`, i)
 		}
-		perms = append(perms, model.Permission{Action: action, Resource: resource})
+		p := model.Permission{Action: action, Resource: resource}
+		var fe *model.FieldError
+		if err := model.ValidatePermission(p); errors.As(err, &fe) {
+			return nil, fmt.Errorf(`"allow[%d].%s": %w`, i, fe.Field, fe.Err)
+		}
+		perms = append(perms, p)
 	}
 	return perms, nil
 }

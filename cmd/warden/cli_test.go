@@ -148,6 +148,12 @@ func TestCLI(t *testing.T) {
 		{"a bad output format", []string{"issuer", "ls", "-o", "yaml"}, exitUsage, `-o "yaml" must be one of table, json`},
 		{"an invalid action", []string{"user", "access", "add", u.ID, "*:get"}, exitUsage, "has segments after '*'"},
 		{"an invalid resource", []string{"user", "access", "add", u.ID, "function:get", "--resource", "account/x"}, exitUsage, "must start with '/'"},
+		{"an action with a space", []string{"user", "access", "add", u.ID, "fun ction:get"}, exitUsage, "the action 'fun ction:get' has the segment 'fun ction'"},
+		{"an action ending in ':'", []string{"user", "access", "add", u.ID, "function:"}, exitUsage, "the action 'function:' has an empty segment"},
+		{"an action with '::'", []string{"user", "access", "add", u.ID, "function::get"}, exitUsage, "the action 'function::get' has an empty segment"},
+		{"a resource with '..'", []string{"user", "access", "add", u.ID, "function:get", "--resource", "/account/../"}, exitUsage, "has a '..' segment"},
+		{"a resource with a template", []string{"user", "access", "add", u.ID, "function:get", "--resource", "/account/{{accountId}}/"}, exitUsage, "holds '{{'"},
+		{"a resource with a space", []string{"user", "access", "add", u.ID, "function:get", "--resource", "/account/a b/"}, exitUsage, "holds white space"},
 		{"a malformed id", []string{"user", "get", "usr-1"}, exitUsage, `"userId" with value "usr-1" fails to match`},
 		{"a missing user", []string{"user", "get", "usr-0000000000000001"}, exitNotFound, "The user 'usr-0000000000000001' does not exist (HTTP 404)"},
 		{"a permission error names what was lacking", []string{"issuer", "ls", "--profile", "ops"}, exitDenied,
@@ -206,6 +212,13 @@ func TestCLI(t *testing.T) {
 		if r := c.run(help...); r.code != exitOK || !strings.Contains(r.stdout, "Usage:") {
 			t.Fatalf("warden %q: %+v", help, r)
 		}
+	}
+	// The access help says that matching is case-sensitive.
+	if r := c.run("user", "access", "--help"); !strings.Contains(r.stdout, "case-sensitive: a grant of FUNCTION:GET does not allow function:get") {
+		t.Fatalf("access --help: %+v", r)
+	}
+	if r := c.run("user", "access", "add", "--help"); !strings.Contains(r.stderr+r.stdout, "matched case-sensitively") {
+		t.Fatalf("access add --help: %+v", r)
 	}
 
 	// An unreachable deployment: the message names the URL tried.

@@ -343,9 +343,18 @@ func (k agentKind) identity(e env, args []string) error {
 	return k.show(e, f, r)
 }
 
+// grammarHelp says what a grant may hold.
+const grammarHelp = `An ACTION is ':'-separated segments, each a lone '*' or letters, digits, '-'
+and '_', with nothing after a '*': function:get, function:*, *. Matching is
+case-sensitive: a grant of FUNCTION:GET does not allow function:get.
+A RESOURCE starts with '/' and covers every resource under it: /account/ACC/
+covers /account/ACC/subscription/SUB/. It has no empty, '.' or '..' segment,
+no white space or control character, and no '{{'.
+`
+
 // access manages a user's or client's grants: read, change, write.
 func (k agentKind) access(e env, args []string) error {
-	if err := groupHelp(e, args, fmt.Sprintf("Usage:\n  warden %s access add|ls|rm ID [ACTION] [--action ACTION] [--resource RESOURCE]\n", k.name)); err != nil {
+	if err := groupHelp(e, args, fmt.Sprintf("Usage:\n  warden %s access add|ls|rm ID [ACTION] [--action ACTION] [--resource RESOURCE]\n\n%s", k.name, grammarHelp)); err != nil {
 		return err
 	}
 	sub := args[0]
@@ -353,8 +362,8 @@ func (k agentKind) access(e env, args []string) error {
 		return usageError{fmt.Errorf("unknown subcommand %q: want add, ls or rm", sub)}
 	}
 	f := newFlags(e, k.name+" access "+sub, k.name+" access "+sub+" ID [ACTION] [--action ACTION] [--resource RESOURCE]")
-	action := f.String("action", "", "the `action`, e.g. function:get or function:*")
-	resource := f.String("resource", "", "the `resource` (default: the profile's account, /account/<acc>/)")
+	action := f.String("action", "", "the `action`, e.g. function:get or function:*; matched case-sensitively, so FUNCTION:GET is another action")
+	resource := f.String("resource", "", "the `resource` (default: the profile's account, /account/<acc>/); it covers everything under it")
 	maxArgs := 2
 	if sub == "ls" {
 		maxArgs = 1
@@ -379,11 +388,14 @@ func (k agentKind) access(e env, args []string) error {
 		if *action == "" {
 			return usageError{fmt.Errorf("an action is required, as an argument or with --action")}
 		}
-		if err := model.ValidateGrantAction(*action); err != nil {
+		if err := model.ValidateAction(*action); err != nil {
 			return usageError{err}
 		}
 		if !strings.HasPrefix(*resource, "/") {
 			return usageError{fmt.Errorf("the resource %q must start with '/', e.g. %s", *resource, s.resource())}
+		}
+		if err := model.ValidateResource(*resource); err != nil {
+			return usageError{err}
 		}
 	}
 	id := f.args[0]

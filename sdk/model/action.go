@@ -1,9 +1,6 @@
 package model
 
-import (
-	"fmt"
-	"strings"
-)
+import "strings"
 
 // ActionMatches reports whether a granted action matches a requested one.
 //
@@ -39,22 +36,4 @@ func ActionMatches(granted, requested string) bool {
 		grantedDone = !gmore
 		g, r = grest, rrest
 	}
-}
-
-// ValidateGrantAction reports why an action may not be stored in a grant:
-// it is empty, or it has segments after a "*" segment. Because "*" allows at
-// once, "*:get" would match every action, which is never what its author
-// meant.
-func ValidateGrantAction(action string) error {
-	if action == "" {
-		return fmt.Errorf("the action must not be empty")
-	}
-	segs := strings.Split(action, ":")
-	for i, s := range segs {
-		if s == "*" && i < len(segs)-1 {
-			return fmt.Errorf("the action '%s' has segments after '*'; '*' matches everything after it, so use '%s'",
-				action, strings.Join(segs[:i+1], ":"))
-		}
-	}
-	return nil
 }

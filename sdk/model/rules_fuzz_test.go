@@ -3,6 +3,8 @@ package model
 import (
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 // refActionMatches is the action rule written the plain way, to check
@@ -59,19 +61,48 @@ func FuzzResourceCovers(f *testing.F) {
 	})
 }
 
-func FuzzValidateGrantAction(f *testing.F) {
-	for _, s := range []string{"*", "*:get", "a:*", "a:*:b", "", ":", "a::*"} {
+func FuzzValidateAction(f *testing.F) {
+	for _, s := range []string{"*", "*:get", "a:*", "a:*:b", "", ":", "a::*", "fun ction:get", "a-b_c:D9"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, a string) {
-		if ValidateGrantAction(a) != nil {
+		if ValidateAction(a) != nil {
 			return
 		}
 		segs := strings.Split(a, ":")
-		for i, s := range segs[:len(segs)-1] {
-			if s == "*" {
+		for i, s := range segs {
+			if s == "*" && i < len(segs)-1 {
 				t.Fatalf("accepted %q with a segment after '*' at %d", a, i)
 			}
+			if s != "*" && (s == "" || strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "") {
+				t.Fatalf("accepted %q with the segment %q", a, s)
+			}
+		}
+	})
+}
+
+func FuzzValidateResource(f *testing.F) {
+	for _, s := range []string{"/", "//", "/a/../b/", "a", "/a/./", "/a b/", "/{{x}}/", "/%2e%2e/", "/a\x00/", "\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, r string) {
+		if ValidateResource(r) != nil {
+			return
+		}
+		n := NormalizeResource(r)
+		if n != "/" {
+			for _, seg := range strings.Split(n[1:len(n)-1], "/") {
+				if seg == "" || seg == "." || seg == ".." {
+					t.Fatalf("accepted %q with the segment %q", r, seg)
+				}
+			}
+		}
+		if strings.Contains(r, "{{") || strings.ContainsFunc(r, func(c rune) bool { return unicode.IsSpace(c) || unicode.IsControl(c) }) || !utf8.ValidString(r) {
+			t.Fatalf("accepted %q", r)
+		}
+		// What is valid stays valid once normalized.
+		if err := ValidateResource(n); err != nil {
+			t.Fatalf("%q is valid but its normal form %q is not: %v", r, n, err)
 		}
 	})
 }

@@ -152,25 +152,97 @@ func TestRuleActionMatching(t *testing.T) {
 	}
 }
 
-func TestRuleGrantActionValidation(t *testing.T) {
+func TestRuleActionGrammar(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name, action string
 		ok           bool
+		msg          string // part of the error
 	}{
-		{"star", "*", true},
-		{"prefix star", "function:*", true},
-		{"plain", "function:get", true},
-		{"segment after star", "*:get", false},
-		{"segment after inner star", "a:*:b", false},
-		{"empty", "", false},
+		{"star", "*", true, ""},
+		{"prefix star", "function:*", true, ""},
+		{"plain", "function:get", true, ""},
+		{"one segment", "function", true, ""},
+		{"digits, dash and underscore", "my-app_2:do_it-now", true, ""},
+		{"upper case is valid, and matches only itself", "FUNCTION:GET", true, ""},
+		{"segment after star", "*:get", false, "segments after '*'; '*' matches everything after it, so use '*'"},
+		{"segment after inner star", "a:*:b", false, "so use 'a:*'"},
+		{"empty", "", false, "must not be empty"},
+		{"white space", "fun ction:get", false, "the segment 'fun ction'"},
+		{"trailing colon", "function:", false, "empty segment (segment 2)"},
+		{"double colon", "function::get", false, "empty segment (segment 2)"},
+		{"leading colon", ":get", false, "empty segment (segment 1)"},
+		{"star inside a segment", "func*:get", false, "the segment 'func*'"},
+		{"slash", "function/get", false, "the segment 'function/get'"},
+		{"non-ASCII letter", "fünction:get", false, "may hold only letters"},
+		{"control character", "function:get\n", false, "the segment 'get\n'"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if err := ValidateGrantAction(tc.action); (err == nil) != tc.ok {
-				t.Fatalf("ValidateGrantAction(%q) = %v", tc.action, err)
+			err := ValidateAction(tc.action)
+			if (err == nil) != tc.ok || err != nil && !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("ValidateAction(%q) = %v; want ok %v, saying %q", tc.action, err, tc.ok, tc.msg)
 			}
 		})
+	}
+}
+
+func TestRuleResourceGrammar(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, resource string
+		ok             bool
+		msg            string
+	}{
+		{"root", "/", true, ""},
+		{"account", "/account/acc-0123456789abcdef/", true, ""},
+		{"no slashes: normalized", "account/a", true, ""},
+		{"percent stays", "/account/a/issuer/https%3A%2F%2Fidp/", true, ""},
+		{"dots inside a segment", "/a/v1.2/..x/x../", true, ""},
+		{"non-ASCII", "/account/a/café/", true, ""},
+		{"empty", "", false, "must not be empty"},
+		{"dot-dot", "/account/../", false, "a '..' segment"},
+		{"dot-dot at the end, unnormalized", "/account/a/..", false, "a '..' segment"},
+		{"dot", "/account/./a/", false, "a '.' segment"},
+		{"lone dot", ".", false, "a '.' segment"},
+		{"empty segment", "/account//a/", false, "empty segment"},
+		{"double slash", "//", false, "empty segment"},
+		{"leading double slash", "//a/", false, "empty segment"},
+		{"template", "/account/{{accountId}}/", false, "'{{'"},
+		{"space", "/account/a b/", false, "white space"},
+		{"tab", "/account/a\tb/", false, "white space"},
+		{"newline", "/account/a\n", false, "white space"},
+		{"control", "/account/a\x00/", false, "control character"},
+		{"DEL", "/account/a\x7f/", false, "control character"},
+		{"non-breaking space", "/account/a\u00a0b/", false, "white space"},
+		{"invalid UTF-8", "/account/\xff/", false, "not valid UTF-8"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := ValidateResource(tc.resource)
+			if (err == nil) != tc.ok || err != nil && !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("ValidateResource(%q) = %v; want ok %v, saying %q", tc.resource, err, tc.ok, tc.msg)
+			}
+		})
+	}
+	// A permission's error names its field.
+	if err := ValidatePermission(Permission{Action: "a:", Resource: "/"}); err == nil || !strings.HasPrefix(err.Error(), `"action": `) {
+		t.Fatalf("bad action: %v", err)
+	}
+	if err := ValidatePermission(Permission{Action: "a", Resource: "/../"}); err == nil || !strings.HasPrefix(err.Error(), `"resource": `) {
+		t.Fatalf("bad resource: %v", err)
+	}
+}
+
+// TestGrammarAllocates: validating what is valid costs no allocation, since
+// every check does it.
+func TestGrammarAllocates(t *testing.T) {
+	n := testing.AllocsPerRun(100, func() {
+		_ = ValidateAction("function:get")
+		_ = ValidateResource("/account/acc-0123456789abcdef/subscription/sub-0123456789abcdef/function/f/")
+	})
+	if n != 0 {
+		t.Fatalf("%v allocations", n)
 	}
 }
 

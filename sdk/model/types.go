@@ -80,7 +80,9 @@ type AgentRef struct {
 }
 
 // Decision is the answer to a check. Status is 200 (allowed), 401 (no valid
-// token) or 403 (valid token, not permitted); Reason says why in words.
+// token) or 403 (valid token, not permitted); Reason says why in words. A
+// check made in process (sidecar.Engine.Check) whose action or resource
+// breaks the grammar gets 400; over HTTP that is the response's status.
 // Agent is set once the token resolved to an agent, Grant when a grant
 // allowed the request. Revision is the state revision the decision was made
 // at.
