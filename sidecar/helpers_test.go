@@ -100,6 +100,13 @@ type fixture struct {
 // account).
 func newFixture(t testing.TB, cfg Config) *fixture {
 	t.Helper()
+	return newFixtureWith(t, cfg, Deps{})
+}
+
+// newFixtureWith is newFixture with deps; the fixture sets the clock and
+// the registry.
+func newFixtureWith(t testing.TB, cfg Config, deps Deps) *fixture {
+	t.Helper()
 	f := &fixture{t: t, store: state.New(), clock: &clock{t: time.Unix(1_800_000_000, 0)}, reg: prometheus.NewPedanticRegistry()}
 	if cfg.Audiences == nil {
 		cfg.Audiences = []string{testAud}
@@ -107,7 +114,8 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 	if cfg.DefaultAccount == "" {
 		cfg.DefaultAccount = testAcc
 	}
-	eng, err := New(f.store, cfg, Deps{Now: f.clock.Now, Registerer: f.reg})
+	deps.Now, deps.Registerer = f.clock.Now, f.reg
+	eng, err := New(f.store, cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -146,7 +146,7 @@ var (
 	keyAgeDesc = prometheus.NewDesc("warden_key_age_seconds",
 		"Time since an issuer's keys were last fetched successfully, for issuers publishing keys at a URL.", []string{"account", "issuer"}, nil)
 	keyFailingDesc = prometheus.NewDesc("warden_key_refresh_failing",
-		"1 while an issuer's last key fetch failed and its previous keys are kept (until --max-key-staleness), else 0.", []string{"account", "issuer"}, nil)
+		"1 while an issuer's last key fetch failed (its previous keys, if any, are kept until --max-key-staleness), else 0; an issuer whose keys never loaded is 1.", []string{"account", "issuer"}, nil)
 	hookDurationDesc = prometheus.NewDesc("warden_hook_duration_seconds",
 		"Time of one call of a policy hook.", []string{"account", "hook"}, nil)
 )
@@ -181,15 +181,19 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	now := e.now()
 	for _, s := range e.keys.Sets() {
-		if s.LastSuccess.IsZero() {
+		if !s.Fetched {
 			continue
 		}
 		failing := 0.0
 		if s.Failing {
 			failing = 1
 		}
-		ch <- prometheus.MustNewConstMetric(keyAgeDesc, prometheus.GaugeValue, now.Sub(s.LastSuccess).Seconds(), s.Account, s.Issuer)
+		// An issuer whose keys never loaded has no age, but it is
+		// failing, and an alert on the failing series must see it.
 		ch <- prometheus.MustNewConstMetric(keyFailingDesc, prometheus.GaugeValue, failing, s.Account, s.Issuer)
+		if !s.LastSuccess.IsZero() {
+			ch <- prometheus.MustNewConstMetric(keyAgeDesc, prometheus.GaugeValue, now.Sub(s.LastSuccess).Seconds(), s.Account, s.Issuer)
+		}
 	}
 	m.mu.Lock()
 	hooks := make(map[hookKey]*obs.Snapshot, len(m.hooks))

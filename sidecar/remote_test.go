@@ -1,14 +1,21 @@
 package sidecar
 
 import (
+	"bytes"
+	"context"
 	"crypto"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"syscall"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -166,7 +173,7 @@ warden_key_fetches_total{result="failure",trigger="unknown_kid"} 0
 warden_key_fetches_total{result="success",trigger="initial"} 1
 warden_key_fetches_total{result="success",trigger="scheduled"} 0
 warden_key_fetches_total{result="success",trigger="unknown_kid"} 0
-# HELP warden_key_refresh_failing 1 while an issuer's last key fetch failed and its previous keys are kept (until --max-key-staleness), else 0.
+# HELP warden_key_refresh_failing 1 while an issuer's last key fetch failed (its previous keys, if any, are kept until --max-key-staleness), else 0; an issuer whose keys never loaded is 1.
 # TYPE warden_key_refresh_failing gauge
 warden_key_refresh_failing{account=%[1]q,issuer=%[2]q} 1
 `, testAcc, testIssuer)
@@ -263,4 +270,85 @@ func waitFor(t testing.TB, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestKeyFetchFailureReasons: when an issuer's keys cannot be fetched, the
+// check's reason names the issuer and the kind of failure, never a host,
+// an address or a resolver (those go to the log), and the issuer, whose
+// keys never loaded, has a failing series and no age.
+func TestKeyFetchFailureReasons(t *testing.T) {
+	t.Parallel()
+	dnsFail := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: &net.DNSError{Err: "no such host", Name: "keys.internal", Server: "10.255.255.53:53", IsNotFound: true}}
+	}
+	refused := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: &net.TCPAddr{IP: net.IPv4(10, 9, 8, 7), Port: 8443}, Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	}
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	t.Cleanup(slow.Close)
+	garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("<html>nope</html>")) }))
+	t.Cleanup(garbage.Close)
+	down := newKeyServer(t, false, "rsa1")
+	down.down.Store(true)
+	tests := []struct {
+		name   string
+		url    string
+		client *http.Client
+		kind   string
+		detail string // in the log, not in the reason
+	}{
+		{"the host does not resolve", "http://keys.internal/jwks", &http.Client{Transport: &http.Transport{DialContext: dnsFail}}, "the host name did not resolve", "10.255.255.53:53"},
+		{"the connection is refused", "http://keys.internal/jwks", &http.Client{Transport: &http.Transport{DialContext: refused}}, "the connection was refused", "10.9.8.7:8443"},
+		{"the server is down", down.srv.URL + "/keys", nil, "the key server answered HTTP 503", down.srv.Listener.Addr().String()},
+		{"the server answers garbage", garbage.URL + "/keys", nil, "the document holds no key Warden can use", garbage.Listener.Addr().String()},
+		{"the server is slow", slow.URL + "/keys", &http.Client{Timeout: 50 * time.Millisecond}, "the request timed out", slow.Listener.Addr().String()},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var log bytes.Buffer
+			var mu sync.Mutex
+			f := newFixtureWith(t, Config{AllowInsecureKeyURLs: true}, Deps{HTTPClient: tc.client,
+				Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &log}, nil))})
+			f.apply(func(b *state.Batch) {
+				b.PutIssuer(testAcc, model.Issuer{ID: testIssuer, JSONKeysURL: tc.url})
+			})
+			d := f.check(f.tok("rsa1", aliceSub), "function:get", aliceRes)
+			want := fmt.Sprintf("the keys of issuer %q could not be fetched: %s", testIssuer, tc.kind)
+			if d.Status != 401 || d.Reason != want {
+				t.Fatalf("decision %+v; want 401 %q", d, want)
+			}
+			mu.Lock()
+			logged := log.String()
+			mu.Unlock()
+			if !strings.Contains(logged, tc.detail) {
+				t.Errorf("the log lacks the detail %q:\n%s", tc.detail, logged)
+			}
+			want = fmt.Sprintf(`
+# HELP warden_key_refresh_failing 1 while an issuer's last key fetch failed (its previous keys, if any, are kept until --max-key-staleness), else 0; an issuer whose keys never loaded is 1.
+# TYPE warden_key_refresh_failing gauge
+warden_key_refresh_failing{account=%q,issuer=%q} 1
+`, testAcc, testIssuer)
+			if err := testutil.GatherAndCompare(f.reg, strings.NewReader(want), "warden_key_age_seconds", "warden_key_refresh_failing"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -77,7 +77,7 @@ func (e *Engine) keyFor(ctx context.Context, snap *state.Snapshot, ent *entry, t
 			if errors.Is(err, keys.ErrUnknownKid) || errors.Is(err, keys.ErrRateLimited) {
 				return nil, fmt.Errorf("%w %s", errUnknownKid, quote(kid))
 			}
-			return nil, err
+			return nil, &keySourceError{issuer: iss, err: err}
 		}
 		key, ent.remote, ent.remoteGen = k, rm, gen
 	} else {
@@ -95,10 +95,30 @@ func (e *Engine) keyFor(ctx context.Context, snap *state.Snapshot, ent *entry, t
 	return key, nil
 }
 
+// keySourceError is a failed lookup of the keys an issuer publishes at a
+// URL. Its text names the issuer and the kind of failure, never the
+// details (hosts, addresses, resolvers), which the key registry logs.
+type keySourceError struct {
+	issuer string
+	err    error
+}
+
+func (e *keySourceError) Error() string {
+	reason := keys.PublicReason(e.err)
+	if reason == "" {
+		reason = "could not be used"
+	}
+	return fmt.Sprintf("the keys of issuer %s %s", quote(e.issuer), reason)
+}
+
 // verifyReason turns a parse or verification error into a reason.
 func verifyReason(err error) string {
+	var kse *keySourceError
+	if errors.As(err, &kse) {
+		return kse.Error()
+	}
 	for _, known := range []error{errUnknownAcct, errAlgorithm, errNoKid, errNoIssuer, errUnknownIss, errUnknownKid,
-		errAlgKeyType, errBadKeyUpload, keys.ErrFetch, keys.ErrKeysStale, keys.ErrInsecureURL} {
+		errAlgKeyType, errBadKeyUpload} {
 		if errors.Is(err, known) {
 			// The wrapped keyfunc error is the last line of jwt's joined
 			// message; rebuild ours from the chain instead.

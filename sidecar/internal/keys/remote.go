@@ -3,16 +3,20 @@ package keys
 import (
 	"context"
 	"crypto"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -24,6 +28,78 @@ var (
 	ErrFetch       = errors.New("fetching issuer keys")
 	ErrInsecureURL = errors.New("key URL is not https")
 )
+
+// FetchError is a failed fetch of an issuer's keys. Kind says what went
+// wrong in words fit for whoever sent the token ("the host name did not
+// resolve"); the error itself adds the details (addresses, resolvers,
+// messages of the network stack), which belong in the log only.
+type FetchError struct {
+	Kind string
+	Err  error
+}
+
+func (e *FetchError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *FetchError) Unwrap() error { return e.Err }
+
+// fetchErr is a FetchError of kind whose detail wraps ErrFetch (or
+// ErrInsecureURL) with what follows.
+func fetchErr(kind string, format string, args ...any) *FetchError {
+	return &FetchError{Kind: kind, Err: fmt.Errorf(format, args...)}
+}
+
+// StaleError says an issuer's keys are too old to use: every refresh
+// failed for longer than MaxStaleness.
+type StaleError struct {
+	Since time.Duration // since the last successful fetch
+	Last  error         // the last failure
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("%s: last fetched %s ago: %v", ErrKeysStale, e.Since.Round(time.Second), e.Last)
+}
+
+// Unwrap makes errors.Is(err, ErrKeysStale) hold.
+func (e *StaleError) Unwrap() error { return ErrKeysStale }
+
+// PublicReason says why a key lookup failed, in words that name no host,
+// address or resolver: the kind of a FetchError, how stale stale keys are.
+// It is "" for errors that are not about fetching keys.
+func PublicReason(err error) string {
+	var fe *FetchError
+	var se *StaleError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("are stale: last fetched %s ago, and refreshing them fails", se.Since.Round(time.Second))
+	case errors.As(err, &fe):
+		return "could not be fetched: " + fe.Kind
+	case errors.Is(err, ErrFetch):
+		return "could not be fetched in time"
+	}
+	return ""
+}
+
+// classify names the kind of a failed request, without its details.
+func classify(err error) string {
+	var dns *net.DNSError
+	var netErr net.Error
+	var unknownAuth x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var tlsRecord tls.RecordHeaderError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return "the request timed out"
+	case errors.As(err, &dns):
+		return "the host name did not resolve"
+	case errors.As(err, &unknownAuth), errors.As(err, &hostname), errors.As(err, &invalid), errors.As(err, &tlsRecord):
+		return "its TLS certificate was not accepted"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "the connection was refused"
+	}
+	return "the connection failed"
+}
 
 // RegistryConfig configures a Registry. The zero value of each field is its
 // default.
@@ -122,6 +198,8 @@ type SetStatus struct {
 	LastSuccess time.Time
 	// Failing says the last fetch failed.
 	Failing bool
+	// Fetched says a fetch has ended, well or not.
+	Fetched bool
 }
 
 // Sets returns the state of every key set the registry holds.
@@ -135,7 +213,8 @@ func (r *Registry) Sets() []SetStatus {
 	out := make([]SetStatus, 0, len(sets))
 	for _, rm := range sets {
 		rm.mu.Lock()
-		out = append(out, SetStatus{Account: rm.key.account, Issuer: rm.key.issuer, LastSuccess: rm.stats.LastSuccess, Failing: rm.lastErr != nil})
+		out = append(out, SetStatus{Account: rm.key.account, Issuer: rm.key.issuer, LastSuccess: rm.stats.LastSuccess, Failing: rm.lastErr != nil,
+			Fetched: rm.stats.OK+rm.stats.Failed > 0})
 		rm.mu.Unlock()
 	}
 	return out
@@ -310,7 +389,7 @@ func (rm *Remote) lookupLocked(kid string, now time.Time) (crypto.PublicKey, uin
 		return nil, 0, ErrFetch
 	}
 	if now.UnixNano() >= rm.usableUntil.Load() {
-		return nil, 0, fmt.Errorf("%w: last fetched %s ago: %v", ErrKeysStale, now.Sub(rm.stats.LastSuccess).Round(time.Second), rm.lastErr)
+		return nil, 0, &StaleError{Since: now.Sub(rm.stats.LastSuccess), Last: rm.lastErr}
 	}
 	key, ok := rm.set[kid]
 	if !ok {
@@ -416,16 +495,17 @@ func sameSet(a, b Set) bool {
 
 func (rm *Remote) fetch(ctx context.Context) (Set, time.Duration, error) {
 	cfg := &rm.reg.cfg
+	at := RedactURL(rm.key.url)
 	u, err := url.Parse(rm.key.url)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: bad URL: %v", ErrFetch, err)
+		return nil, 0, fetchErr("its key URL does not parse", "%w: bad URL: %v", ErrFetch, err)
 	}
 	if u.Scheme != "https" && !(cfg.AllowInsecure && u.Scheme == "http") {
-		return nil, 0, fmt.Errorf("%w: %s", ErrInsecureURL, RedactURL(rm.key.url))
+		return nil, 0, fetchErr("its key URL is not https", "%w: %s", ErrInsecureURL, at)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rm.key.url, nil)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: %v", ErrFetch, err)
+		return nil, 0, fetchErr("its key URL does not parse", "%w: %v", ErrFetch, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := cfg.HTTPClient.Do(req)
@@ -435,26 +515,27 @@ func (rm *Remote) fetch(ctx context.Context) (Set, time.Duration, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, 0, fmt.Errorf("%w from %s: %v", ErrFetch, RedactURL(rm.key.url), err)
+		return nil, 0, fetchErr(classify(err), "%w from %s: %w", ErrFetch, at, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("%w from %s: status %d", ErrFetch, RedactURL(rm.key.url), resp.StatusCode)
+		return nil, 0, fetchErr(fmt.Sprintf("the key server answered HTTP %d", resp.StatusCode), "%w from %s: status %d", ErrFetch, at, resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentSize+1))
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w from %s: reading body: %v", ErrFetch, RedactURL(rm.key.url), err)
+		return nil, 0, fetchErr("reading the key document failed", "%w from %s: reading body: %w", ErrFetch, at, err)
 	}
 	if len(body) > maxDocumentSize {
-		return nil, 0, fmt.Errorf("%w from %s: document larger than %d bytes", ErrFetch, RedactURL(rm.key.url), maxDocumentSize)
+		return nil, 0, fetchErr(fmt.Sprintf("the key document is larger than %d bytes", maxDocumentSize),
+			"%w from %s: document larger than %d bytes", ErrFetch, at, maxDocumentSize)
 	}
 	set, perr := ParseDocument(body)
 	if set == nil {
-		return nil, 0, fmt.Errorf("%w from %s: %v", ErrFetch, RedactURL(rm.key.url), perr)
+		return nil, 0, fetchErr("the document holds no key Warden can use", "%w from %s: %v", ErrFetch, at, perr)
 	}
 	if perr != nil {
 		cfg.Logger.Warn("some issuer keys did not parse and are ignored",
-			"account", rm.key.account, "issuer", rm.key.issuer, "url", RedactURL(rm.key.url), "err", perr)
+			"account", rm.key.account, "issuer", rm.key.issuer, "url", at, "err", perr)
 	}
 	return set, MaxAge(resp.Header.Get("Cache-Control"), cfg.DefaultMaxAge), nil
 }
