@@ -15,9 +15,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"syscall"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
