@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -160,7 +162,7 @@ func TestCLI(t *testing.T) {
 			"Unauthorized: profile 'ops' (" + cl.ID + ") may not perform 'issuer:get' on '" + res + "issuer/'"},
 		{"a grant beyond the caller's", []string{"user", "access", "add", u.ID, "issuer:get", "--profile", "ops"}, exitUsage,
 			"is not authorized to grant access to perform the action 'issuer:get'"},
-		{"half an uploaded key", []string{"issuer", "add", "x", "--key-id", "k"}, exitUsage, "--public-key and --key-id go together"},
+		{"half an uploaded key", []string{"issuer", "add", "x", "--key-id", "k"}, exitUsage, "--public-key and --key-id go in pairs"},
 		{"a denied check", []string{"check", "issuer:add", res + "issuer/x", "--profile", "ops"}, exitDenied, ""},
 	}
 	for _, tc := range tests {
@@ -298,4 +300,108 @@ func TestCLIHooks(t *testing.T) {
 			t.Errorf("warden %v: %+v; want exit %d with %q", tc.args, r, tc.code, tc.msg)
 		}
 	}
+}
+
+// TestCLIKeyRotation: an uploaded key is rotated with no outage: once the
+// new key is added, tokens signed with the old and the new key both pass,
+// until the old one is removed. An update that replaces the keys says which
+// it dropped.
+func TestCLIKeyRotation(t *testing.T) {
+	c := newCLI(t)
+	d, err := admintest.Start(filepath.Join(c.dir, "deployment"), admintest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	c.must("init", d.RootInitToken)
+	const iss = "https://idp.rotation.test"
+	k1, k2 := ed25519Key(t), ed25519Key(t)
+	pem1, pem2 := writePEM(t, c.dir, "k1.pem", k1), writePEM(t, c.dir, "k2.pem", k2)
+	c.must("issuer", "add", iss, "--public-key", pem1, "--key-id", "k1")
+	var u struct{ ID string }
+	if err := json.Unmarshal([]byte(c.must("user", "add", "Ada", "-o", "json")), &u); err != nil {
+		t.Fatal(err)
+	}
+	c.must("user", "identity", "add", u.ID, "--issuer", iss, "--subject", "ada")
+	c.must("user", "access", "add", u.ID, "function:get")
+	res := "/account/" + d.Account + "/function/f/"
+	check := func(key ed25519.PrivateKey, kid string) int {
+		t.Helper()
+		tok, err := sdk.MintToken(sdk.TokenSpec{PrivateKey: key, KeyID: kid, Issuer: iss, Subject: "ada", Audience: d.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl, err := sdk.NewClient(sdk.Config{BaseURL: d.URL, Account: d.Account, Token: sdk.StaticToken(tok)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec, err := cl.Check(context.Background(), "function:get", res, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dec.Status
+	}
+	if s1 := check(k1, "k1"); s1 != 200 {
+		t.Fatalf("k1 before the rotation: %d", s1)
+	}
+	if out := c.must("issuer", "key", "add", iss, "--public-key", pem2, "--key-id", "k2"); !strings.Contains(out, "Key 'k2' added to issuer '"+iss+"': tokens signed with any of its 2 keys pass.") {
+		t.Fatalf("key add: %q", out)
+	}
+	if s1, s2 := check(k1, "k1"), check(k2, "k2"); s1 != 200 || s2 != 200 {
+		t.Fatalf("with both keys: k1 %d, k2 %d; want both 200", s1, s2)
+	}
+	if out := c.must("issuer", "key", "ls", iss); !strings.Contains(out, "k1") || !strings.Contains(out, "k2") || !strings.Contains(out, "Ed25519") {
+		t.Fatalf("key ls: %q", out)
+	}
+	c.must("issuer", "key", "rm", iss, "k1")
+	if s1, s2 := check(k1, "k1"), check(k2, "k2"); s1 != 401 || s2 != 200 {
+		t.Fatalf("after removing k1: k1 %d, k2 %d; want 401 and 200", s1, s2)
+	}
+	for _, bad := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"issuer", "key", "rm", iss, "k2"}, exitUsage, "'k2' is the last key of issuer"},
+		{[]string{"issuer", "key", "rm", iss, "k9"}, exitNotFound, "has no key 'k9'"},
+		{[]string{"issuer", "key", "add", iss, "--public-key", pem2, "--key-id", "k2"}, exitUsage, "has a key 'k2' already"},
+		{[]string{"issuer", "key", "add", iss, "--key-id", "k3"}, exitUsage, "--public-key and --key-id are required"},
+		{[]string{"issuer", "update", iss, "--public-key", pem1, "--key-id", "k1", "--public-key", pem2}, exitUsage, "got 2 key file(s) and 1 key id(s)"},
+	} {
+		if r := c.run(bad.args...); r.code != bad.code || !strings.Contains(r.stderr, bad.msg) {
+			t.Errorf("warden %q: %+v; want exit %d saying %q", bad.args, r, bad.code, bad.msg)
+		}
+	}
+	// Repeated pairs set several keys at once.
+	c.must("issuer", "update", iss, "--public-key", pem1, "--key-id", "k1", "--public-key", pem2, "--key-id", "k2")
+	if s1, s2 := check(k1, "k1"), check(k2, "k2"); s1 != 200 || s2 != 200 {
+		t.Fatalf("after an update with both keys: k1 %d, k2 %d", s1, s2)
+	}
+	// An update that drops a key says so.
+	if r := c.run("issuer", "update", iss, "--public-key", pem1, "--key-id", "k1"); r.code != exitOK || !strings.Contains(r.stderr, "the key(s) 'k2' were replaced: tokens signed with them now fail") {
+		t.Fatalf("update dropping k2: %+v", r)
+	}
+}
+
+func ed25519Key(t *testing.T) ed25519.PrivateKey {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// writePEM writes key's public half to dir/name and returns the path.
+func writePEM(t *testing.T, dir, name string, key ed25519.PrivateKey) string {
+	t.Helper()
+	text, err := sdk.PublicKeyPEM(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
