@@ -49,6 +49,19 @@ func (c cli) must(args ...string) string {
 	return r.stdout
 }
 
+// cliWithRoot is a CLI whose default profile is the root client of an
+// in-process deployment, which ends with the test.
+func cliWithRoot(t *testing.T) (cli, *admintest.Server) {
+	c := newCLI(t)
+	d, err := admintest.Start(filepath.Join(c.dir, "deployment"), admintest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	c.must("init", d.RootInitToken)
+	return c, d
+}
+
 func newCLI(t *testing.T) cli {
 	dir := t.TempDir()
 	t.Setenv("WARDEN_CONFIG_DIR", filepath.Join(dir, "config"))
@@ -254,13 +267,7 @@ func TestExitCodes(t *testing.T) {
 
 // TestCLIHooks: warden hook put, get and rm, and the checks they change.
 func TestCLIHooks(t *testing.T) {
-	c := newCLI(t)
-	d, err := admintest.Start(filepath.Join(c.dir, "deployment"), admintest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	c.must("init", d.RootInitToken)
+	c, d := cliWithRoot(t)
 	wasm := filepath.Join(c.dir, "tenant.wasm")
 	if err := os.WriteFile(wasm, wasmtest.Build(t, "../../policywasm/examples/tenant", "../../policywasm/guest", "../../policywasm/abi"), 0o644); err != nil {
 		t.Fatal(err)
@@ -307,13 +314,7 @@ func TestCLIHooks(t *testing.T) {
 // until the old one is removed. An update that replaces the keys says which
 // it dropped.
 func TestCLIKeyRotation(t *testing.T) {
-	c := newCLI(t)
-	d, err := admintest.Start(filepath.Join(c.dir, "deployment"), admintest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	c.must("init", d.RootInitToken)
+	c, d := cliWithRoot(t)
 	const iss = "https://idp.rotation.test"
 	k1, k2 := ed25519Key(t), ed25519Key(t)
 	pem1, pem2 := writePEM(t, c.dir, "k1.pem", k1), writePEM(t, c.dir, "k2.pem", k2)
