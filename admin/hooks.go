@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/wardenauthz/warden/sdk/model"
@@ -60,6 +61,39 @@ func (s *Server) readHookRecord(ctx context.Context, acc, name string) (*storage
 		return nil, 0, errorf(http.StatusInternalServerError, "The hook '%s' has a record in the store that does not decode; write it again", name)
 	}
 	return &rec, resp.Kvs[0].ModRevision, nil
+}
+
+// listHooks lists an account's hooks in name order, a page at a time.
+func (s *Server) listHooks(c *call) (any, error) {
+	p, err := parsePage(c.r.URL.Query(), cursorHooks)
+	if err != nil {
+		return nil, err
+	}
+	prefix := s.layout.Hooks() + url.PathEscape(c.acc) + "/"
+	from := prefix
+	if p.after != "" {
+		from = s.layout.Hook(c.acc, p.after) + "\x00"
+	}
+	resp, err := s.kv.Get(c.r.Context(), from, clientv3.WithRange(clientv3.GetPrefixRangeEnd(prefix)), clientv3.WithLimit(int64(p.count)+1))
+	if err != nil {
+		return nil, err
+	}
+	col := &collector{page: p, cKind: cursorHooks}
+	for _, kv := range resp.Kvs {
+		k, err := s.layout.Parse(string(kv.Key))
+		if err != nil || k.Kind != storage.KindHook {
+			continue
+		}
+		var rec storage.HookRecord
+		if storage.Decode(string(kv.Key), kv.Value, &rec) != nil {
+			// Listed as what is known: it denies until written again.
+			rec = storage.HookRecord{}
+		}
+		if !col.offer(k.Segs[1], hookOf(k.Segs[1], rec)) {
+			break
+		}
+	}
+	return col.result(), nil
 }
 
 func (s *Server) getHook(c *call) (any, error) {

@@ -234,3 +234,41 @@ func TestBrokenHookDenies(t *testing.T) {
 		t.Fatalf("%+v", d)
 	}
 }
+
+// TestHookList: GET …/hook lists the account's hooks in name order, a page
+// at a time, to callers holding hook:get.
+func TestHookList(t *testing.T) {
+	e := newEnv(t)
+	for _, name := range []string{"c", "a", "b"} {
+		rec := storage.HookRecord{Mode: model.HookRestrict, SHA256: strings.Repeat(name, 64), Size: 1, Chunks: 1}
+		if _, err := etcdClient.Put(context.Background(), e.layout.Hook(testAcc, name), storage.Encode(rec)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A hook of another account is not listed.
+	if _, err := etcdClient.Put(context.Background(), e.layout.Hook(otherAcc, "z"), storage.Encode(storage.HookRecord{SHA256: "x"})); err != nil {
+		t.Fatal(err)
+	}
+	path := "/v1/account/" + testAcc + "/hook"
+	var page struct {
+		Items []model.Hook
+		Next  string
+	}
+	e.must("GET", path+"?count=2", e.rootTk, "").json(t, &page)
+	if len(page.Items) != 2 || page.Items[0].Name != "a" || page.Items[1].Name != "b" || page.Next == "" {
+		t.Fatalf("first page %+v", page)
+	}
+	next := page.Next
+	page.Next = ""
+	e.must("GET", path+"?count=2&next="+next, e.rootTk, "").json(t, &page)
+	if len(page.Items) != 1 || page.Items[0].Name != "c" || page.Items[0].SHA256 != strings.Repeat("c", 64) || page.Next != "" {
+		t.Fatalf("second page %+v", page)
+	}
+	if r := e.do("GET", path+"?next=bogus", e.rootTk, ""); r.status != 400 {
+		t.Fatalf("a bad cursor: %d %s", r.status, r.body)
+	}
+	_, weak := e.agent("user", "weak", perm("hook:put", "/account/"+testAcc+"/"))
+	if r := e.do("GET", path, weak, ""); r.status != 403 {
+		t.Fatalf("without hook:get: %d %s", r.status, r.body)
+	}
+}

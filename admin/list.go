@@ -35,6 +35,7 @@ type page struct {
 const (
 	cursorAgents  = "a"
 	cursorIssuers = "i"
+	cursorHooks   = "h"
 )
 
 // parsePage reads count and next from the query.

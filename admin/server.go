@@ -102,6 +102,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 		s.route(mux, "POST "+base+"/{id}/init", k.action("init"), k.checkID, k.bind(s.mintInit))
 	}
 	s.route(mux, "GET "+acc+"/me", "", nil, s.me)
+	s.route(mux, "GET "+acc+"/hook", "hook:get", nil, s.listHooks)
 	s.route(mux, "GET "+acc+"/hook/{id}", "hook:get", checkHookName, s.getHook)
 	s.route(mux, "PUT "+acc+"/hook/{id}", "hook:put", checkHookName, s.putHook)
 	s.route(mux, "DELETE "+acc+"/hook/{id}", "hook:delete", checkHookName, s.deleteHook)

@@ -172,6 +172,14 @@ func (c *Client) PutHook(ctx context.Context, name string, module []byte, o Hook
 	return h, rev, err
 }
 
+// ListHooks lists the account's policy hooks (their records, not their
+// modules), in name order.
+func (c *Client) ListHooks(ctx context.Context, o ListOptions) (Page[model.Hook], error) {
+	var p Page[model.Hook]
+	_, err := c.do(ctx, http.MethodGet, c.acc("hook")+o.query(), nil, &p)
+	return p, err
+}
+
 // GetHook returns a policy hook's record (not its module).
 func (c *Client) GetHook(ctx context.Context, name string) (model.Hook, error) {
 	var h model.Hook

@@ -81,20 +81,25 @@ type cmdFlags struct {
 	formats []string // the values -o takes, the default first
 	profile *string
 	args    []string
+	usage   func() // prints the usage and the flags to stdout
 }
 
 func newFlags(e env, name, usage string, formats ...string) *cmdFlags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	// The flag package would print a parse error and the usage itself;
+	// run prints the error once, and --help prints the usage.
+	fs.SetOutput(io.Discard)
 	if len(formats) == 0 {
 		formats = []string{"table", "json"}
 	}
 	f := &cmdFlags{FlagSet: fs, formats: formats}
 	f.output = fs.String("o", formats[0], "output `format`: "+strings.Join(formats, ", "))
 	f.profile = fs.String("profile", "", "the profile to use (default: the default profile; $WARDEN_PROFILE)")
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: warden %s\n\nFlags:\n", usage)
+	f.usage = func() {
+		fmt.Fprintf(e.stdout, "Usage: warden %s\n\nFlags:\n", usage)
+		fs.SetOutput(e.stdout)
 		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
 	}
 	return f
 }
@@ -105,9 +110,10 @@ func (f *cmdFlags) parse(args []string, minArgs, maxArgs int) error {
 	for {
 		if err := f.Parse(args); err != nil {
 			if err == flag.ErrHelp {
+				f.usage()
 				return err
 			}
-			return usageError{err}
+			return usageError{fmt.Errorf("%w (see 'warden %s --help')", err, f.Name())}
 		}
 		args = f.Args()
 		if len(args) == 0 {
@@ -144,6 +150,27 @@ func printJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// listAll reads every page of a list, fetch reading the page after the
+// cursor next ("" for the first).
+func listAll[T any](fetch func(next string) (sdk.Page[T], error)) ([]T, error) {
+	var out []T
+	next := ""
+	for {
+		p, err := fetch(next)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Items...)
+		if p.Next == "" {
+			return out, nil
+		}
+		if p.Next == next {
+			return nil, fmt.Errorf("the server repeated the list cursor %q; stopping", next)
+		}
+		next = p.Next
+	}
 }
 
 // table prints rows under a header, aligned.

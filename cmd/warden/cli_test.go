@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/wardenauthz/warden/admin/admintest"
 	"github.com/wardenauthz/warden/policywasm/wasmtest"
 	"github.com/wardenauthz/warden/sdk"
+	"github.com/wardenauthz/warden/sdk/model"
 )
 
 // cli runs the CLI in-process with a config directory of the test's own.
@@ -405,4 +408,122 @@ func writePEM(t *testing.T, dir, name string, key ed25519.PrivateKey) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// TestCLIParity: what fuse users type works: global flags before the
+// command, Fusebit's spellings, hook ls, tables that count identities and
+// grants, flag errors printed once, and tokens with inline permissions.
+func TestCLIParity(t *testing.T) {
+	c, d := cliWithRoot(t)
+	res := "/account/" + d.Account + "/"
+	var u struct{ ID string }
+	if err := json.Unmarshal([]byte(c.must("user", "add", "Ada", "Lovelace", "-o", "json")), &u); err != nil {
+		t.Fatal(err)
+	}
+	c.must("user", "identity", "add", u.ID, "--issuer", "https://idp.example", "--subject", "ada")
+	c.must("user", "access", "add", u.ID, "function:get")
+	c.must("user", "access", "add", u.ID, "function:put")
+
+	// Global flags before the command.
+	c.must("init", c.mustInitToken(d), "--profile", "ci")
+	for _, args := range [][]string{
+		{"--profile", "ci", "user", "ls"},
+		{"--profile=ci", "user", "ls"},
+		{"-o", "json", "user", "ls"},
+		{"-o=json", "--profile", "ci", "user", "ls"},
+	} {
+		r := c.run(args...)
+		if r.code != exitOK || !strings.Contains(r.stdout, u.ID) || strings.Contains(r.stderr, "unknown command") {
+			t.Errorf("warden %q: %+v", args, r)
+		}
+		if slices.Contains(args, "json") && !strings.HasPrefix(strings.TrimSpace(r.stdout), "{") {
+			t.Errorf("warden %q printed no JSON: %q", args, r.stdout)
+		}
+	}
+	for _, bad := range [][]string{{"--verbose", "user", "ls"}, {"--profile"}, {"--profile", "ci"}, {"-o", "json", "serve"}} {
+		if r := c.run(bad...); r.code != exitUsage || strings.Contains(r.stderr, "Usage: warden <command>") {
+			t.Errorf("warden %q: %+v; want exit 2 and one line", bad, r)
+		}
+	}
+
+	// Fusebit's spelling, and a flag error printed once.
+	r := c.run("profile", "get", "--includeCredentials", "-o", "json")
+	if r.code != exitOK || !strings.Contains(r.stdout, "PRIVATE KEY") {
+		t.Errorf("profile get --includeCredentials: %+v", r)
+	}
+	r = c.run("profile", "get", "--include-credentialz")
+	if r.code != exitUsage || strings.Count(r.stderr, "flag provided but not defined") != 1 || !strings.Contains(r.stderr, "see 'warden profile get --help'") {
+		t.Errorf("a mistyped flag: %+v; want its error once, with a hint", r)
+	}
+	if r := c.run("profile", "get", "--help"); r.code != exitOK || !strings.Contains(r.stdout, "-include-credentials") || r.stderr != "" {
+		t.Errorf("profile get --help: %+v; want the flags on stdout", r)
+	}
+
+	// Tables count identities and grants; --all shows them.
+	out := c.must("user", "ls")
+	if !strings.Contains(out, "IDENTITIES") || !strings.Contains(out, "GRANTS") || !regexp.MustCompile(u.ID+`\s+Ada Lovelace\s+1\s+2`).MatchString(out) {
+		t.Errorf("user ls: %q", out)
+	}
+	out = c.must("user", "ls", "--all")
+	if !strings.Contains(out, "https://idp.example ada") || !strings.Contains(out, "function:get "+res+"; function:put "+res) {
+		t.Errorf("user ls --all: %q", out)
+	}
+	if out := c.must("client", "ls"); !regexp.MustCompile(`clt-[0-9a-f]{16}\s+root\s+2\s+1`).MatchString(out) {
+		t.Errorf("client ls: %q", out)
+	}
+
+	// hook ls.
+	wasm := filepath.Join(c.dir, "allow.wasm")
+	if err := os.WriteFile(wasm, wasmtest.Build(t, "../../policywasm/testdata/guests/allow", "../../policywasm/guest", "../../policywasm/abi"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := c.must("hook", "ls"); strings.Count(out, "\n") != 1 {
+		t.Errorf("hook ls with no hook: %q", out)
+	}
+	c.must("hook", "put", "b-second", wasm, "--action-prefix", "function:")
+	c.must("hook", "put", "a-first", wasm, "--mode", "decide")
+	out = c.must("hook", "ls")
+	if !regexp.MustCompile(`(?s)a-first\s+decide\s+\(every action\).*b-second\s+restrict\s+function:`).MatchString(out) {
+		t.Errorf("hook ls: %q", out)
+	}
+	var hooks struct{ Items []model.Hook }
+	if err := json.Unmarshal([]byte(c.must("hook", "ls", "-o", "json")), &hooks); err != nil || len(hooks.Items) != 2 || hooks.Items[0].Name != "a-first" {
+		t.Errorf("hook ls -o json: %+v %v", hooks, err)
+	}
+	c.must("hook", "rm", "a-first")
+	c.must("hook", "rm", "b-second")
+
+	// warden token --permission mints inline permissions.
+	tok := strings.TrimSpace(c.must("token", "--permission", "function:get="+res+"function/f/"))
+	cl, err := sdk.NewClient(sdk.Config{BaseURL: d.URL, Account: d.Account, Token: sdk.StaticToken(tok)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		action, resource string
+		status           int
+	}{
+		{"function:get", res + "function/f/x", 200},
+		{"function:get", res + "function/g/", 403},
+		{"user:get", res + "user/", 403},
+	} {
+		if dec, err := cl.Check(context.Background(), tc.action, tc.resource, 0); err != nil || dec.Status != tc.status {
+			t.Errorf("check %s %s with the narrowed token: %+v %v; want %d", tc.action, tc.resource, dec, err, tc.status)
+		}
+	}
+	for _, bad := range []string{"function:get", "function:get=/a/../b/", "fun ction=/"} {
+		if r := c.run("token", "--permission", bad); r.code != exitUsage || !strings.Contains(r.stderr, "--permission") {
+			t.Errorf("token --permission %q: %+v", bad, r)
+		}
+	}
+}
+
+// mustInitToken mints an init token for the root client, as root.
+func (c cli) mustInitToken(d *admintest.Server) string {
+	c.t.Helper()
+	var tok string
+	if err := json.Unmarshal([]byte(c.must("client", "init", d.RootClient, "-o", "json")), &tok); err != nil {
+		c.t.Fatal(err)
+	}
+	return tok
 }

@@ -59,36 +59,24 @@ func (k agentKind) update(e env, s *session, id string, u sdk.AgentUpdate) (reco
 }
 
 func (k agentKind) list(e env, s *session, o sdk.ListOptions) ([]record, error) {
-	var out []record
-	for {
-		var next string
+	return listAll(func(next string) (sdk.Page[record], error) {
+		o.Next = next
+		var out sdk.Page[record]
 		if k.name == "user" {
 			p, err := s.client.ListUsers(e.ctx, o)
-			if err != nil {
-				return nil, err
-			}
 			for _, u := range p.Items {
-				out = append(out, fromUser(u))
+				out.Items = append(out.Items, fromUser(u))
 			}
-			next = p.Next
-		} else {
-			p, err := s.client.ListClients(e.ctx, o)
-			if err != nil {
-				return nil, err
-			}
-			for _, c := range p.Items {
-				out = append(out, fromClient(c))
-			}
-			next = p.Next
+			out.Next = p.Next
+			return out, err
 		}
-		if next == "" {
-			return out, nil
+		p, err := s.client.ListClients(e.ctx, o)
+		for _, c := range p.Items {
+			out.Items = append(out.Items, fromClient(c))
 		}
-		if next == o.Next {
-			return nil, fmt.Errorf("the server repeated the list cursor %q; stopping", next)
-		}
-		o.Next = next
-	}
+		out.Next = p.Next
+		return out, err
+	})
 }
 
 func cmdAgents(k agentKind) func(env, []string) error {
@@ -151,7 +139,7 @@ func (k agentKind) basic(e env, sub string, args []string) error {
 		lo.exact = f.Bool("exact", false, "match --name and --email whole")
 		lo.issuer = f.String("issuer", "", "agents with an identity at this `issuer`")
 		lo.subject = f.String("subject", "", "... and this `subject`")
-		lo.all = f.Bool("all", false, "include identities and access")
+		lo.all = f.Bool("all", false, "show identities and access whole (the table shows how many each has without it)")
 	}
 	min, max := 1, 1
 	switch sub {
@@ -205,8 +193,10 @@ func (k agentKind) basic(e env, sub string, args []string) error {
 		}
 		return k.show(e, f, r)
 	case "ls":
+		// A table counts identities and grants, so it reads them even
+		// without --all; JSON carries them only with --all, as the API.
 		rs, err := k.list(e, s, sdk.ListOptions{Count: 100, Name: *lo.name, Email: *lo.email, Exact: *lo.exact,
-			IssuerID: *lo.issuer, Subject: *lo.subject, All: *lo.all})
+			IssuerID: *lo.issuer, Subject: *lo.subject, All: *lo.all || !f.json()})
 		if err != nil {
 			return denied(err, s.who(), n+":get", s.resource(n))
 		}
@@ -219,10 +209,15 @@ func (k agentKind) basic(e env, sub string, args []string) error {
 			if n == "user" {
 				row = []string{r.ID, strings.TrimSpace(r.FirstName + " " + r.LastName), r.PrimaryEmail}
 			}
+			if *lo.all {
+				row = append(row, identitiesText(r.Identities), grantsText(grantsOf(r)))
+			} else {
+				row = append(row, fmt.Sprint(len(r.Identities)), fmt.Sprint(len(grantsOf(r))))
+			}
 			rows = append(rows, row)
 		}
 		header := map[string][]string{"user": {"USER", "NAME", "EMAIL"}, "client": {"CLIENT", "NAME"}}[n]
-		table(e.stdout, header, rows)
+		table(e.stdout, append(header, "IDENTITIES", "GRANTS"), rows)
 		return nil
 	case "update":
 		u := sdk.AgentUpdate{}
@@ -266,6 +261,23 @@ func (k agentKind) basic(e env, sub string, args []string) error {
 		return nil
 	}
 	return nil
+}
+
+// identitiesText and grantsText put a list in one table cell.
+func identitiesText(ids []model.Identity) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = id.IssuerID + " " + id.Subject
+	}
+	return strings.Join(parts, "; ")
+}
+
+func grantsText(grants []model.Permission) string {
+	parts := make([]string, len(grants))
+	for i, g := range grants {
+		parts[i] = g.Action + " " + g.Resource
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (k agentKind) show(e env, f *cmdFlags, r record) error {

@@ -50,8 +50,11 @@ func cmdHealth(e env, args []string) error {
 		return cliError{exitServer, fmt.Sprintf("%s: reading the answer: %v", url, err)}
 	}
 	var body map[string]any
-	if err := json.Unmarshal(raw, &body); err != nil {
-		return cliError{exitServer, fmt.Sprintf("%s answered %d with a body that is not JSON: %q", url, resp.StatusCode, truncate(string(raw), 200))}
+	if err := json.Unmarshal(raw, &body); err != nil || (*live && body["status"] == nil) || (!*live && body["ready"] == nil) {
+		// Something answered, but not Warden's diagnostics listener:
+		// not ready, as far as a health check can tell (exit 1).
+		return cliError{exitError, fmt.Sprintf("%s answered %d, but not as Warden's diagnostics listener does (%q); is --addr the address of --diag-listen?",
+			url, resp.StatusCode, truncate(string(raw), 200))}
 	}
 	ok := resp.StatusCode == http.StatusOK
 	if f.json() {

@@ -13,6 +13,7 @@ func cmdHook(e env, args []string) error {
 	if err := groupHelp(e, args, `Usage:
   warden hook put NAME MODULE.wasm [--mode restrict|decide] [--action-prefix PREFIX]
   warden hook get|rm NAME
+  warden hook ls
 `); err != nil {
 		return err
 	}
@@ -21,20 +22,27 @@ func cmdHook(e env, args []string) error {
 		"put": "hook put NAME MODULE.wasm [--mode restrict|decide] [--action-prefix PREFIX]",
 		"get": "hook get NAME",
 		"rm":  "hook rm NAME",
+		"ls":  "hook ls",
 	}[sub]
 	if usage == "" {
-		return usageError{fmt.Errorf("unknown subcommand %q: want put, get or rm", sub)}
+		return usageError{fmt.Errorf("unknown subcommand %q: want put, get, ls or rm", sub)}
 	}
 	f := newFlags(e, "hook "+sub, usage)
 	var mode, prefix *string
 	nargs := 1
-	if sub == "put" {
+	switch sub {
+	case "put":
 		mode = f.String("mode", model.HookRestrict, "restrict (the hook can only deny) or decide (the hook's answer stands)")
 		prefix = f.String("action-prefix", "", "apply the hook only to actions starting with `PREFIX` (default: every action)")
 		nargs = 2
+	case "ls":
+		nargs = 0
 	}
 	if err := f.parse(args, nargs, nargs); err != nil {
 		return err
+	}
+	if sub == "ls" {
+		return listHooks(e, f)
 	}
 	name := f.args[0]
 	if err := model.ValidateHookName(name); err != nil {
@@ -73,6 +81,33 @@ func cmdHook(e env, args []string) error {
 		return denied(err, s.who(), "hook:put", res)
 	}
 	return showHook(e, f, h)
+}
+
+// listHooks prints the account's hooks.
+func listHooks(e env, f *cmdFlags) error {
+	s, err := openSession(f)
+	if err != nil {
+		return err
+	}
+	hooks, err := listAll(func(next string) (sdk.Page[model.Hook], error) {
+		return s.client.ListHooks(e.ctx, sdk.ListOptions{Count: 100, Next: next})
+	})
+	if err != nil {
+		return denied(err, s.who(), "hook:get", s.resource("hook"))
+	}
+	if f.json() {
+		return printJSON(e.stdout, sdk.Page[model.Hook]{Items: append([]model.Hook{}, hooks...)})
+	}
+	var rows [][]string
+	for _, h := range hooks {
+		prefix := h.ActionPrefix
+		if prefix == "" {
+			prefix = "(every action)"
+		}
+		rows = append(rows, []string{h.Name, h.Mode, prefix, strconv.Itoa(h.Size), h.SHA256[:min(12, len(h.SHA256))]})
+	}
+	table(e.stdout, []string{"HOOK", "MODE", "ACTIONS", "BYTES", "SHA256"}, rows)
+	return nil
 }
 
 func showHook(e env, f *cmdFlags, h model.Hook) error {

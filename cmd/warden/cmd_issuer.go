@@ -76,20 +76,11 @@ func cmdIssuer(e env, args []string) error {
 	}
 	switch sub {
 	case "ls":
-		var all []model.Issuer
-		for page := (sdk.Page[model.Issuer]{}); ; {
-			prev := page.Next
-			page, err = s.client.ListIssuers(e.ctx, sdk.ListOptions{Count: 100, Next: page.Next})
-			if err != nil {
-				return denied(err, s.who(), "issuer:get", s.resource("issuer"))
-			}
-			all = append(all, page.Items...)
-			if page.Next == "" {
-				break
-			}
-			if page.Next == prev {
-				return fmt.Errorf("the server repeated the list cursor %q; stopping", page.Next)
-			}
+		all, err := listAll(func(next string) (sdk.Page[model.Issuer], error) {
+			return s.client.ListIssuers(e.ctx, sdk.ListOptions{Count: 100, Next: next})
+		})
+		if err != nil {
+			return denied(err, s.who(), "issuer:get", s.resource("issuer"))
 		}
 		if f.json() {
 			return printJSON(e.stdout, sdk.Page[model.Issuer]{Items: append([]model.Issuer{}, all...)})

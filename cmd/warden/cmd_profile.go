@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/wardenauthz/warden/sdk"
+	"github.com/wardenauthz/warden/sdk/model"
 )
 
 // session is a loaded profile and a client acting as it.
@@ -103,6 +105,7 @@ func cmdProfile(e env, args []string) error {
 	case "get":
 		f := newFlags(e, "profile get", "profile get [NAME] [--include-credentials] [-o json]")
 		creds := f.Bool("include-credentials", false, "include the private key")
+		f.BoolVar(creds, "includeCredentials", false, "the same as --include-credentials, as fuse spells it")
 		if err := f.parse(args[1:], 0, 1); err != nil {
 			return err
 		}
@@ -199,19 +202,25 @@ func withoutKey(p *sdk.Profile) sdk.Profile {
 
 // cmdToken prints a fresh access token of the profile.
 func cmdToken(e env, args []string) error {
-	f := newFlags(e, "token", "token [-o raw|json]", "raw", "json")
+	f := newFlags(e, "token", "token [--permission ACTION=RESOURCE ...] [--lifetime DURATION] [-o raw|json]", "raw", "json")
 	life := f.Duration("lifetime", time.Hour, "how long the token is valid")
+	var perms repeatedFlag
+	f.Var(&perms, "permission", "an inline permission, `ACTION=RESOURCE`, that narrows what the token may do to what such permissions name; repeatable")
 	if err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
 	if *life <= 0 {
 		return usageError{fmt.Errorf("--lifetime %s must be positive", *life)}
 	}
+	inline, err := parsePermissions(perms)
+	if err != nil {
+		return err
+	}
 	s, err := openSession(f)
 	if err != nil {
 		return err
 	}
-	tok, err := s.profile.Mint(*life, nil)
+	tok, err := s.profile.Mint(*life, inline)
 	if err != nil {
 		return err
 	}
@@ -220,4 +229,25 @@ func cmdToken(e env, args []string) error {
 	}
 	fmt.Fprintln(e.stdout, tok)
 	return nil
+}
+
+// parsePermissions reads --permission ACTION=RESOURCE values; nil when none
+// is given. Actions hold no '=', so the first one separates the two.
+func parsePermissions(values []string) ([]model.Permission, error) {
+	if len(values) == 0 {
+		return nil, nil
+	}
+	perms := make([]model.Permission, len(values))
+	for i, v := range values {
+		action, resource, ok := strings.Cut(v, "=")
+		if !ok {
+			return nil, usageError{fmt.Errorf("--permission %q is not ACTION=RESOURCE, e.g. function:get=/account/acc-…/", v)}
+		}
+		p := model.Permission{Action: action, Resource: resource}
+		if err := model.ValidatePermission(p); err != nil {
+			return nil, usageError{fmt.Errorf("--permission %q: %w", v, err)}
+		}
+		perms[i] = p
+	}
+	return perms, nil
 }

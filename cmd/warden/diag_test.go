@@ -97,6 +97,13 @@ func TestDiagnostics(t *testing.T) {
 	if code, out := health("--addr", dead); code != exitServer || !strings.Contains(out, dead) {
 		t.Errorf("health of nothing: %d %q; want %d naming the address", code, out, exitServer)
 	}
+	// The API's port answers, but not as the diagnostics listener: not
+	// ready (1), with a hint, not unreachable (5).
+	for _, live := range [][]string{nil, {"--live"}} {
+		if code, out := health(append([]string{"--addr", w.listen}, live...)...); code != exitError || !strings.Contains(out, "is --addr the address of --diag-listen?") {
+			t.Errorf("health %v of the API's port: %d %q; want %d and a hint", live, code, out, exitError)
+		}
+	}
 	if code, _ := health("--addr", "nonsense"); code != exitUsage {
 		t.Errorf("health --addr nonsense: exit %d, want %d", code, exitUsage)
 	}

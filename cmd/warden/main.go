@@ -71,11 +71,15 @@ var commands = map[string]func(env, []string) error{
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	args, err := hoistGlobalFlags(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "warden: %v\n", err)
+		return exitUsage
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
-	var err error
 	switch cmd := commands[args[0]]; {
 	case args[0] == "serve":
 		err = serve(ctx, args[1:], stderr)
@@ -100,6 +104,50 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "warden %s: %s\n", args[0], msg)
 	}
 	return exitCode(err)
+}
+
+// globalFlags are the flags every command but serve takes, which may also
+// come before the command, as in `warden --profile ci user ls`; the value
+// says whether the flag takes a value.
+var globalFlags = map[string]bool{"profile": true, "o": true}
+
+// hoistGlobalFlags moves the global flags found before the command to the
+// end of the command line, where the command's own flags are parsed (they
+// may come anywhere after it).
+func hoistGlobalFlags(args []string) ([]string, error) {
+	var hoisted []string
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-" {
+		arg := args[0]
+		if arg == "-h" || arg == "--help" || arg == "-help" {
+			break
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		takesValue, known := globalFlags[name]
+		if !known {
+			return nil, fmt.Errorf("unknown flag %q before the command: only --profile and -o may come before it (run 'warden --help')", arg)
+		}
+		hoisted = append(hoisted, "-"+name)
+		args = args[1:]
+		if takesValue {
+			if !hasValue {
+				if len(args) == 0 {
+					return nil, fmt.Errorf("flag %q needs a value", arg)
+				}
+				value, args = args[0], args[1:]
+			}
+			hoisted = append(hoisted, value)
+		}
+	}
+	if len(hoisted) == 0 {
+		return args, nil
+	}
+	if len(args) == 0 {
+		return nil, fmt.Errorf("a command is required after %s", strings.Join(hoisted, " "))
+	}
+	if args[0] == "serve" {
+		return nil, fmt.Errorf("serve takes no %s; its flags come after it", hoisted[0])
+	}
+	return append(args, hoisted...), nil
 }
 
 // usageError is a mistake in the command line.
