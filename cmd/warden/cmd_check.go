@@ -17,11 +17,14 @@ func cmdCheck(e env, args []string) error {
 	if err := f.parse(args, 2, 2); err != nil {
 		return err
 	}
-	if strings.ContainsAny(f.args[0], " \t\n") {
-		return usageError{fmt.Errorf("the action %q must not contain spaces; actions look like function:get", f.args[0])}
+	if err := model.ValidateAction(f.args[0]); err != nil {
+		return usageError{err}
 	}
 	if !strings.HasPrefix(f.args[1], "/") {
 		return usageError{fmt.Errorf("the resource %q must start with '/', e.g. /account/<acc>/", f.args[1])}
+	}
+	if err := model.ValidateResource(f.args[1]); err != nil {
+		return usageError{err}
 	}
 	if *minRev < 0 {
 		return usageError{fmt.Errorf("--min-revision %d must not be negative", *minRev)}

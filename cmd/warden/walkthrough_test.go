@@ -18,25 +18,23 @@ import (
 // a free port instead of 7800, which nothing in the blocks names.
 func TestReadmeWalkthrough(t *testing.T) {
 	integration(t)
-	if _, err := exec.LookPath("openssl"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("the walk-through needs openssl")
+	for _, tool := range []string{"openssl", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("the walk-through needs %s", tool)
+			}
+			t.Skipf("%s is not installed", tool)
 		}
-		t.Skip("openssl is not installed")
 	}
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	blocks := walkthroughBlocks(string(readme))
-	if len(blocks) != 6 {
-		t.Fatalf("found %d shell blocks in the walk-through, want 6", len(blocks))
+	if len(blocks) != 8 {
+		t.Fatalf("found %d shell blocks in the walk-through, want 8", len(blocks))
 	}
-	repo, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
+	dir, tmp := t.TempDir(), t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -46,15 +44,12 @@ func TestReadmeWalkthrough(t *testing.T) {
 	w := startWarden(t, "warden", filepath.Join(dir, "warden-data"))
 	w.waitReady(t, 0)
 
-	// `go run ./sdk/...` runs from the top of the clone, which here is
-	// the repository, not the test's directory.
-	shim := `go() { if [ "$1" = run ]; then (cd "$REPO" && command go "$@"); else command go "$@"; fi; }` + "\n"
-	script := "set -euo pipefail\n" + shim + strings.Join(blocks, "\n")
+	script := "set -euo pipefail\n" + strings.Join(blocks, "\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", script)
 	cmd.Dir = dir
-	cmd.Env = append(childEnv(), "WARDEN_CONFIG_DIR="+filepath.Join(dir, "config"), "REPO="+repo)
+	cmd.Env = append(childEnv(), "WARDEN_CONFIG_DIR="+filepath.Join(dir, "config"), "TMPDIR="+tmp)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the walk-through failed: %v\n%s\nserver log:\n%s", err, out, w.proc.out.String())
@@ -71,10 +66,32 @@ func TestReadmeWalkthrough(t *testing.T) {
 		"denied (403): no grant allows 'function:put'",
 		"denied (exit 3)",
 		"by its grant of 'function:*'",
+		`"allow":true,"status":200`,
+		"allowed: user usr-",
+		"Key 'idp-2' added to issuer 'https://idp.example.com': tokens signed with any of its 2 keys pass.",
+		`denied (401): unknown key id "idp-1"`,
+		"the old key is refused (exit 3)",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the walk-through's output lacks %q:\n%s", want, text)
 		}
+	}
+	// The rotation: both of Ada's tokens passed while both keys were there.
+	if n := strings.Count(text, "allowed: user usr-"); n != 3 {
+		t.Errorf("Ada's tokens were allowed %d times, want 3 (one before the rotation, two during it):\n%s", n, text)
+	}
+	// The used root init token's file is gone, and no key was left in the
+	// clone or in the temporary directory.
+	if _, err := os.Stat(filepath.Join(dir, "warden-data", "root-init-token")); !os.IsNotExist(err) {
+		t.Errorf("the used root init token's file is still there: %v", err)
+	}
+	for _, d := range []string{dir, tmp} {
+		_ = filepath.WalkDir(d, func(path string, de os.DirEntry, err error) error {
+			if err == nil && (strings.HasSuffix(path, ".key") || strings.HasSuffix(path, ".pem") && !strings.Contains(path, "config")) {
+				t.Errorf("the walk-through left %s behind", path)
+			}
+			return nil
+		})
 	}
 	if fi, err := os.Stat(filepath.Join(dir, "config", "keys", "ci.pem")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("the ci profile's key file: %v %v", fi, err)
