@@ -189,7 +189,7 @@ func TestPolicyMatchesWarden(t *testing.T) {
 		{name: "prefix: a longer sibling", sub: "carol", action: "function:get", resource: res("ab"), status: 403},
 		{name: "prefix: a longer sibling, with slash", sub: "carol", action: "function:get", resource: res("ab/"), status: 403},
 		{name: "prefix: no leading slash", sub: "carol", action: "function:get", resource: "account/" + acc + "/a/b", status: 200},
-		{name: "empty granted segment denies", sub: "dave", action: "a::b", resource: "/", status: 403},
+		{name: "empty granted segment denies", sub: "dave", action: "a:x:b", resource: "/", status: 403},
 		{name: "longer grant does not match", sub: "dave", action: "a:b", resource: "/", status: 403},
 		{name: "exact three segments", sub: "dave", action: "a:b:c", resource: "/", status: 200},
 		{name: "star after an equal segment", sub: "dave", action: "x:y:z", resource: "/", status: 200},
