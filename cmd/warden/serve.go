@@ -184,6 +184,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	adminCfg := admin.Config{BaseURL: f.baseURL}
 	srv.setStarting("bootstrapping the store, or waiting for it to be bootstrapped")
 	if err := resolveAccount(ctx, f, store.client, layout, adminCfg, log); err != nil {
+		if ctx.Err() != nil {
+			log.Info("stopped while starting")
+			return nil
+		}
 		return err
 	}
 	node, err := assemble(f, store.client, layout, adminCfg, log)
