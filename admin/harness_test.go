@@ -151,7 +151,7 @@ func newEnv(t *testing.T) *env {
 	e.hooks = hooks.New(hooks.Config{Client: etcdClient, Layout: e.layout, Runtime: hookRT, Engine: e.eng, Logger: log})
 	e.eng.AwaitHooksWith(e.hooks.WaitRevision)
 	go e.hooks.Run(ctx)
-	t.Cleanup(func() { e.hooks.Close(context.Background()); hookRT.Close(context.Background()) })
+	t.Cleanup(func() { cancel(); e.hooks.Close(context.Background()); hookRT.Close(context.Background()) })
 	rep := storage.NewReplica(storage.ReplicaConfig{Client: etcdClient, Layout: e.layout, State: st, Logger: log, ProgressInterval: 100 * time.Millisecond,
 		Followers: map[string]storage.Follower{storage.KindHook: e.hooks}})
 	go rep.Run(ctx)

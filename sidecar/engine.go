@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -47,6 +48,10 @@ func (e *Engine) AwaitHooksWith(wait func(ctx context.Context, rev int64) error)
 	e.awaitHooks.Store(&wait)
 }
 
+// ErrHooksBehind says the state reached a revision but the policy hooks of
+// that revision are not attached yet.
+var ErrHooksBehind = errors.New("the policy hooks of the revision are not attached yet")
+
 // WaitRevision waits until the state is at revision rev or later, and the
 // hooks of that revision are attached, and returns the state's snapshot.
 func (e *Engine) WaitRevision(ctx context.Context, rev int64) (*state.Snapshot, error) {
@@ -56,7 +61,7 @@ func (e *Engine) WaitRevision(ctx context.Context, rev int64) (*state.Snapshot, 
 	}
 	if wait := e.awaitHooks.Load(); wait != nil {
 		if err := (*wait)(ctx, rev); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", ErrHooksBehind, err)
 		}
 		// The state may have moved on while the hooks loaded; a check
 		// reads the newest.
@@ -205,8 +210,7 @@ func (e *Engine) decide(ctx context.Context, snap *state.Snapshot, token, action
 		class = authClass(d.Reason)
 	}
 	if set, ref := e.acquireHooks(); set != nil {
-		d, class = e.applyHooks(ctx, set, hookRequest{token: token, account: account, action: action, resource: resource, source: source, now: now.Unix()}, d, class)
-		set.refs.Release(ref)
+		d, class = e.runHooks(ctx, set, ref, hookRequest{token: token, account: account, action: action, resource: resource, source: source, now: now.Unix()}, d, class)
 	}
 	if e.metrics != nil {
 		e.metrics.observeCheck(class, timed, start)

@@ -61,7 +61,10 @@ func (ah *AttachedHook) name() string {
 // once the last of them is done.
 type hookSet struct {
 	hooks []AttachedHook
-	refs  shard.Refs
+	// The padding keeps the counts, which cores write, off the line of
+	// hooks, which every check reads.
+	_    [64]byte
+	refs shard.Refs
 }
 
 // acquireHooks returns the current hook set, held until releaseHooks, or
@@ -142,6 +145,13 @@ type hookRequest struct {
 	action, resource string
 	source           string // the source address, "" when unknown
 	now              int64  // unix seconds
+}
+
+// runHooks applies set, held on shard ref, and releases it, even if a hook
+// call panics: a set never released would never drain.
+func (e *Engine) runHooks(ctx context.Context, set *hookSet, ref int, req hookRequest, d model.Decision, class ReasonClass) (model.Decision, ReasonClass) {
+	defer set.refs.Release(ref)
+	return e.applyHooks(ctx, set, req, d, class)
 }
 
 // applyHooks runs the hooks that apply to the request over a built-in

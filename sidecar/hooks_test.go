@@ -233,11 +233,11 @@ func TestHookSetDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	closed := func(ch <-chan struct{}) bool {
+	closed := func(ch <-chan struct{}, wait time.Duration) bool {
 		select {
 		case <-ch:
 			return true
-		case <-time.After(20 * drainPoll):
+		case <-time.After(wait):
 			return false
 		}
 	}
@@ -256,11 +256,11 @@ func TestHookSetDrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if closed(first) || closed(second) {
+	if closed(first, 20*drainPoll) || closed(second, 20*drainPoll) {
 		t.Fatal("a replaced set drained while a check held it")
 	}
 	held.refs.Release(ref)
-	if !closed(first) || !closed(second) {
+	if !closed(first, 10*time.Second) || !closed(second, 10*time.Second) {
 		t.Fatal("the replaced sets did not drain once released")
 	}
 	if s, _ := e.acquireHooks(); s != nil {

@@ -144,8 +144,12 @@ func (e *Engine) snapshotAt(w http.ResponseWriter, ctx context.Context, minRevis
 	defer cancel()
 	snap, err := e.WaitRevision(ctx, minRevision)
 	if err != nil {
-		WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("revision %d was not reached within %s; this node is at revision %d",
-			minRevision, e.cfg.MinRevisionWait, e.store.Revision()))
+		msg := fmt.Sprintf("revision %d was not reached within %s; this node is at revision %d", minRevision, e.cfg.MinRevisionWait, e.store.Revision())
+		if errors.Is(err, ErrHooksBehind) {
+			msg = fmt.Sprintf("the policy hooks of revision %d were not attached within %s (this node's state is at revision %d); they may still be compiling",
+				minRevision, e.cfg.MinRevisionWait, e.store.Revision())
+		}
+		WriteError(w, http.StatusServiceUnavailable, msg)
 		return nil, false
 	}
 	return snap, true

@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -160,5 +161,31 @@ func TestBearerToken(t *testing.T) {
 		if got := BearerToken(tc.in); got != tc.want {
 			t.Errorf("BearerToken(%q) = %q, want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestCheckWaitsForHooks: a check's minRevision waits for the policy hooks
+// of that revision too; when they are late, the 503 says so.
+func TestCheckWaitsForHooks(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, Config{MinRevisionWait: 50 * time.Millisecond})
+	attached := make(chan struct{})
+	f.eng.AwaitHooksWith(func(ctx context.Context, rev int64) error {
+		select {
+		case <-attached:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	srv := f.server()
+	body := fmt.Sprintf(`{"action":"function:get","resource":%q,"minRevision":1}`, aliceRes)
+	status, out := post(t, srv.URL+"/v1/check", "Bearer "+f.tok("rsa1", aliceSub), body)
+	if status != 503 || !strings.Contains(string(out), "the policy hooks of revision 1 were not attached within 50ms") {
+		t.Fatalf("with the hooks late: %d %s", status, out)
+	}
+	close(attached)
+	if status, out := post(t, srv.URL+"/v1/check", "Bearer "+f.tok("rsa1", aliceSub), body); status != 200 || !strings.Contains(string(out), `"allow":true`) {
+		t.Fatalf("with the hooks attached: %d %s", status, out)
 	}
 }

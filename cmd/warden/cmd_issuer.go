@@ -28,7 +28,8 @@ An issuer holds 1 to 3 uploaded keys; --public-key and --key-id may be given
 up to three times, in pairs. 'update' with keys replaces them all, so tokens
 signed with a key it leaves out fail at once. To rotate a key without an
 outage, add the new one with 'issuer key add', move the signers to it, then
-remove the old one with 'issuer key rm'.
+remove the old one with 'issuer key rm'. These read the issuer's keys and write
+them back whole: run one change of an issuer's keys at a time.
 `
 
 func cmdIssuer(e env, args []string) error {

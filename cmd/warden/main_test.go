@@ -110,3 +110,29 @@ func TestConfigFile(t *testing.T) {
 		t.Fatal("a missing config file was accepted")
 	}
 }
+
+// TestBaseURLDefault: the default base URL is --listen as given, so a
+// restart keeps the audience tokens were minted for; only a port 0 takes
+// the port the system chose.
+func TestBaseURLDefault(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ listen, bound, base string }{
+		{"127.0.0.1:7800", "127.0.0.1:7800", "http://127.0.0.1:7800"},
+		{"localhost:7800", "127.0.0.1:7800", "http://localhost:7800"},
+		{"0.0.0.0:7800", "[::]:7800", "http://0.0.0.0:7800"},
+		{"127.0.0.1:0", "127.0.0.1:41234", "http://127.0.0.1:41234"},
+		{"localhost:0", "127.0.0.1:41234", "http://localhost:41234"},
+		{":0", "[::]:41234", "http://[::]:41234"},
+	} {
+		f := &serveFlags{listen: tc.listen}
+		f.bound(tc.bound)
+		if f.baseURL != tc.base || len(f.engine.Audiences) != 1 || f.engine.Audiences[0] != tc.base {
+			t.Errorf("--listen %s bound at %s: base URL %q, audiences %v; want %q", tc.listen, tc.bound, f.baseURL, f.engine.Audiences, tc.base)
+		}
+	}
+	f := &serveFlags{listen: "127.0.0.1:0", baseURL: "https://warden.example"}
+	f.bound("127.0.0.1:41234")
+	if f.baseURL != "https://warden.example" {
+		t.Errorf("--base-url was replaced: %q", f.baseURL)
+	}
+}

@@ -6,9 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -128,10 +131,20 @@ func (f *serveFlags) complete() error {
 }
 
 // bound completes the flags that depend on the address the API listener
-// was bound to (a port 0 is chosen then): the base URL, and the audience.
+// was bound to: the base URL, and the audience. The base URL is --listen as
+// given ("http://localhost:7800" stays so, and tokens minted for it keep
+// passing); only a port 0 is replaced by the port the system chose.
 func (f *serveFlags) bound(apiAddr string) {
 	if f.baseURL == "" {
-		f.baseURL = "http://" + apiAddr
+		f.baseURL = "http://" + f.listen
+		host, port, err := net.SplitHostPort(f.listen)
+		if _, bport, berr := net.SplitHostPort(apiAddr); err == nil && berr == nil && port == "0" {
+			if host == "" {
+				f.baseURL = "http://" + apiAddr
+			} else {
+				f.baseURL = "http://" + net.JoinHostPort(host, bport)
+			}
+		}
 	}
 	f.engine.Audiences = f.audiences
 	if len(f.engine.Audiences) == 0 {
@@ -166,7 +179,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	// A data directory this start creates is removed again if the start
 	// fails, store and init token included.
-	fresh := len(f.etcdEndpoints) == 0 && !exists(f.dataDir)
+	fresh, err := claimDataDir(f)
+	if err != nil {
+		return err
+	}
 	started := false
 	defer func() {
 		if fresh && !started {
@@ -223,11 +239,13 @@ type node struct {
 func assemble(f *serveFlags, client *clientv3.Client, layout storage.Layout, adminCfg admin.Config, log *slog.Logger) (*node, error) {
 	runCtx, stopRun := context.WithCancel(context.Background())
 	var closers []func()
+	// Closing stops the background work first (the replica, the hook
+	// manager), then releases what it used.
 	n := &node{close: func() {
+		stopRun()
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
-		stopRun()
 	}}
 	fail := func(err error) (*node, error) {
 		n.close()
@@ -292,9 +310,24 @@ func assemble(f *serveFlags, client *clientv3.Client, layout storage.Layout, adm
 	return n, nil
 }
 
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
+// claimDataDir creates the data directory of the embedded store, and says
+// whether this start created it: only then may a failed start remove it.
+// Of two processes starting on a new directory at once, one creates it.
+func claimDataDir(f *serveFlags) (bool, error) {
+	if len(f.etcdEndpoints) > 0 {
+		return false, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(f.dataDir)), 0o755); err != nil {
+		return false, fmt.Errorf("--data-dir: %w", err)
+	}
+	err := os.Mkdir(f.dataDir, 0o700)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrExist):
+		return false, nil
+	}
+	return false, fmt.Errorf("--data-dir: %w", err)
 }
 
 // store is the node's connection to etcd; failed receives why the embedded

@@ -58,6 +58,10 @@ type Manager struct {
 	// recs are the hook records as of the last update taken; only Run
 	// touches it.
 	recs map[string]stored
+	// runDone is closed when Run returns; Close waits for it, so that no
+	// load or swap runs after it.
+	runDone chan struct{}
+	running atomic.Bool
 
 	loadErrors atomic.Int64
 }
@@ -88,7 +92,7 @@ func New(cfg Config) *Manager {
 	}
 	return &Manager{cfg: cfg, log: cfg.Logger.With("component", "hooks"), loaded: map[string]*loaded{},
 		reason: "the hooks are not loaded yet", changed: make(chan struct{}), wake: make(chan struct{}, 1),
-		recs: map[string]stored{}}
+		recs: map[string]stored{}, runDone: make(chan struct{})}
 }
 
 // Reset takes every hook record at revision rev; it implements
@@ -183,6 +187,11 @@ func (m *Manager) WaitRevision(ctx context.Context, rev int64) error {
 // not be loaded (a store read that failed, say) are tried again every
 // Retry, not only when the store changes.
 func (m *Manager) Run(ctx context.Context) {
+	if !m.running.CompareAndSwap(false, true) {
+		m.log.Error("the hook manager's Run was called twice; the second call does nothing")
+		return
+	}
+	defer close(m.runDone)
 	retry := time.NewTicker(m.cfg.Retry)
 	defer retry.Stop()
 	for {
@@ -237,8 +246,15 @@ func (m *Manager) take(ctx context.Context) {
 }
 
 // Close detaches every hook and releases them once the checks running
-// them are done, or ctx ends.
+// them are done, or ctx ends. Cancel Run's context first: Close waits for
+// Run to return, so that nothing is attached after it.
 func (m *Manager) Close(ctx context.Context) {
+	if m.running.Load() {
+		select {
+		case <-m.runDone:
+		case <-ctx.Done():
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if drained, err := m.cfg.Engine.SetHooks(nil); err == nil {
