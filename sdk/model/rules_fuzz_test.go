@@ -86,8 +86,15 @@ func FuzzValidateResource(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, r string) {
-		if ValidateResource(r) != nil {
+		if err := ValidateResource(r); err != nil {
+			// The one-pass check and the one that explains agree.
+			if strings.Contains(err.Error(), "breaks the grammar") {
+				t.Fatalf("%q: the fast check refused what the explanation accepts: %v", r, err)
+			}
 			return
+		}
+		if resourceProblem(r) == nil || !strings.Contains(resourceProblem(r).Error(), "breaks the grammar") {
+			t.Fatalf("%q: the fast check accepted what the explanation refuses: %v", r, resourceProblem(r))
 		}
 		n := NormalizeResource(r)
 		if n != "/" {
