@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -216,6 +217,23 @@ func groupHelp(e env, args []string, text string) error {
 		return flag.ErrHelp
 	}
 	return nil
+}
+
+// subcommand reads the subcommand of a group (`warden issuer add …`):
+// --help prints help, an unknown one is refused naming the known ones, and
+// a known one gets its flags, named group+" "+sub, with its usage line.
+// It returns the subcommand and the arguments after it.
+func subcommand(e env, args []string, help, group string, usages map[string]string) (string, []string, *cmdFlags, error) {
+	if err := groupHelp(e, args, help); err != nil {
+		return "", nil, nil, err
+	}
+	sub := args[0]
+	usage, ok := usages[sub]
+	if !ok {
+		names := slices.Sorted(maps.Keys(usages))
+		return "", nil, nil, usageError{fmt.Errorf("unknown subcommand %q: want %s or %s", sub, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])}
+	}
+	return sub, args[1:], newFlags(e, group+" "+sub, usage), nil
 }
 
 // changed reports whether a flag was given.

@@ -10,24 +10,19 @@ import (
 )
 
 func cmdHook(e env, args []string) error {
-	if err := groupHelp(e, args, `Usage:
+	sub, args, f, err := subcommand(e, args, `Usage:
   warden hook put NAME MODULE.wasm [--mode restrict|decide] [--action-prefix PREFIX]
   warden hook get|rm NAME
   warden hook ls
-`); err != nil {
-		return err
-	}
-	sub, args := args[0], args[1:]
-	usage := map[string]string{
+`, "hook", map[string]string{
 		"put": "hook put NAME MODULE.wasm [--mode restrict|decide] [--action-prefix PREFIX]",
 		"get": "hook get NAME",
 		"rm":  "hook rm NAME",
 		"ls":  "hook ls",
-	}[sub]
-	if usage == "" {
-		return usageError{fmt.Errorf("unknown subcommand %q: want put, get, ls or rm", sub)}
+	})
+	if err != nil {
+		return err
 	}
-	f := newFlags(e, "hook "+sub, usage)
 	var mode, prefix *string
 	nargs := 1
 	switch sub {
@@ -53,7 +48,6 @@ func cmdHook(e env, args []string) error {
 		if *mode != model.HookRestrict && *mode != model.HookDecide {
 			return usageError{fmt.Errorf("--mode %q must be %s or %s", *mode, model.HookRestrict, model.HookDecide)}
 		}
-		var err error
 		if module, err = os.ReadFile(f.args[1]); err != nil {
 			return usageError{fmt.Errorf("reading the module: %w", err)}
 		}

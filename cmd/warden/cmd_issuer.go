@@ -33,24 +33,20 @@ them back whole: run one change of an issuer's keys at a time.
 `
 
 func cmdIssuer(e env, args []string) error {
-	if err := groupHelp(e, args, issuerHelp); err != nil {
-		return err
-	}
-	sub, args := args[0], args[1:]
-	if sub == "key" {
-		return cmdIssuerKey(e, args)
-	}
-	usage := map[string]string{
+	sub, args, f, err := subcommand(e, args, issuerHelp, "issuer", map[string]string{
 		"add":    "issuer add ISSUER (--public-key FILE --key-id KID ... | --jwks-url URL) [--display-name NAME]",
 		"get":    "issuer get ISSUER",
 		"ls":     "issuer ls",
 		"update": "issuer update ISSUER [--public-key FILE --key-id KID ... | --jwks-url URL] [--display-name NAME]",
 		"rm":     "issuer rm ISSUER",
-	}[sub]
-	if usage == "" {
-		return usageError{fmt.Errorf("unknown subcommand %q: want add, get, ls, update, rm or key", sub)}
+		"key":    "issuer key add|rm|ls ISSUER …",
+	})
+	if err != nil {
+		return err
 	}
-	f := newFlags(e, "issuer "+sub, usage)
+	if sub == "key" {
+		return cmdIssuerKey(e, args)
+	}
 	var keyFiles, keyIDs repeatedFlag
 	var jwks, display *string
 	if sub == "add" || sub == "update" {
@@ -190,19 +186,14 @@ func readKeys(files, kids []string, jwks string) ([]model.PublicKey, error) {
 // at a time, so that a key can be rotated with no outage: old and new
 // tokens both pass while both keys are there.
 func cmdIssuerKey(e env, args []string) error {
-	if err := groupHelp(e, args, issuerHelp); err != nil {
-		return err
-	}
-	sub, args := args[0], args[1:]
-	usage := map[string]string{
+	sub, args, f, err := subcommand(e, args, issuerHelp, "issuer key", map[string]string{
 		"add": "issuer key add ISSUER --public-key FILE --key-id KID",
 		"rm":  "issuer key rm ISSUER KID",
 		"ls":  "issuer key ls ISSUER",
-	}[sub]
-	if usage == "" {
-		return usageError{fmt.Errorf("unknown subcommand %q: want add, rm or ls", sub)}
+	})
+	if err != nil {
+		return err
 	}
-	f := newFlags(e, "issuer key "+sub, usage)
 	var keyFile, keyID *string
 	nargs := 1
 	switch sub {
