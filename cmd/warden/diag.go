@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/wardenauthz/warden/internal/connlimit"
 	"github.com/wardenauthz/warden/policywasm"
 	"github.com/wardenauthz/warden/sidecar"
 	"github.com/wardenauthz/warden/sidecar/hooks"
@@ -126,5 +127,35 @@ func (c hookCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, kind := range policywasm.FailureKinds {
 			ch <- prometheus.MustNewConstMetric(hookFailuresDesc, prometheus.CounterValue, float64(h.Failures[kind]), h.Account, h.Name, kind)
 		}
+	}
+}
+
+// connCollector exports the HTTP listeners' connection counts.
+type connCollector map[string]*connlimit.Listener
+
+var (
+	connOpenDesc = prometheus.NewDesc("warden_http_connections",
+		"Connections a listener holds now.", []string{"listener"}, nil)
+	connMaxDesc = prometheus.NewDesc("warden_http_connections_max",
+		"Connections a listener holds at most (--max-connections, lowered to fit the file descriptor limit).", []string{"listener"}, nil)
+	connEvictedDesc = prometheus.NewDesc("warden_http_connections_evicted_total",
+		"Idle connections closed to make room for a new one at the cap.", []string{"listener"}, nil)
+	connRefusedDesc = prometheus.NewDesc("warden_http_connections_refused_total",
+		"Connections closed at once at the cap, because every connection was in a request.", []string{"listener"}, nil)
+)
+
+func (connCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{connOpenDesc, connMaxDesc, connEvictedDesc, connRefusedDesc} {
+		ch <- d
+	}
+}
+
+func (c connCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, ln := range c {
+		st := ln.Stats()
+		ch <- prometheus.MustNewConstMetric(connOpenDesc, prometheus.GaugeValue, float64(st.Open), name)
+		ch <- prometheus.MustNewConstMetric(connMaxDesc, prometheus.GaugeValue, float64(st.Max), name)
+		ch <- prometheus.MustNewConstMetric(connEvictedDesc, prometheus.CounterValue, float64(st.Evicted), name)
+		ch <- prometheus.MustNewConstMetric(connRefusedDesc, prometheus.CounterValue, float64(st.Refused), name)
 	}
 }

@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/wardenauthz/warden/internal/connlimit"
 	"github.com/wardenauthz/warden/sidecar"
 )
 
@@ -21,7 +23,7 @@ type servers struct {
 	log               *slog.Logger
 	apiAddr, diagAddr string
 	api, diag         *http.Server
-	lns               []net.Listener
+	lns               []*connlimit.Listener
 	apiH, diagH       atomic.Pointer[http.Handler]
 	starting          atomic.Pointer[string]
 }
@@ -31,13 +33,14 @@ type servers struct {
 // chooses them, and whoever started the process learns them from the log.
 func listen(f *serveFlags, log *slog.Logger) (*servers, error) {
 	s := &servers{log: log}
-	for _, addr := range []string{f.listen, f.diagListen} {
+	apiMax := connectionBudget(f.http.maxConns, log)
+	for i, addr := range []string{f.listen, f.diagListen} {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			s.close()
 			return nil, fmt.Errorf("listening on %s: %w", addr, err)
 		}
-		s.lns = append(s.lns, ln)
+		s.lns = append(s.lns, connlimit.New(ln, []int{apiMax, diagMaxConns}[i]))
 	}
 	s.apiAddr, s.diagAddr = s.lns[0].Addr().String(), s.lns[1].Addr().String()
 	f.bound(s.apiAddr)
@@ -45,10 +48,59 @@ func listen(f *serveFlags, log *slog.Logger) (*servers, error) {
 	placeholder := http.Handler(http.HandlerFunc(s.serveStarting))
 	s.apiH.Store(&placeholder)
 	s.diagH.Store(&placeholder)
-	s.api = &http.Server{Handler: swapped(&s.apiH), ReadHeaderTimeout: 10 * time.Second}
-	s.diag = &http.Server{Handler: swapped(&s.diagH), ReadHeaderTimeout: 10 * time.Second}
+	s.api = f.http.server(swapped(&s.apiH), s.lns[0])
+	s.diag = f.http.server(swapped(&s.diagH), s.lns[1])
 	log.Info("listening", "listen", s.apiAddr, "diag_listen", s.diagAddr, "base_url", f.baseURL)
 	return s, nil
+}
+
+// Connection caps: the API's default, the diagnostics listener's (a
+// scraper and probes), and what is kept back for the store and the rest of
+// the process out of the file descriptor limit.
+const (
+	defaultMaxConns = 8192
+	diagMaxConns    = 64
+	minFDReserve    = 256
+)
+
+// server returns an http.Server with l's timeouts, tracking connections
+// for ln's cap.
+func (l httpLimits) server(h http.Handler, ln *connlimit.Listener) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: min(10*time.Second, l.readTimeout),
+		ReadTimeout:       l.readTimeout,
+		WriteTimeout:      l.writeTimeout,
+		IdleTimeout:       l.idleTimeout,
+		ConnState:         ln.ConnState,
+	}
+}
+
+// connectionBudget returns the API listener's cap: want, or less when the
+// file descriptor limit could not hold it beside the diagnostics listener
+// and a reserve for the store (etcd's WAL, its database, its clients), so
+// that no client load starves etcd. Go raises the soft limit to the hard
+// one at start; the reserve is an eighth of the limit, and at least
+// minFDReserve.
+func connectionBudget(want int, log *slog.Logger) int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur > 1<<30 {
+		return want
+	}
+	limit := int(lim.Cur)
+	budget := limit - max(minFDReserve, limit/8) - diagMaxConns
+	if want <= budget {
+		return want
+	}
+	budget = max(budget, 16)
+	log.Warn("the file descriptor limit is too low for --max-connections; the API listener holds fewer",
+		"max_connections", want, "fd_limit", limit, "held_at_most", budget)
+	return budget
+}
+
+// listeners names the listeners, for their metrics.
+func (s *servers) listeners() map[string]*connlimit.Listener {
+	return map[string]*connlimit.Listener{"api": s.lns[0], "diag": s.lns[1]}
 }
 
 // swapped serves with the handler h points to at the time of the request.

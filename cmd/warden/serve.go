@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wardenauthz/warden/admin"
+	"github.com/wardenauthz/warden/internal/connlimit"
 	"github.com/wardenauthz/warden/policywasm"
 	"github.com/wardenauthz/warden/sdk/model"
 	"github.com/wardenauthz/warden/sidecar"
@@ -50,6 +51,15 @@ type serveFlags struct {
 	bootKeyFile   string
 	config        string
 	hooks         policywasm.Config
+	http          httpLimits
+}
+
+// httpLimits bound what a client can hold of the HTTP servers.
+type httpLimits struct {
+	// maxConns caps the API listener's connections (the diagnostics one
+	// holds at most diagMaxConns).
+	maxConns                               int
+	readTimeout, writeTimeout, idleTimeout time.Duration
 }
 
 func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
@@ -89,6 +99,10 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.IntVar(&f.engine.TimingSample, "check-timing-sample", sidecar.DefaultTimingSample, "time one check in `N` for warden_check_duration_seconds (1: every check, about 45 ns each); every check is counted")
 	fs.StringVar(&f.engine.DecisionLog, "decision-log", sidecar.DecisionLogOff, "log the check API's decisions to stderr as JSON: off, deny (denials only) or all")
 	fs.Float64Var(&f.engine.DecisionLogSample, "decision-log-sample", 1, "the `share` of the selected decisions logged, from 0 (exclusive) to 1")
+	fs.IntVar(&f.http.maxConns, "max-connections", defaultMaxConns, "connections the API listener holds at most; at the cap, a new one takes the place of the one idle the longest")
+	fs.DurationVar(&f.http.readTimeout, "read-timeout", 30*time.Second, "how long a client may take to send a whole request, body included")
+	fs.DurationVar(&f.http.writeTimeout, "write-timeout", 3*time.Minute, "how long a request may take until its answer is written (longer than the slowest route: a hook upload compiles its module)")
+	fs.DurationVar(&f.http.idleTimeout, "idle-timeout", 90*time.Second, "how long a keep-alive connection may wait for its next request")
 	fs.StringVar(&f.config, "config", "", "YAML `file` with the same keys as the flags")
 	return fs, f
 }
@@ -122,6 +136,14 @@ func (f *serveFlags) complete() error {
 	case sidecar.DecisionLogOff, sidecar.DecisionLogDeny, sidecar.DecisionLogAll:
 	default:
 		errs = append(errs, fmt.Errorf("--decision-log %q must be one of off, deny, all", f.engine.DecisionLog))
+	}
+	if f.http.maxConns < 1 {
+		errs = append(errs, fmt.Errorf("--max-connections %d must be at least 1", f.http.maxConns))
+	}
+	for name, d := range map[string]time.Duration{"--read-timeout": f.http.readTimeout, "--write-timeout": f.http.writeTimeout, "--idle-timeout": f.http.idleTimeout} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s %s must be positive", name, d))
+		}
 	}
 	if !(f.engine.DecisionLogSample > 0 && f.engine.DecisionLogSample <= 1) {
 		errs = append(errs, fmt.Errorf("--decision-log-sample %g must be more than 0 and at most 1", f.engine.DecisionLogSample))
@@ -206,7 +228,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		return err
 	}
-	node, err := assemble(f, store.client, layout, adminCfg, log)
+	node, err := assemble(f, store.client, layout, adminCfg, log, srv.listeners())
 	if err != nil {
 		return err
 	}
@@ -236,7 +258,7 @@ type node struct {
 // assemble builds the node: replica, engine, hooks and admin API over the
 // store. The replica and the key refresher outlive the drain: requests
 // still in flight after SIGTERM need a current state to answer.
-func assemble(f *serveFlags, client *clientv3.Client, layout storage.Layout, adminCfg admin.Config, log *slog.Logger) (*node, error) {
+func assemble(f *serveFlags, client *clientv3.Client, layout storage.Layout, adminCfg admin.Config, log *slog.Logger, conns map[string]*connlimit.Listener) (*node, error) {
 	runCtx, stopRun := context.WithCancel(context.Background())
 	var closers []func()
 	// Closing stops the background work first (the replica, the hook
@@ -253,6 +275,7 @@ func assemble(f *serveFlags, client *clientv3.Client, layout storage.Layout, adm
 	}
 	st := state.New()
 	reg := newRegistry()
+	reg.MustRegister(connCollector(conns))
 	eng, err := sidecar.New(st, f.engine, sidecar.Deps{Logger: log, Registerer: reg})
 	if err != nil {
 		return fail(usageError{err})
