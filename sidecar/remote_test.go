@@ -352,3 +352,47 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestKeyURLRedirects: an https key URL that redirects to http is refused
+// (else anyone on the path could serve the keys), and so is a chain of
+// more than three redirects; a redirect that stays on https is followed.
+func TestKeyURLRedirects(t *testing.T) {
+	t.Parallel()
+	plain := newKeyServer(t, false, "rsa1")
+	var tlsSrv *httptest.Server
+	tlsSrv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/to-http":
+			http.Redirect(w, r, plain.srv.URL+"/keys", http.StatusFound)
+		case "/loop":
+			http.Redirect(w, r, "/loop", http.StatusFound)
+		case "/to-https":
+			http.Redirect(w, r, "/keys", http.StatusMovedPermanently)
+		case "/keys":
+			plain.serve(w, r)
+		}
+	}))
+	t.Cleanup(tlsSrv.Close)
+	tests := []struct {
+		path   string
+		status int
+		reason string
+	}{
+		{"/to-http", 401, "could not be fetched: it redirects where Warden does not follow"},
+		{"/loop", 401, "could not be fetched: it redirects where Warden does not follow"},
+		{"/to-https", 200, "allowed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			t.Parallel()
+			f := newFixtureWith(t, Config{}, Deps{HTTPClient: tlsSrv.Client()})
+			f.apply(func(b *state.Batch) {
+				b.PutIssuer(testAcc, model.Issuer{ID: testIssuer, JSONKeysURL: tlsSrv.URL + tc.path})
+			})
+			d := f.check(f.tok("rsa1", aliceSub), "function:get", aliceRes)
+			if d.Status != tc.status || !strings.Contains(d.Reason, tc.reason) {
+				t.Fatalf("%+v; want %d %q", d, tc.status, tc.reason)
+			}
+		})
+	}
+}

@@ -97,6 +97,8 @@ func classify(err error) string {
 		return "its TLS certificate was not accepted"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "the connection was refused"
+	case errors.Is(err, errRedirect):
+		return "it redirects where Warden does not follow"
 	}
 	return "the connection failed"
 }
@@ -151,6 +153,10 @@ func (c *RegistryConfig) setDefaults() {
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: c.FetchTimeout}
 	}
+	// A copy, so that the caller's client keeps its own redirect policy.
+	client := *c.HTTPClient
+	client.CheckRedirect = redirectPolicy(c.AllowInsecure)
+	c.HTTPClient = &client
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -538,6 +544,28 @@ func (rm *Remote) fetch(ctx context.Context) (Set, time.Duration, error) {
 			"account", rm.key.account, "issuer", rm.key.issuer, "url", at, "err", perr)
 	}
 	return set, MaxAge(resp.Header.Get("Cache-Control"), cfg.DefaultMaxAge), nil
+}
+
+// maxRedirects bounds the redirects a key fetch follows.
+const maxRedirects = 3
+
+// errRedirect is a redirect a key fetch refuses to follow.
+var errRedirect = errors.New("redirect refused")
+
+// redirectPolicy follows at most maxRedirects redirects, and none that
+// leaves https (unless insecure URLs are allowed): an https key URL that
+// redirects to http would otherwise let anyone on the network path serve
+// the keys.
+func redirectPolicy(allowInsecure bool) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		switch {
+		case len(via) > maxRedirects:
+			return fmt.Errorf("%w: more than %d redirects", errRedirect, maxRedirects)
+		case req.URL.Scheme != "https" && !(allowInsecure && req.URL.Scheme == "http"):
+			return fmt.Errorf("%w: from %s to %s, which is not https", errRedirect, RedactURL(via[len(via)-1].URL.String()), RedactURL(req.URL.String()))
+		}
+		return nil
+	}
 }
 
 // MaxAge reads max-age from a Cache-Control header, clamped to [1m, 24h];
