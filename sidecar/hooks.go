@@ -155,7 +155,12 @@ func (e *Engine) runHooks(ctx context.Context, set *hookSet, ref int, req hookRe
 }
 
 // applyHooks runs the hooks that apply to the request over a built-in
-// decision.
+// decision. Decide hooks run first, in name order, and the last one that
+// answers sets the decision; then restrict hooks run, in name order, while
+// the decision allows, each able only to take it away. A hook that fails
+// (broken, trapped, past its deadline or budget, garbage) denies, and a
+// failure or a restrict hook's denial is final: no hook after it runs, so
+// no decide hook can turn either into an allow.
 func (e *Engine) applyHooks(ctx context.Context, set *hookSet, req hookRequest, d model.Decision, class ReasonClass) (model.Decision, ReasonClass) {
 	var input []byte
 	defer func() {
@@ -163,41 +168,50 @@ func (e *Engine) applyHooks(ctx context.Context, set *hookSet, req hookRequest, 
 			inputBufs.Put(&input)
 		}
 	}()
-	for i := range set.hooks {
-		ah := &set.hooks[i]
-		if !strings.HasPrefix(req.action, ah.ActionPrefix) || (ah.Account != "" && ah.Account != req.account) {
-			continue
-		}
-		decide := ah.Mode == HookDecide
-		if !decide && !d.Allow {
-			continue // restrict can only take away, and nothing is allowed
-		}
-		if ah.Broken != "" {
-			d, class = deniedBy(d, fmt.Sprintf("hook %q could not be loaded: %s", ah.name(), ah.Broken)), ClassHookFailed
-			continue
-		}
-		if input == nil {
-			input = hookInput(req, d)
-		}
-		var start time.Time
-		if ah.timing != nil {
-			start = time.Now()
-		}
-		res := ah.Hook.Evaluate(ctx, input)
-		if ah.timing != nil {
-			ah.timing.Observe(time.Since(start))
-		}
-		switch {
-		case res.Failure != "":
-			d, class = deniedBy(d, res.Reason), ClassHookFailed
-		case decide && res.Allow:
-			d.Allow, d.Status = true, 200
-			d.Reason = hookReason(ah.name(), "allowed", res.Reason)
-			if class != ClassGranted {
-				class = ClassHookAllowed
+	for _, decidePass := range [2]bool{true, false} {
+		for i := range set.hooks {
+			ah := &set.hooks[i]
+			if (ah.Mode == HookDecide) != decidePass || !strings.HasPrefix(req.action, ah.ActionPrefix) || (ah.Account != "" && ah.Account != req.account) {
+				continue
 			}
-		case !res.Allow:
-			d, class = deniedBy(d, hookReason(ah.name(), "denied", res.Reason)), ClassHookDenied
+			if !decidePass && !d.Allow {
+				return d, class // restrict can only take away, and nothing is allowed
+			}
+			if ah.Broken != "" {
+				return deniedBy(d, fmt.Sprintf("hook %q could not be loaded: %s", ah.name(), ah.Broken)), ClassHookFailed
+			}
+			if input == nil {
+				input = hookInput(req, d)
+			}
+			var start time.Time
+			if ah.timing != nil {
+				start = time.Now()
+			}
+			res := ah.Hook.Evaluate(ctx, input)
+			if ah.timing != nil {
+				ah.timing.Observe(time.Since(start))
+			}
+			before := d.Allow
+			switch {
+			case res.Failure != "":
+				return deniedBy(d, res.Reason), ClassHookFailed
+			case !res.Allow:
+				d, class = deniedBy(d, hookReason(ah.name(), "denied", res.Reason)), ClassHookDenied
+				if !decidePass {
+					return d, class
+				}
+			case decidePass:
+				d.Allow, d.Status = true, 200
+				d.Reason = hookReason(ah.name(), "allowed", res.Reason)
+				if class != ClassGranted {
+					class = ClassHookAllowed
+				}
+			}
+			if d.Allow != before {
+				// The hooks after it see the decision as it now is.
+				inputBufs.Put(&input)
+				input = nil
+			}
 		}
 	}
 	return d, class

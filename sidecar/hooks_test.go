@@ -78,6 +78,20 @@ func TestHooks(t *testing.T) {
 		{"a broken hook denies", []AttachedHook{{Name: "gone", Broken: "its module is missing"}}, plain, "function:get", false, 403,
 			`hook "gone" could not be loaded: its module is missing`},
 		{"a broken restrict hook takes nothing from a denial", []AttachedHook{{Name: "gone", Broken: "x"}}, plain, "function:put", false, 403, "no grant allows"},
+
+		// Composition: decide hooks first, then restrict hooks; a failure or
+		// a restrict denial is final, whatever the order of the names.
+		{"a restrict denial is final over a later decide allow", []AttachedHook{{Hook: tenant, Name: "a"}, {Hook: allow, Name: "b", Mode: HookDecide}}, plain, "function:get", false, 403, `hook "a" denied`},
+		{"a restrict denial is final over an earlier decide allow", []AttachedHook{{Hook: allow, Name: "a", Mode: HookDecide}, {Hook: tenant, Name: "b"}}, plain, "function:put", false, 403, `hook "b" denied`},
+		{"a restrict failure is final", []AttachedHook{{Hook: trap, Name: "a"}, {Hook: allow, Name: "b", Mode: HookDecide}}, plain, "function:get", false, 403, `trapped`},
+		{"a broken restrict hook is final", []AttachedHook{{Name: "a", Broken: "its module is missing"}, {Hook: allow, Name: "b", Mode: HookDecide}}, plain, "function:get", false, 403, `hook "a" could not be loaded`},
+		{"a decide failure is final", []AttachedHook{{Hook: trap, Name: "a", Mode: HookDecide}, {Hook: allow, Name: "b", Mode: HookDecide}}, plain, "function:put", false, 403, `trapped`},
+		{"a broken decide hook is final", []AttachedHook{{Name: "a", Broken: "x", Mode: HookDecide}, {Hook: allow, Name: "b", Mode: HookDecide}}, plain, "function:get", false, 403, `hook "a" could not be loaded`},
+		{"the last decide hook stands", []AttachedHook{{Hook: tenant, Name: "a", Mode: HookDecide}, {Hook: allow, Name: "b", Mode: HookDecide}}, plain, "function:get", true, 200, `hook "b" allowed`},
+		{"a decide allow, then every restrict hook allowing", []AttachedHook{{Hook: allow, Name: "a"}, {Hook: allow, Name: "b", Mode: HookDecide}}, plain, "function:put", true, 200, `hook "b" allowed`},
+		{"no token: a decide allow, then a broken restrict hook", []AttachedHook{{Hook: allow, Name: "a", Mode: HookDecide}, {Name: "b", Broken: "x"}}, "", "function:get", false, 403, `hook "b" could not be loaded`},
+		{"no token: a decide allow, then a restrict denial", []AttachedHook{{Hook: allow, Name: "a", Mode: HookDecide}, {Hook: tenant, Name: "b"}}, "", "function:get", false, 403, `hook "b" denied`},
+		{"no token: a decide allow stands alone", []AttachedHook{{Hook: allow, Name: "a", Mode: HookDecide}}, "", "function:get", true, 200, `hook "a" allowed`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
