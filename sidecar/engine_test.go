@@ -103,6 +103,18 @@ func TestCheckDecisions(t *testing.T) {
 			reason: `malformed inline permissions: "allow[0].resource": the resource '` + aliceRes + `../x/' has a '..' segment`, agent: aliceID},
 		{name: "inline action with a space", token: f.tok("rsa1", aliceSub, inline(model.Permission{Action: "function: get", Resource: aliceRes})), action: "function:get", resource: aliceRes, status: 403,
 			reason: `"allow[0].action": the action 'function: get'`, agent: aliceID},
+		// Time claims out of range fail closed: converted blindly, an nbf
+		// of 1e19 overflows to the past and passes at once.
+		{name: "nbf 1e19", token: rawTok(t, jwt.SigningMethodRS256, rsa1, kid("rsa1"), claims(func(c jwt.MapClaims) { c["nbf"] = 1e19 })), action: "function:get", resource: aliceRes, status: 401, reason: "malformed nbf claim"},
+		{name: "nbf 9.3e18", token: rawTok(t, jwt.SigningMethodRS256, rsa1, kid("rsa1"), claims(func(c jwt.MapClaims) { c["nbf"] = 9.3e18 })), action: "function:get", resource: aliceRes, status: 401, reason: "malformed nbf claim"},
+		{name: "nbf negative", token: rawTok(t, jwt.SigningMethodRS256, rsa1, kid("rsa1"), claims(func(c jwt.MapClaims) { c["nbf"] = -1 })), action: "function:get", resource: aliceRes, status: 401, reason: "malformed nbf claim"},
+		{name: "exp 1e19", token: rawTok(t, jwt.SigningMethodRS256, rsa1, kid("rsa1"), claims(func(c jwt.MapClaims) { c["exp"] = 1e19 })), action: "function:get", resource: aliceRes, status: 401, reason: "malformed exp claim"},
+		{name: "exp a string", token: rawTok(t, jwt.SigningMethodRS256, rsa1, kid("rsa1"), claims(func(c jwt.MapClaims) { c["exp"] = "tomorrow" })), action: "function:get", resource: aliceRes, status: 401, reason: "malformed exp claim"},
+		{name: "iat out of range", token: rawTok(t, jwt.SigningMethodRS256, rsa1, kid("rsa1"), claims(func(c jwt.MapClaims) { c["iat"] = 1e300 })), action: "function:get", resource: aliceRes, status: 401, reason: "malformed iat claim"},
+		{name: "nbf with a fraction, past", token: rawTok(t, jwt.SigningMethodRS256, rsa1, kid("rsa1"), claims(func(c jwt.MapClaims) { c["nbf"] = float64(now.Unix()) - 0.5 })), action: "function:get", resource: aliceRes, status: 200, agent: aliceID},
+		// RFC 7515: an unknown critical extension is refused.
+		{name: "crit names b64", token: rawTok(t, jwt.SigningMethodRS256, rsa1, map[string]any{"kid": "rsa1", "crit": []string{"b64"}, "b64": false}, claims(nil)), action: "function:get", resource: aliceRes, status: 401, reason: "critical extensions"},
+		{name: "crit empty", token: rawTok(t, jwt.SigningMethodRS256, rsa1, map[string]any{"kid": "rsa1", "crit": []string{}}, claims(nil)), action: "function:get", resource: aliceRes, status: 401, reason: "critical extensions"},
 		// A check in process whose resource breaks the grammar is 400.
 		{name: "requested resource with ..", token: f.tok("rsa1", aliceSub), action: "function:get", resource: aliceRes + "../x/", status: 400, reason: "has a '..' segment"},
 		{name: "requested action with an empty segment", token: f.tok("rsa1", aliceSub), action: "function:", resource: aliceRes, status: 400, reason: `"action": the action 'function:' has an empty segment`},

@@ -3,8 +3,10 @@ package sidecar
 import (
 	"context"
 	"crypto"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -25,6 +27,7 @@ var (
 	errAlgKeyType   = errors.New("algorithm does not fit the key type")
 	errUnknownAcct  = errors.New("unknown account")
 	errBadKeyUpload = errors.New("the issuer's key with this id did not parse")
+	errCrit         = errors.New("token header names critical extensions (crit), which Warden does not support")
 )
 
 // verify checks a token's signature against its issuer's keys in account,
@@ -50,6 +53,11 @@ func (e *Engine) keyFor(ctx context.Context, snap *state.Snapshot, ent *entry, t
 	alg := t.Method.Alg()
 	if !slices.Contains(keys.Algorithms, alg) {
 		return nil, fmt.Errorf("%w: %s", errAlgorithm, quote(alg))
+	}
+	if _, ok := t.Header["crit"]; ok {
+		// RFC 7515: a recipient must refuse a token whose crit names an
+		// extension it does not understand, and Warden understands none.
+		return nil, errCrit
 	}
 	kid, _ := t.Header["kid"].(string)
 	if kid == "" {
@@ -117,7 +125,7 @@ func verifyReason(err error) string {
 	if errors.As(err, &kse) {
 		return kse.Error()
 	}
-	for _, known := range []error{errUnknownAcct, errAlgorithm, errNoKid, errNoIssuer, errUnknownIss, errUnknownKid,
+	for _, known := range []error{errUnknownAcct, errAlgorithm, errCrit, errNoKid, errNoIssuer, errUnknownIss, errUnknownKid,
 		errAlgKeyType, errBadKeyUpload} {
 		if errors.Is(err, known) {
 			// The wrapped keyfunc error is the last line of jwt's joined
@@ -173,23 +181,24 @@ func (e *Engine) checkClaims(ent *entry, claims jwt.MapClaims, now time.Time) st
 		return "token has no sub claim"
 	}
 	ent.subject = sub
-	exp, err := claims.GetExpirationTime()
-	if err != nil {
+	exp, hasExp, ok := timeClaim(claims, "exp")
+	if !ok {
 		return "malformed exp claim"
 	}
-	if exp == nil && !e.cfg.AllowTokensWithoutExp {
+	if !hasExp && !e.cfg.AllowTokensWithoutExp {
 		return "token has no exp claim"
 	}
-	nbf, err := claims.GetNotBefore()
-	if err != nil {
+	nbf, _, ok := timeClaim(claims, "nbf")
+	if !ok {
 		return "malformed nbf claim"
 	}
-	if exp != nil {
-		ent.exp = max(exp.Unix(), 1)
+	if _, _, ok := timeClaim(claims, "iat"); !ok {
+		return "malformed iat claim"
 	}
-	if nbf != nil {
-		ent.nbf = nbf.Unix()
+	if hasExp {
+		ent.exp = max(exp, 1)
 	}
+	ent.nbf = nbf
 	aud, err := claims.GetAudience()
 	if err != nil {
 		return "malformed aud claim"
@@ -212,6 +221,38 @@ func (e *Engine) checkClaims(ent *entry, claims jwt.MapClaims, now time.Time) st
 		}
 	}
 	return ""
+}
+
+// maxTimeClaim is the latest time a claim may name: the end of year 9999.
+// Past it, converting seconds to a time overflows, and a claim that
+// overflows must not pass (an nbf of 1e19 would wrap to the past).
+const maxTimeClaim = 253402300799
+
+// timeClaim reads a NumericDate claim (exp, nbf, iat) in whole seconds. It
+// reports whether the claim is present, and false in ok when it is not a
+// finite number from 0 to maxTimeClaim: out-of-range times fail closed.
+func timeClaim(claims jwt.MapClaims, name string) (secs int64, present, ok bool) {
+	raw, present := claims[name]
+	if !present {
+		return 0, false, true
+	}
+	var v float64
+	switch n := raw.(type) {
+	case float64:
+		v = n
+	case json.Number:
+		f, err := n.Float64()
+		if err != nil {
+			return 0, true, false
+		}
+		v = f
+	default:
+		return 0, true, false
+	}
+	if math.IsNaN(v) || v < 0 || v > maxTimeClaim {
+		return 0, true, false
+	}
+	return int64(v), true, true
 }
 
 // parseInline reads an inline-permissions claim: {allow: [{action,
