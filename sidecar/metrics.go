@@ -143,6 +143,8 @@ var (
 		"Verified tokens in the token cache, expired ones included.", nil, nil)
 	keyFetchesDesc = prometheus.NewDesc("warden_key_fetches_total",
 		"Fetches of issuers' key URLs, by trigger (initial, scheduled, unknown_kid) and result (success, failure).", []string{"trigger", "result"}, nil)
+	keyFailuresDesc = prometheus.NewDesc("warden_key_fetch_failures_total",
+		"Failed fetches of issuers' key URLs, by kind: dns, refused, timeout, tls, redirect, connection, http_status, read, too_large, bad_document, insecure_url, bad_url.", []string{"kind"}, nil)
 	keyAgeDesc = prometheus.NewDesc("warden_key_age_seconds",
 		"Time since an issuer's keys were last fetched successfully, for issuers publishing keys at a URL.", []string{"account", "issuer"}, nil)
 	keyFailingDesc = prometheus.NewDesc("warden_key_refresh_failing",
@@ -156,7 +158,7 @@ type collector struct{ e *Engine }
 
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{checkDurationDesc, decisionsDesc, cacheHitsDesc, cacheMissesDesc, cacheEvictionsDesc,
-		cacheEntriesDesc, keyFetchesDesc, keyAgeDesc, keyFailingDesc, hookDurationDesc} {
+		cacheEntriesDesc, keyFetchesDesc, keyFailuresDesc, keyAgeDesc, keyFailingDesc, hookDurationDesc} {
 		ch <- d
 	}
 }
@@ -178,6 +180,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(cacheEntriesDesc, prometheus.GaugeValue, float64(e.cache.Len()))
 	for k, n := range e.keys.Fetches() {
 		ch <- prometheus.MustNewConstMetric(keyFetchesDesc, prometheus.CounterValue, float64(n), k.Trigger, k.Result)
+	}
+	for kind, n := range e.keys.Failures() {
+		ch <- prometheus.MustNewConstMetric(keyFailuresDesc, prometheus.CounterValue, float64(n), kind)
 	}
 	now := e.now()
 	for _, s := range e.keys.Sets() {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,14 +30,35 @@ var (
 	ErrInsecureURL = errors.New("key URL is not https")
 )
 
-// FetchError is a failed fetch of an issuer's keys. Kind says what went
-// wrong in words fit for whoever sent the token ("the host name did not
-// resolve"); the error itself adds the details (addresses, resolvers,
-// messages of the network stack), which belong in the log only.
+// FetchError is a failed fetch of an issuer's keys. Kind names the kind of
+// failure, one of FailureKinds, for metrics; the error itself has the
+// details (addresses, resolvers, messages of the network stack), which
+// belong in the log. Neither is told to whoever sent the token: which
+// hosts Warden can reach is not theirs to learn.
 type FetchError struct {
 	Kind string
 	Err  error
 }
+
+// Kinds of failed fetch, the values of FetchError.Kind.
+const (
+	FailDNS         = "dns"
+	FailRefused     = "refused"
+	FailTimeout     = "timeout"
+	FailTLS         = "tls"
+	FailRedirect    = "redirect"
+	FailConnection  = "connection"
+	FailStatus      = "http_status"
+	FailRead        = "read"
+	FailTooLarge    = "too_large"
+	FailDocument    = "bad_document"
+	FailInsecureURL = "insecure_url"
+	FailBadURL      = "bad_url"
+)
+
+// FailureKinds are the kinds of failed fetch, in a fixed order.
+var FailureKinds = [...]string{FailDNS, FailRefused, FailTimeout, FailTLS, FailRedirect, FailConnection,
+	FailStatus, FailRead, FailTooLarge, FailDocument, FailInsecureURL, FailBadURL}
 
 func (e *FetchError) Error() string { return e.Err.Error() }
 
@@ -63,24 +85,25 @@ func (e *StaleError) Error() string {
 // Unwrap makes errors.Is(err, ErrKeysStale) hold.
 func (e *StaleError) Unwrap() error { return ErrKeysStale }
 
-// PublicReason says why a key lookup failed, in words that name no host,
-// address or resolver: the kind of a FetchError, how stale stale keys are.
-// It is "" for errors that are not about fetching keys.
+// PublicReason says why a key lookup failed in words fit for whoever sent
+// the token: that the keys could not be fetched, never why (a reachability
+// oracle, readable without a token), save for a key URL that is not https,
+// which is the issuer's configuration. It is "" for errors that are not
+// about fetching keys.
 func PublicReason(err error) string {
 	var fe *FetchError
-	var se *StaleError
 	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("are stale: last fetched %s ago, and refreshing them fails", se.Since.Round(time.Second))
-	case errors.As(err, &fe):
-		return "could not be fetched: " + fe.Kind
-	case errors.Is(err, ErrFetch):
-		return "could not be fetched in time"
+	case errors.Is(err, ErrKeysStale):
+		return "are stale: refreshing them has failed for too long"
+	case errors.As(err, &fe) && fe.Kind == FailInsecureURL:
+		return "could not be fetched: the key URL is not https"
+	case errors.Is(err, ErrFetch), errors.Is(err, ErrInsecureURL):
+		return "could not be fetched"
 	}
 	return ""
 }
 
-// classify names the kind of a failed request, without its details.
+// classify names the kind of a failed request.
 func classify(err error) string {
 	var dns *net.DNSError
 	var netErr net.Error
@@ -89,18 +112,18 @@ func classify(err error) string {
 	var invalid x509.CertificateInvalidError
 	var tlsRecord tls.RecordHeaderError
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return "the request timed out"
-	case errors.As(err, &dns):
-		return "the host name did not resolve"
-	case errors.As(err, &unknownAuth), errors.As(err, &hostname), errors.As(err, &invalid), errors.As(err, &tlsRecord):
-		return "its TLS certificate was not accepted"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "the connection was refused"
 	case errors.Is(err, errRedirect):
-		return "it redirects where Warden does not follow"
+		return FailRedirect
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return FailTimeout
+	case errors.As(err, &dns):
+		return FailDNS
+	case errors.As(err, &unknownAuth), errors.As(err, &hostname), errors.As(err, &invalid), errors.As(err, &tlsRecord):
+		return FailTLS
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return FailRefused
 	}
-	return "the connection failed"
+	return FailConnection
 }
 
 // RegistryConfig configures a Registry. The zero value of each field is its
@@ -172,6 +195,23 @@ type Registry struct {
 	sets map[remoteKey]*Remote
 	// fetches counts fetches by trigger and result, retired sets' too.
 	fetches [len(triggers)][2]atomic.Uint64
+	// failures counts failed fetches by kind, in FailureKinds' order.
+	failures [len(FailureKinds)]atomic.Uint64
+}
+
+func (r *Registry) countFailure(kind string) {
+	if i := slices.Index(FailureKinds[:], kind); i >= 0 {
+		r.failures[i].Add(1)
+	}
+}
+
+// Failures returns the counts of failed fetches by kind, zeros included.
+func (r *Registry) Failures() map[string]uint64 {
+	out := make(map[string]uint64, len(FailureKinds))
+	for i, k := range FailureKinds {
+		out[k] = r.failures[i].Load()
+	}
+	return out
 }
 
 // Fetch triggers, as labels.
@@ -446,6 +486,10 @@ func (rm *Remote) finish(set Set, maxAge time.Duration, err error, why int) {
 		failed = 1
 	}
 	rm.reg.fetches[why][failed].Add(1)
+	var fe *FetchError
+	if errors.As(err, &fe) {
+		rm.reg.countFailure(fe.Kind)
+	}
 	if rm.retired {
 		return
 	}
@@ -504,14 +548,14 @@ func (rm *Remote) fetch(ctx context.Context) (Set, time.Duration, error) {
 	at := RedactURL(rm.key.url)
 	u, err := url.Parse(rm.key.url)
 	if err != nil {
-		return nil, 0, fetchErr("its key URL does not parse", "%w: bad URL: %v", ErrFetch, err)
+		return nil, 0, fetchErr(FailBadURL, "%w: bad URL: %v", ErrFetch, err)
 	}
 	if u.Scheme != "https" && !(cfg.AllowInsecure && u.Scheme == "http") {
-		return nil, 0, fetchErr("its key URL is not https", "%w: %s", ErrInsecureURL, at)
+		return nil, 0, fetchErr(FailInsecureURL, "%w: %s", ErrInsecureURL, at)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rm.key.url, nil)
 	if err != nil {
-		return nil, 0, fetchErr("its key URL does not parse", "%w: %v", ErrFetch, err)
+		return nil, 0, fetchErr(FailBadURL, "%w: %v", ErrFetch, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := cfg.HTTPClient.Do(req)
@@ -525,19 +569,18 @@ func (rm *Remote) fetch(ctx context.Context) (Set, time.Duration, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fetchErr(fmt.Sprintf("the key server answered HTTP %d", resp.StatusCode), "%w from %s: status %d", ErrFetch, at, resp.StatusCode)
+		return nil, 0, fetchErr(FailStatus, "%w from %s: status %d", ErrFetch, at, resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentSize+1))
 	if err != nil {
-		return nil, 0, fetchErr("reading the key document failed", "%w from %s: reading body: %w", ErrFetch, at, err)
+		return nil, 0, fetchErr(FailRead, "%w from %s: reading body: %w", ErrFetch, at, err)
 	}
 	if len(body) > maxDocumentSize {
-		return nil, 0, fetchErr(fmt.Sprintf("the key document is larger than %d bytes", maxDocumentSize),
-			"%w from %s: document larger than %d bytes", ErrFetch, at, maxDocumentSize)
+		return nil, 0, fetchErr(FailTooLarge, "%w from %s: document larger than %d bytes", ErrFetch, at, maxDocumentSize)
 	}
 	set, perr := ParseDocument(body)
 	if set == nil {
-		return nil, 0, fetchErr("the document holds no key Warden can use", "%w from %s: %v", ErrFetch, at, perr)
+		return nil, 0, fetchErr(FailDocument, "%w from %s: %v", ErrFetch, at, perr)
 	}
 	if perr != nil {
 		cfg.Logger.Warn("some issuer keys did not parse and are ignored",
