@@ -223,12 +223,9 @@ func (s *Server) deleteAgent(k kind, c *call) (any, error) {
 // delegate enforces the delegation rule: every grant the caller gives must
 // be covered by the caller's own effective permissions.
 func (s *Server) delegate(c *call, allow []model.Permission) error {
-	perms := c.caller.Permissions()
-	for _, g := range allow {
-		if _, ok := model.Covers(perms, g.Action, g.Resource); !ok {
-			return badRequest("The %s is not authorized to grant access to perform the action '%s' on resource '%s'",
-				c.who(), g.Action, g.Resource)
-		}
+	if g, ok := firstUncovered(c.caller.Permissions(), allow); ok {
+		return badRequest("The %s is not authorized to grant access to perform the action '%s' on resource '%s'",
+			c.who(), g.Action, g.Resource)
 	}
 	return nil
 }
@@ -237,14 +234,31 @@ func (s *Server) delegate(c *call, allow []model.Permission) error {
 // minting an init token for it, hands over everything the target holds, so
 // the caller must cover every grant the target holds.
 func (s *Server) guard(c *call, target *storage.AgentRecord, doing string) error {
-	perms := c.caller.Permissions()
-	for _, g := range target.Allow {
-		if _, ok := model.Covers(perms, g.Action, g.Resource); !ok {
-			return badRequest("The %s is not authorized to %s %s '%s', which may perform the action '%s' on resource '%s'",
-				c.who(), doing, target.Type, target.ID, g.Action, g.Resource)
-		}
+	if g, ok := firstUncovered(c.caller.Permissions(), target.Allow); ok {
+		return badRequest("The %s is not authorized to %s %s '%s', which may perform the action '%s' on resource '%s'",
+			c.who(), doing, target.Type, target.ID, g.Action, g.Resource)
 	}
 	return nil
+}
+
+// guardAt is guard for an issuer: the caller must cover every grant of an
+// agent with an identity at the issuer it adds, rekeys or deletes.
+func (s *Server) guardAt(c *call, target *storage.AgentRecord, doing string) error {
+	if g, ok := firstUncovered(c.caller.Permissions(), target.Allow); ok {
+		return badRequest("The %s is not authorized to %s %s '%s' has an identity and may perform the action '%s' on resource '%s'",
+			c.who(), doing, target.Type, target.ID, g.Action, g.Resource)
+	}
+	return nil
+}
+
+// firstUncovered returns the first of grants that perms do not cover.
+func firstUncovered(perms, grants []model.Permission) (model.Permission, bool) {
+	for _, g := range grants {
+		if _, ok := model.Covers(perms, g.Action, g.Resource); !ok {
+			return g, true
+		}
+	}
+	return model.Permission{}, false
 }
 
 // loadAgent reads an agent of account acc from the store, linearizably,

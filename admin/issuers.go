@@ -134,15 +134,26 @@ func (s *Server) addIssuer(c *call) (any, error) {
 		return nil, err
 	}
 	key := s.layout.Issuer(c.acc, c.id)
-	resp, err := s.commit(c, []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(key), "=", 0)},
-		[]clientv3.Op{clientv3.OpPut(key, storage.Encode(iss))}, nil)
-	if err != nil {
-		return nil, err
+	for range maxWriteAttempts {
+		// Identities may name an issuer before it exists: whoever adds
+		// it signs for them.
+		held, err := s.issuerGuard(c, "add issuer '"+c.id+"', at which")
+		if err != nil {
+			return nil, err
+		}
+		resp, err := s.commit(c, append(held, clientv3.Compare(clientv3.CreateRevision(key), "=", 0)),
+			[]clientv3.Op{clientv3.OpPut(key, storage.Encode(iss))}, []clientv3.Op{clientv3.OpGet(key, clientv3.WithCountOnly())})
+		if err != nil {
+			return nil, err
+		}
+		if resp.Succeeded {
+			return iss, nil
+		}
+		if resp.Responses[0].GetResponseRange().Count > 0 {
+			return nil, badRequest("The issuer '%s' already exists", c.id)
+		}
 	}
-	if !resp.Succeeded {
-		return nil, badRequest("The issuer '%s' already exists", c.id)
-	}
-	return iss, nil
+	return nil, errContended
 }
 
 func (s *Server) updateIssuer(c *call) (any, error) {
@@ -167,8 +178,15 @@ func (s *Server) updateIssuer(c *call) (any, error) {
 		if err := p.apply(&iss); err != nil {
 			return nil, err
 		}
-		txn, err := s.commit(c, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)},
-			[]clientv3.Op{clientv3.OpPut(key, storage.Encode(iss))}, nil)
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", resp.Kvs[0].ModRevision)}
+		if p.changesKeys() {
+			held, err := s.issuerGuard(c, "change the keys of issuer '"+c.id+"', at which")
+			if err != nil {
+				return nil, err
+			}
+			cmps = append(cmps, held...)
+		}
+		txn, err := s.commit(c, cmps, []clientv3.Op{clientv3.OpPut(key, storage.Encode(iss))}, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -179,13 +197,74 @@ func (s *Server) updateIssuer(c *call) (any, error) {
 	return nil, errContended
 }
 
+// changesKeys says whether the patch touches where the issuer's keys come
+// from: what the third guard protects.
+func (p *issuerPatch) changesKeys() bool {
+	return p.setURL || p.setKeys || p.clearURL || p.clearKeys
+}
+
 func (s *Server) deleteIssuer(c *call) (any, error) {
-	resp, err := s.commit(c, nil, []clientv3.Op{clientv3.OpDelete(s.layout.Issuer(c.acc, c.id))}, nil)
+	key := s.layout.Issuer(c.acc, c.id)
+	for range maxWriteAttempts {
+		held, err := s.issuerGuard(c, "delete issuer '"+c.id+"', at which")
+		if err != nil {
+			return nil, err
+		}
+		resp, err := s.commit(c, held, []clientv3.Op{clientv3.OpDelete(key)}, nil)
+		if err != nil {
+			return nil, err
+		}
+		if !resp.Succeeded {
+			continue
+		}
+		if resp.Responses[0].GetResponseDeleteRange().Deleted == 0 {
+			return nil, notFound("issuer", c.id)
+		}
+		return nil, nil
+	}
+	return nil, errContended
+}
+
+// issuerGuard is the third escalation guard: whoever adds an issuer,
+// changes where its keys come from, or deletes it, can sign tokens for
+// (or lock out) every agent with an identity at it, so the caller must
+// cover every grant of each of them. doing ends in "at which", and the
+// message goes on with the agent. It returns the compares that keep what
+// it checked true until the write commits: no identity at the issuer, nor
+// any of those agents, changed since.
+func (s *Server) issuerGuard(c *call, doing string) ([]clientv3.Cmp, error) {
+	ctx := c.r.Context()
+	prefix := s.layout.IdentitiesAt(c.acc, c.id)
+	ids, err := s.kv.Get(ctx, prefix, clientv3.WithPrefix())
 	if err != nil {
 		return nil, err
 	}
-	if resp.Responses[0].GetResponseDeleteRange().Deleted == 0 {
-		return nil, notFound("issuer", c.id)
+	rev := ids.Header.Revision
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(prefix).WithPrefix(), "<", rev+1)}
+	seen := map[string]bool{}
+	for _, kv := range ids.Kvs {
+		id := string(kv.Value)
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		key := s.layout.Agent(c.acc, id)
+		resp, err := s.kv.Get(ctx, key, clientv3.WithRev(rev))
+		if err != nil {
+			return nil, err
+		}
+		if len(resp.Kvs) == 0 {
+			continue // an index entry left by a crash; it holds nothing
+		}
+		var agent storage.AgentRecord
+		if err := storage.Decode(key, resp.Kvs[0].Value, &agent); err != nil {
+			return nil, err
+		}
+		agent.ID = id
+		if err := s.guardAt(c, &agent, doing); err != nil {
+			return nil, err
+		}
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(key), "<", rev+1))
 	}
-	return nil, nil
+	return cmps, nil
 }

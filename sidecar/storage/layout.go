@@ -82,6 +82,12 @@ func (l Layout) Identity(acc, issuerID, subject string) string {
 	return l.key(KindIdentity, acc, issuerID, subject)
 }
 
+// IdentitiesAt is the prefix of the identity keys at an issuer of an
+// account.
+func (l Layout) IdentitiesAt(acc, issuerID string) string {
+	return l.key(KindIdentity, acc, issuerID) + "/"
+}
+
 // Init is the key of an init token's record.
 func (l Layout) Init(acc, jti string) string { return l.key(KindInit, acc, jti) }
 
