@@ -53,6 +53,9 @@ type Config struct {
 	// DecisionLogSample is the share of selected decisions logged, in
 	// (0, 1]. Default 1.
 	DecisionLogSample float64 `yaml:"decision-log-sample"`
+	// BatchTimeout bounds a batch of checks as a whole: slow hooks times
+	// a hundred checks must not hold a request for seconds. Default 2s.
+	BatchTimeout time.Duration `yaml:"batch-timeout"`
 }
 
 func (c *Config) setDefaults() {
@@ -77,6 +80,9 @@ func (c *Config) setDefaults() {
 	if c.DecisionLogSample == 0 {
 		c.DecisionLogSample = 1
 	}
+	if c.BatchTimeout == 0 {
+		c.BatchTimeout = 2 * time.Second
+	}
 }
 
 // Validate reports every problem with the configuration at once.
@@ -98,6 +104,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxKeyStaleness < 0 {
 		errs = append(errs, fmt.Errorf("max-key-staleness %s must not be negative", c.MaxKeyStaleness))
+	}
+	if c.BatchTimeout < 0 {
+		errs = append(errs, fmt.Errorf("batch-timeout %s must not be negative", c.BatchTimeout))
 	}
 	if c.MinRevisionWait < 0 {
 		errs = append(errs, fmt.Errorf("min-revision-wait %s must not be negative", c.MinRevisionWait))

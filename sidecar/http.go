@@ -98,11 +98,26 @@ func (e *Engine) serveBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	call := e.startCall(w, r)
 	token, source := BearerToken(r.Header.Get("Authorization")), sourceOf(r)
+	// The batch as a whole is bounded: its hooks see the deadline, and a
+	// batch that runs past it is refused whole, never half decided.
+	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.BatchTimeout)
+	defer cancel()
 	out := batchResponse{Results: make([]model.Decision, len(req.Checks))}
+	classes := make([]ReasonClass, len(req.Checks))
 	for i, c := range req.Checks {
-		var class ReasonClass
-		out.Results[i], class = e.decide(r.Context(), snap, token, *c.Action, *c.Resource, source)
-		e.logDecision(r.Context(), call, i, *c.Action, *c.Resource, out.Results[i], class)
+		if ctx.Err() != nil {
+			WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("the batch took longer than %s (--batch-timeout) and was stopped after %d of its %d checks; send fewer checks at once",
+				e.cfg.BatchTimeout, i, len(req.Checks)))
+			return
+		}
+		out.Results[i], classes[i] = e.decide(ctx, snap, token, *c.Action, *c.Resource, source)
+	}
+	if ctx.Err() != nil {
+		WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf("the batch took longer than %s (--batch-timeout); send fewer checks at once", e.cfg.BatchTimeout))
+		return
+	}
+	for i, c := range req.Checks {
+		e.logDecision(r.Context(), call, i, *c.Action, *c.Resource, out.Results[i], classes[i])
 	}
 	WriteJSON(w, http.StatusOK, out)
 }

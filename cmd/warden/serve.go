@@ -80,6 +80,7 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.BoolVar(&f.engine.AllowTokensWithoutExp, "allow-tokens-without-exp", false, "accept tokens that carry no exp")
 	fs.DurationVar(&f.engine.MaxKeyStaleness, "max-key-staleness", 24*time.Hour, "how long fetched keys outlive failed refreshes")
 	fs.DurationVar(&f.engine.MinRevisionWait, "min-revision-wait", time.Second, "how long a check waits for minRevision")
+	fs.DurationVar(&f.engine.BatchTimeout, "batch-timeout", 2*time.Second, "how long a batch of checks may take as a whole; one that runs past it answers 503")
 	fs.StringVar(&f.engine.PermissionsClaim, "permissions-claim", sidecar.DefaultPermissionsClaim, "the inline-permissions `claim`")
 	fs.StringVar(&f.boot.Issuer, "bootstrap-issuer", "", "an `issuer` to register on every start, whose subject --bootstrap-subject becomes the root client's identity")
 	fs.StringVar(&f.boot.Subject, "bootstrap-subject", "", "the root client's `subject` at --bootstrap-issuer")
