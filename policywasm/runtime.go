@@ -157,7 +157,7 @@ func (r *Runtime) load(ctx context.Context, name string, wasm []byte, instances 
 	if err != nil {
 		return nil, fmt.Errorf("hook %q: %w", name, err)
 	}
-	compiled, err := r.rt.CompileModule(ctx, metered)
+	compiled, err := compileSafely(ctx, r.rt, metered)
 	if err != nil {
 		return nil, fmt.Errorf("hook %q: compiling: %w", name, err)
 	}
@@ -177,6 +177,18 @@ func (r *Runtime) load(ctx context.Context, name string, wasm []byte, instances 
 		h.pool <- inst
 	}
 	return h, nil
+}
+
+// compileSafely compiles a module, turning a panic of the compiler into an
+// error: a module crafted to crash wazero's validation (the fuzz target
+// found one) must be refused, not bring the node down.
+func compileSafely(ctx context.Context, rt wazero.Runtime, wasm []byte) (compiled wazero.CompiledModule, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			compiled, err = nil, fmt.Errorf("the compiler failed on this module (%v)", p)
+		}
+	}()
+	return rt.CompileModule(ctx, wasm)
 }
 
 func (h *Hook) instantiate(ctx context.Context) (*instance, error) {

@@ -2,6 +2,7 @@ package policywasm
 
 import (
 	"context"
+	"os"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -184,5 +185,49 @@ func waitFor(t *testing.T, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatal("timed out")
 		}
+	}
+}
+
+// TestRustGuest: a hook built by a second toolchain (rustc, no_std, see
+// testdata/rust) loads, metered, and answers.
+func TestRustGuest(t *testing.T) {
+	t.Parallel()
+	wasm, err := os.ReadFile("testdata/rust/denyall.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRuntime(t, Config{PoolSize: 1})
+	h, err := r.Load(context.Background(), "denyall", wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(context.Background())
+	if res := h.Evaluate(context.Background(), []byte(`{"request":{"action":"function:get","resource":"/"}}`)); !res.Allow || res.Failure != "" {
+		t.Fatalf("function:get: %+v", res)
+	}
+	if res := h.Evaluate(context.Background(), []byte(`{"request":{"action":"function:put","resource":"/"}}`)); res.Allow || res.Reason != "only function:get" {
+		t.Fatalf("function:put: %+v", res)
+	}
+}
+
+// crashesCompiler is a module, found by FuzzInstrument, that makes wazero
+// 1.12's validation panic (an index out of range) instead of refusing it.
+const crashesCompiler = "\x00asm\x01\x00\x00\x00\x01\x17\x04`\x00\x01\x7f`\x01\x7f\x01\x7f`\x02\x7f\x7f\x01~`\x03\x7f\x7f\x7f\x01\x7f\x03\x06\x05\x00\x01\x0200\x05\x03\x01\x000\n\xd7\x01\x05\x04\x00A0\v\x12\x00A0Aр\xc00A0\x00A\x80\x800xx\vc\x02\x01~0\x7fB0A0A\x8e\x80\xc00xA0B0A0A0A0xA0B0A0A0A0xA\xba\x80\xc00xA0\x10\x83\x80\x80\x80\x00000000000000000000000000000000000000000000000A0\v\x0e\x00000000000000\vJ\x010\x7f000000000000000000000000000000000000000000000000000000000000000000000A\v"
+
+// TestLoadSurvivesCompilerPanic: a module that crashes the compiler is
+// refused with an error; the process goes on.
+func TestLoadSurvivesCompilerPanic(t *testing.T) {
+	t.Parallel()
+	r := newRuntime(t, Config{PoolSize: 1})
+	h, err := r.Load(context.Background(), "crash", []byte(crashesCompiler))
+	if err == nil {
+		h.Close(context.Background())
+		t.Fatal("a module that crashes the compiler was loaded")
+	}
+	if !strings.Contains(err.Error(), "compil") {
+		t.Fatalf("error %v", err)
+	}
+	if err := r.Check(context.Background(), "crash", []byte(crashesCompiler)); err == nil {
+		t.Fatal("Check accepted it")
 	}
 }

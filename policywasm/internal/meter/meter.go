@@ -27,6 +27,10 @@ import (
 // Export is the name under which the instrumented module exports its budget.
 const Export = "warden_fuel"
 
+// StartFuel is the counter's value when a module is instantiated: the
+// steps its start function may take. Calls get their own budget.
+const StartFuel = 5_000_000
+
 // Section ids.
 const (
 	secCustom    = 0
@@ -35,6 +39,7 @@ const (
 	secExport    = 7
 	secCode      = 10
 	secDataCount = 12
+	secStart     = 8
 	secTag       = 13
 )
 
@@ -110,8 +115,10 @@ func Instrument(wasm []byte) ([]byte, error) {
 		out = appendU32(out, uint32(len(body)))
 		out = append(out, body...)
 	}
-	// A new global section: (mut i32) initialized to 0.
-	newGlobal := []byte{0x7f, 0x01, 0x41, 0x00, 0x0b}
+	// A new global section: (mut i32) initialized to StartFuel, which
+	// bounds the module's start function, the one code that runs before
+	// the runtime can set the budget.
+	newGlobal := append(appendS32([]byte{0x7f, 0x01, 0x41}, StartFuel), 0x0b)
 	// A new export: the name, kind global, the index.
 	newExport := appendName(nil, Export)
 	newExport = append(newExport, 0x03)
@@ -231,6 +238,14 @@ const (
 // allocates before reading their contents.
 func checkSizes(id byte, body []byte) error {
 	r := reader{b: body}
+	if id == secStart || id == secDataCount {
+		// Not vectors: a function index, a count of data segments.
+		r.u32()
+		if r.err == nil && !r.done() {
+			r.err = errors.New("trailing bytes")
+		}
+		return r.err
+	}
 	n := r.vec()
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		switch id {
@@ -268,6 +283,18 @@ func splitVec(body []byte) (uint32, []byte) {
 	r := reader{b: body}
 	n := r.u32()
 	return n, body[r.off:]
+}
+
+// appendS32 appends v as a signed LEB128 number.
+func appendS32(out []byte, v int32) []byte {
+	for {
+		b := byte(v & 0x7f)
+		v >>= 7
+		if v == 0 && b&0x40 == 0 || v == -1 && b&0x40 != 0 {
+			return append(out, b)
+		}
+		out = append(out, b|0x80)
+	}
 }
 
 // appendVec appends a vector of n elements (rest) plus one more (extra).

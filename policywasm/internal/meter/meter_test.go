@@ -3,6 +3,8 @@ package meter
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -191,6 +193,12 @@ func FuzzInstrument(f *testing.F) {
 	f.Add(counter(false, false))
 	f.Add(module(sec(1, 0x01, 0x60, 0x00, 0x00), sec(3, 0x01, 0x00),
 		sec(10, append([]byte{0x01}, fnBody(0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b)...)...)))
+	// A start section at function 1 and a data count: not vectors.
+	f.Add(module(sec(1, 0x01, 0x60, 0x00, 0x00), sec(3, 0x02, 0x00, 0x00), sec(5, 0x01, 0x00, 0x01), sec(8, 0x01), sec(12, 0x01),
+		sec(10, append([]byte{0x02}, append(fnBody(0x00, 0x0b), fnBody(0x00, 0x0b)...)...)...), sec(11, 0x01, 0x01, 0x02, 'h', 'i')))
+	if rust, err := os.ReadFile("../../testdata/rust/denyall.wasm"); err == nil {
+		f.Add(rust)
+	}
 	ctx := context.Background()
 	rt := wazero.NewRuntime(ctx)
 	f.Cleanup(func() { rt.Close(ctx) })
@@ -199,15 +207,67 @@ func FuzzInstrument(f *testing.F) {
 		if err != nil {
 			return
 		}
-		in, inErr := rt.CompileModule(ctx, wasm)
+		in, inErr := compile(ctx, rt, wasm)
 		if inErr != nil {
-			return
+			return // wazero refuses it, or fails on it (the runtime turns that into an error)
 		}
 		in.Close(ctx)
-		m, err := rt.CompileModule(ctx, out)
+		m, err := compile(ctx, rt, out)
 		if err != nil {
 			t.Fatalf("wazero accepts the module but not its metered form: %v", err)
 		}
 		m.Close(ctx)
 	})
+}
+
+// compile is wazero's CompileModule with its panics as errors: some inputs
+// crash its validation.
+func compile(ctx context.Context, rt wazero.Runtime, wasm []byte) (m wazero.CompiledModule, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			m, err = nil, fmt.Errorf("wazero panicked: %v", p)
+		}
+	}()
+	return rt.CompileModule(ctx, wasm)
+}
+
+// TestValidModulesKept: sections that are not vectors (start, data count)
+// are read as what they are, so modules that wazero instantiates are kept,
+// and they instantiate once metered, their start function included.
+func TestValidModulesKept(t *testing.T) {
+	ctx := context.Background()
+	oneType := sec(1, 0x01, 0x60, 0x00, 0x00)
+	twoFuncs := sec(3, 0x02, 0x00, 0x00)
+	twoBodies := sec(10, append([]byte{0x02}, append(fnBody(0x00, 0x0b), fnBody(0x00, 0x0b)...)...)...)
+	for _, tc := range []struct {
+		name string
+		wasm []byte
+	}{
+		{"start at function 1", module(oneType, twoFuncs, sec(8, 0x01), twoBodies)},
+		{"start at function 0", module(oneType, twoFuncs, sec(8, 0x00), twoBodies)},
+		{"a data count and a passive segment", module(oneType, twoFuncs, sec(5, 0x01, 0x00, 0x01), sec(12, 0x01),
+			// function 1 copies the passive segment in and drops it
+			sec(10, append([]byte{0x02}, append(fnBody(0x00, 0x0b),
+				fnBody(0x00, 0x41, 0x00, 0x41, 0x00, 0x41, 0x02, 0xfc, 0x08, 0x00, 0x00, 0xfc, 0x09, 0x00, 0x0b)...)...)...),
+			sec(11, 0x01, 0x01, 0x02, 'h', 'i'))},
+		{"start and a data count", module(oneType, twoFuncs, sec(5, 0x01, 0x00, 0x01), sec(8, 0x01), sec(12, 0x01),
+			sec(10, append([]byte{0x02}, append(fnBody(0x00, 0x0b),
+				fnBody(0x00, 0x41, 0x00, 0x41, 0x00, 0x41, 0x02, 0xfc, 0x08, 0x00, 0x00, 0x0b)...)...)...),
+			sec(11, 0x01, 0x01, 0x02, 'h', 'i'))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := wazero.NewRuntime(ctx)
+			defer rt.Close(ctx)
+			if _, err := rt.Instantiate(ctx, tc.wasm); err != nil {
+				t.Fatalf("wazero refuses the module itself: %v", err)
+			}
+			out, err := Instrument(tc.wasm)
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if _, err := rt.InstantiateWithConfig(ctx, out, wazero.NewModuleConfig().WithName("metered")); err != nil {
+				t.Fatalf("the metered module does not instantiate: %v", err)
+			}
+		})
+	}
 }
