@@ -3,6 +3,7 @@ package policywasm
 import (
 	"context"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -229,5 +230,77 @@ func TestLoadSurvivesCompilerPanic(t *testing.T) {
 	}
 	if err := r.Check(context.Background(), "crash", []byte(crashesCompiler)); err == nil {
 		t.Fatal("Check accepted it")
+	}
+}
+
+// filler is a hook, assembled by hand, whose evaluate fills its whole
+// memory (512 pages, 32 MiB) again and again: the most time per step a
+// guest can buy, one bulk instruction in a loop.
+func filler() []byte {
+	sec := func(id byte, body ...byte) []byte {
+		return append([]byte{id, byte(len(body))}, body...)
+	}
+	name := func(s string) []byte { return append([]byte{byte(len(s))}, s...) }
+	var exports []byte
+	exports = append(exports, 0x03)
+	for i, n := range []string{"warden_abi_version", "warden_alloc", "warden_evaluate"} {
+		exports = append(append(exports, name(n)...), 0x00, byte(i))
+	}
+	fn := func(code ...byte) []byte { return append([]byte{byte(len(code))}, code...) }
+	var code []byte
+	code = append(code, 0x03)
+	code = append(code, fn(0x00, 0x41, 0x01, 0x0b)...)       // version: 1
+	code = append(code, fn(0x00, 0x41, 0x80, 0x08, 0x0b)...) // alloc: 1024
+	code = append(code, fn(0x00,
+		0x03, 0x40, // loop
+		0x41, 0x00, 0x41, 0x00, 0x41, 0x80, 0x80, 0x80, 0x08, // 0, 0, 16 MiB
+		0xfc, 0x0b, 0x00, // memory.fill
+		0x0c, 0x00, // br 0
+		0x0b,             // end loop
+		0x42, 0x00, 0x0b, // i64.const 0; end
+	)...)
+	m := []byte("\x00asm\x01\x00\x00\x00")
+	m = append(m, sec(1, 0x03, 0x60, 0x00, 0x01, 0x7f, 0x60, 0x01, 0x7f, 0x01, 0x7f, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7e)...)
+	m = append(m, sec(3, 0x03, 0x00, 0x01, 0x02)...)
+	m = append(m, sec(5, 0x01, 0x00, 0x80, 0x04)...)
+	m = append(m, sec(7, exports...)...)
+	return append(m, sec(10, code...)...)
+}
+
+// TestFillingGuestStopped: the worst guest, one memory.fill of 32 MiB in
+// a loop, is stopped near its deadline while garbage collections run:
+// the collector waits for compiled code, so the watchdog cannot stop it,
+// and only the budget, which charges bulk operations by their length,
+// bounds it. Uncharged, it ran for minutes and froze the node.
+func TestFillingGuestStopped(t *testing.T) {
+	r := newRuntime(t, Config{PoolSize: 1, Timeout: 50 * time.Millisecond})
+	h, err := r.Load(context.Background(), "filler", filler())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(context.Background())
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
+	start := time.Now()
+	res := h.Evaluate(context.Background(), []byte(input))
+	took := time.Since(start)
+	t.Logf("stopped after %s: %s (%s)", took.Round(time.Millisecond), res.Failure, res.Reason)
+	if res.Allow || res.Failure != FailTimeout {
+		t.Fatalf("result %+v; want a failure", res)
+	}
+	// A generous bound, for a busy machine: uncharged, the call ran for
+	// minutes.
+	if took > 10*time.Second {
+		t.Fatalf("the call ran for %s; the deadline is 50ms", took)
 	}
 }

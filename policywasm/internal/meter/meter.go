@@ -107,6 +107,7 @@ func Instrument(wasm []byte) ([]byte, error) {
 	}
 	fuel := importedGlobals + definedGlobals
 	check := fuelCheck(fuel)
+	charge := bulkCharge(fuel, fuel+1)
 
 	out := make([]byte, 0, len(wasm)+len(wasm)/8+64)
 	out = append(out, wasm[:8]...)
@@ -118,7 +119,9 @@ func Instrument(wasm []byte) ([]byte, error) {
 	// A new global section: (mut i32) initialized to StartFuel, which
 	// bounds the module's start function, the one code that runs before
 	// the runtime can set the budget.
+	// A second one, the scratch bulkCharge keeps a length in.
 	newGlobal := append(appendS32([]byte{0x7f, 0x01, 0x41}, StartFuel), 0x0b)
+	newGlobal = append(newGlobal, 0x7f, 0x01, 0x41, 0x00, 0x0b)
 	// A new export: the name, kind global, the index.
 	newExport := appendName(nil, Export)
 	newExport = append(newExport, 0x03)
@@ -126,11 +129,11 @@ func Instrument(wasm []byte) ([]byte, error) {
 
 	emitMissing := func(before int) {
 		if !hasGlobal && order[secGlobal] < before {
-			emit(secGlobal, appendVec(nil, 0, nil, newGlobal))
+			emit(secGlobal, appendVec(nil, 0, nil, newGlobal, 2))
 			hasGlobal = true
 		}
 		if !hasExport && order[secExport] < before {
-			emit(secExport, appendVec(nil, 0, nil, newExport))
+			emit(secExport, appendVec(nil, 0, nil, newExport, 1))
 			hasExport = true
 		}
 	}
@@ -144,12 +147,12 @@ func Instrument(wasm []byte) ([]byte, error) {
 			// does not need.
 		case secGlobal:
 			n, rest := splitVec(s.body)
-			emit(s.id, appendVec(nil, n, rest, newGlobal))
+			emit(s.id, appendVec(nil, n, rest, newGlobal, 2))
 		case secExport:
 			n, rest := splitVec(s.body)
-			emit(s.id, appendVec(nil, n, rest, newExport))
+			emit(s.id, appendVec(nil, n, rest, newExport, 1))
 		case secCode:
-			body, err := instrumentCode(s.body, check)
+			body, err := instrumentCode(s.body, check, charge)
 			if err != nil {
 				return nil, fmt.Errorf("code section: %w", err)
 			}
@@ -175,6 +178,51 @@ func fuelCheck(global uint32) []byte {
 	b = append(b, 0x41, 0x01, 0x6b)
 	b = append(append(b, 0x24), idx...)
 	return b
+}
+
+// BulkShift sets what a bulk operation costs: one step per 1<<BulkShift
+// bytes (or table elements) of its length, about the time a step of
+// ordinary code takes. Without it, one memory.fill of 32 MiB would cost one
+// step, and a loop of them would run for minutes within its budget, while
+// a collection waits for it and every check with it.
+const BulkShift = 8
+
+// bulk says whether the 0xfc instruction whose sub-opcode starts code
+// takes a length on top of the stack: memory.init, memory.copy,
+// memory.fill, table.init, table.copy, table.grow and table.fill.
+func bulk(code []byte) bool {
+	r := reader{b: code}
+	switch r.u32() {
+	case 8, 10, 11, 12, 14, 15, 17:
+		return r.err == nil
+	}
+	return false
+}
+
+// bulkCharge is inserted before a bulk operation: it takes the length n
+// off the stack into the scratch global, traps unless the counter holds
+// n>>BulkShift steps (emptying it first, so that the runtime tells an
+// exhausted budget from another trap), takes them, and puts n back:
+//
+//	global.set $scratch
+//	global.get $fuel; global.get $scratch; i32.const BulkShift; i32.shr_u; i32.lt_u
+//	if; i32.const 0; global.set $fuel; unreachable; end
+//	global.get $fuel; global.get $scratch; i32.const BulkShift; i32.shr_u; i32.sub; global.set $fuel
+//	global.get $scratch
+func bulkCharge(fuel, scratch uint32) []byte {
+	f, s := appendU32(nil, fuel), appendU32(nil, scratch)
+	var b []byte
+	b = append(append(b, 0x24), s...)
+	cost := func(b []byte) []byte {
+		b = append(append(b, 0x23), f...)
+		b = append(append(b, 0x23), s...)
+		return append(b, 0x41, BulkShift, 0x76)
+	}
+	b = append(cost(b), 0x49, 0x04, 0x40, 0x41, 0x00, 0x24)
+	b = append(append(b, f...), 0x00, 0x0b)
+	b = append(cost(b), 0x6b)
+	b = append(append(b, 0x24), f...)
+	return append(append(b, 0x23), s...)
 }
 
 func countImportedGlobals(body []byte) (uint32, error) {
@@ -297,16 +345,16 @@ func appendS32(out []byte, v int32) []byte {
 	}
 }
 
-// appendVec appends a vector of n elements (rest) plus one more (extra).
-func appendVec(out []byte, n uint32, rest, extra []byte) []byte {
-	out = appendU32(out, n+1)
+// appendVec appends a vector of n elements (rest) plus k more (extra).
+func appendVec(out []byte, n uint32, rest, extra []byte, k uint32) []byte {
+	out = appendU32(out, n+k)
 	out = append(out, rest...)
 	return append(out, extra...)
 }
 
 // instrumentCode inserts check at the entry of every function body and
-// after every loop's block type.
-func instrumentCode(body []byte, check []byte) ([]byte, error) {
+// after every loop's block type, and charge before every bulk operation.
+func instrumentCode(body []byte, check, charge []byte) ([]byte, error) {
 	r := reader{b: body}
 	n := r.vec()
 	out := appendU32(make([]byte, 0, len(body)+len(body)/4), n)
@@ -318,7 +366,7 @@ func instrumentCode(body []byte, check []byte) ([]byte, error) {
 			return nil, fmt.Errorf("function %d: %w", i, r.err)
 		}
 		var err error
-		if fn, err = instrumentFunc(fn[:0], code, check); err != nil {
+		if fn, err = instrumentFunc(fn[:0], code, check, charge); err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, err)
 		}
 		out = appendU32(out, uint32(len(fn)))
@@ -330,7 +378,7 @@ func instrumentCode(body []byte, check []byte) ([]byte, error) {
 	return out, nil
 }
 
-func instrumentFunc(out, code, check []byte) ([]byte, error) {
+func instrumentFunc(out, code, check, charge []byte) ([]byte, error) {
 	r := reader{b: code}
 	groups := r.vec()
 	var locals uint64
@@ -350,6 +398,12 @@ func instrumentFunc(out, code, check []byte) ([]byte, error) {
 	for !r.done() {
 		at := r.off
 		op := r.byte()
+		if op == 0xfc && bulk(code[r.off:]) {
+			// Charged by its length, before it runs.
+			out = append(out, code[copied:at]...)
+			out = append(out, charge...)
+			copied = at
+		}
 		if err := r.immediates(op); err != nil {
 			return nil, fmt.Errorf("instruction %#x at byte %d: %w", op, at, err)
 		}

@@ -271,3 +271,36 @@ func TestValidModulesKept(t *testing.T) {
 		})
 	}
 }
+
+// TestBulkCharge: a bulk operation costs one step per 1<<BulkShift bytes of
+// its length, on top of the function's entry.
+func TestBulkCharge(t *testing.T) {
+	// fill(n): memory.fill(0, 0, n), on a memory of one page.
+	wasm := module(
+		sec(1, 0x01, 0x60, 0x01, 0x7f, 0x00),
+		sec(3, 0x01, 0x00),
+		sec(5, 0x01, 0x00, 0x01),
+		sec(7, append(appendName([]byte{0x01}, "fill"), 0x00, 0x00)...),
+		sec(10, append([]byte{0x01}, fnBody(0x00, 0x41, 0x00, 0x41, 0x00, 0x20, 0x00, 0xfc, 0x0b, 0x00, 0x0b)...)...))
+	m := instantiate(t, wasm)
+	fuel := m.ExportedGlobal(Export).(api.MutableGlobal)
+	fill := m.ExportedFunction("fill")
+	ctx := context.Background()
+	const n = 4096
+	steps := uint64(1 + n>>BulkShift)
+	fuel.Set(steps)
+	if _, err := fill.Call(ctx, n); err != nil {
+		t.Fatalf("with %d steps: %v", steps, err)
+	}
+	if got := fuel.Get(); got != 0 {
+		t.Fatalf("%d steps left, want 0", got)
+	}
+	fuel.Set(steps - 1)
+	if _, err := fill.Call(ctx, n); err == nil {
+		t.Fatalf("with %d steps the fill of %d bytes ran", steps-1, n)
+	}
+	fuel.Set(2)
+	if _, err := fill.Call(ctx, 255); err != nil {
+		t.Fatalf("a fill under %d bytes costs nothing beyond its entry: %v", 1<<BulkShift, err)
+	}
+}
