@@ -33,6 +33,25 @@ const (
 	moduleCheckTimeout = 2 * time.Minute
 )
 
+// maxHooksPerAccount bounds an account's hooks: each costs compiled code
+// and a pool of instances on every node.
+const maxHooksPerAccount = 16
+
+// hookRoom refuses a new hook in an account that holds maxHooksPerAccount
+// already, and returns the compare that keeps the count true until the
+// write commits.
+func (s *Server) hookRoom(c *call) (clientv3.Cmp, error) {
+	prefix := s.layout.Hooks() + url.PathEscape(c.acc) + "/"
+	resp, err := s.kv.Get(c.r.Context(), prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return clientv3.Cmp{}, err
+	}
+	if resp.Count >= maxHooksPerAccount {
+		return clientv3.Cmp{}, badRequest("The account holds %d hooks, the most it may; remove one before adding '%s'", resp.Count, c.id)
+	}
+	return clientv3.Compare(clientv3.ModRevision(prefix).WithPrefix(), "<", resp.Header.Revision+1), nil
+}
+
 // checkHookName validates a hook name from the path.
 func checkHookName(name string) error {
 	if err := model.ValidateHookName(name); err != nil {
@@ -193,6 +212,15 @@ func (s *Server) putHook(c *call) (any, error) {
 			modRev = cur.Kvs[0].ModRevision
 		}
 		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", modRev)}
+		if modRev == 0 {
+			// A new hook: the account may hold at most maxHooksPerAccount,
+			// and none may be added meanwhile.
+			held, err := s.hookRoom(c)
+			if err != nil {
+				return nil, err
+			}
+			cmps = append(cmps, held)
+		}
 		for i := range rec.Chunks {
 			chunk := wasm[i*storage.HookChunkSize : min((i+1)*storage.HookChunkSize, len(wasm))]
 			ck := s.layout.HookChunk(c.acc, c.id, rec.SHA256, i)

@@ -272,3 +272,47 @@ func TestHookList(t *testing.T) {
 		t.Fatalf("without hook:get: %d %s", r.status, r.body)
 	}
 }
+
+// TestHookCap: an account holds at most 16 hooks; a 17th is refused, and
+// nothing is stored for it, while replacing one of the 16 is allowed.
+func TestHookCap(t *testing.T) {
+	e := newEnv(t)
+	for i := range maxHooksPerAccount {
+		rec := storage.HookRecord{Mode: model.HookRestrict, SHA256: strings.Repeat("0", 64), Size: 1, Chunks: 1}
+		if _, err := etcdClient.Put(context.Background(), e.layout.Hook(testAcc, fmt.Sprintf("h%02d", i)), storage.Encode(rec)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mod := guest(t, "testdata/guests/minimal")
+	before := e.storeDump()
+	r := e.do("PUT", "/v1/account/"+testAcc+"/hook/extra", e.rootTk, hookBody(mod, ""))
+	if r.status != 400 || !strings.Contains(r.body, "The account holds 16 hooks, the most it may; remove one before adding 'extra'") {
+		t.Fatalf("a 17th hook: %d %s", r.status, r.body)
+	}
+	if !maps.Equal(before, e.storeDump()) {
+		t.Fatal("the refused hook changed the store")
+	}
+	e.must("PUT", "/v1/account/"+testAcc+"/hook/h03", e.rootTk, hookBody(mod, ""))
+}
+
+// TestHookDeleteReleases: deleting a hook closes its instances, so their
+// memory is released; the manager's status counts both.
+func TestHookDeleteReleases(t *testing.T) {
+	e := newEnv(t)
+	path := "/v1/account/" + testAcc + "/hook/mini"
+	e.must("PUT", path, e.rootTk, hookBody(guest(t, "testdata/guests/minimal"), ""))
+	st := e.hooks.Status()
+	if st.Instances == 0 || st.MemoryBytes == 0 || st.ByAccount[testAcc] != 1 {
+		t.Fatalf("with the hook attached: %+v", st)
+	}
+	e.must("DELETE", path, e.rootTk, "")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		st = e.hooks.Status()
+		if st.Instances == 0 && st.MemoryBytes == 0 && st.ByAccount[testAcc] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the delete: %+v; want no instances and no memory", st)
+		}
+	}
+}

@@ -87,7 +87,8 @@ func (h *Hook) Evaluate(ctx context.Context, input []byte) Result {
 		kind, reason = h.classify(inst, err, stopped, exhausted)
 	}
 	if err == nil {
-		h.pool <- inst
+		inst.memBytes.Store(uint64(inst.mod.Memory().Size()))
+		h.putBack(inst)
 		h.stats.calls.Add(1)
 		return res
 	}
@@ -202,28 +203,38 @@ func (h *Hook) replace() {
 		// calls still run on the remaining instances.
 		return
 	}
-	if h.closed.Load() {
-		h.rt.watch.remove(inst)
-		inst.mod.Close(context.Background())
-		return
-	}
+	h.putBack(inst)
+}
+
+// putBack returns an instance to the pool, and closes it there if the hook
+// was closed meanwhile: an instance in use, or made by replace, when Close
+// drained the pool would otherwise stay, memory and all.
+func (h *Hook) putBack(inst *instance) {
 	h.pool <- inst
+	if h.closed.Load() {
+		h.drain(context.Background())
+	}
+}
+
+// drain closes the instances in the pool.
+func (h *Hook) drain(ctx context.Context) {
+	for {
+		select {
+		case inst := <-h.pool:
+			h.rt.watch.remove(inst)
+			inst.mod.Close(ctx)
+		default:
+			return
+		}
+	}
 }
 
 // Close releases the hook's instances. Calls after Close fail closed.
 func (h *Hook) Close(ctx context.Context) {
 	h.closeOnce.Do(func() {
 		h.closed.Store(true)
-		for {
-			select {
-			case inst := <-h.pool:
-				h.rt.watch.remove(inst)
-				inst.mod.Close(ctx)
-			default:
-				h.compiled.Close(ctx)
-				return
-			}
-		}
+		h.drain(ctx)
+		h.compiled.Close(ctx)
 	})
 }
 

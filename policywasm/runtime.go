@@ -179,6 +179,22 @@ func (r *Runtime) load(ctx context.Context, name string, wasm []byte, instances 
 	return h, nil
 }
 
+// Usage is what the runtime's hooks hold now.
+type Usage struct {
+	// Instances counts the live instances of every loaded hook.
+	Instances int
+	// MemoryBytes is the sum of their linear memories, as of their last
+	// call.
+	MemoryBytes uint64
+}
+
+// Usage returns what the runtime's hooks hold now. A closed hook's
+// instances are gone from it at once.
+func (r *Runtime) Usage() Usage {
+	n, b := r.watch.memory()
+	return Usage{Instances: n, MemoryBytes: b}
+}
+
 // compileSafely compiles a module, turning a panic of the compiler into an
 // error: a module crafted to crash wazero's validation (the fuzz target
 // found one) must be refused, not bring the node down.
@@ -203,6 +219,9 @@ func (h *Hook) instantiate(ctx context.Context) (*instance, error) {
 		return nil, fmt.Errorf("hook %q: the metered module has no budget global", h.name)
 	}
 	inst := &instance{mod: m, fuel: fuel, alloc: m.ExportedFunction(abi.ExportAlloc), evaluate: m.ExportedFunction(abi.ExportEvaluate)}
+	if mem := m.Memory(); mem != nil {
+		inst.memBytes.Store(uint64(mem.Size()))
+	}
 	h.rt.watch.add(inst)
 	// Initialization may take longer than a call: a Go guest starts its
 	// runtime. It has a hundred calls' time and steps.

@@ -2,6 +2,7 @@ package policywasm
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -17,6 +18,10 @@ type instance struct {
 	// stack carries the parameters and results of calls, so a call
 	// allocates nothing on the host.
 	stack [2]uint64
+
+	// memBytes is the size of the instance's linear memory after its last
+	// call, for the runtime's accounting.
+	memBytes atomic.Uint64
 
 	mu       sync.Mutex // guards the fields below and writes to fuel
 	deadline time.Time  // of the running call; zero when idle
@@ -71,6 +76,17 @@ func (w *watchdog) remove(i *instance) {
 }
 
 func (w *watchdog) stop() { w.stopOnce.Do(func() { close(w.done) }) }
+
+// memory returns the number of live instances and the sum of their linear
+// memories.
+func (w *watchdog) memory() (instances int, bytes uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := range w.instances {
+		bytes += i.memBytes.Load()
+	}
+	return len(w.instances), bytes
+}
 
 func (w *watchdog) run(every time.Duration) {
 	t := time.NewTicker(every)

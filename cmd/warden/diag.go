@@ -108,10 +108,17 @@ var (
 		"The store revision whose policy hooks are attached.", nil, nil)
 	hookLoadErrorsDesc = prometheus.NewDesc("warden_hook_load_errors_total",
 		"Policy hook modules that could not be read or compiled.", nil, nil)
+	hooksByAccountDesc = prometheus.NewDesc("warden_account_hooks",
+		"Policy hooks attached per account (at most 16 each).", []string{"account"}, nil)
+	hookInstancesDesc = prometheus.NewDesc("warden_hook_instances",
+		"Live instances of the attached policy hooks.", nil, nil)
+	hookMemoryDesc = prometheus.NewDesc("warden_hook_memory_bytes",
+		"Linear memory held by the policy hooks' instances, as of their last calls.", nil, nil)
 )
 
 func (hookCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{hookCallsDesc, hookFailuresDesc, hooksAttachedDesc, hooksBrokenDesc, hooksRevisionDesc, hookLoadErrorsDesc} {
+	for _, d := range []*prometheus.Desc{hookCallsDesc, hookFailuresDesc, hooksAttachedDesc, hooksBrokenDesc, hooksRevisionDesc, hookLoadErrorsDesc,
+		hooksByAccountDesc, hookInstancesDesc, hookMemoryDesc} {
 		ch <- d
 	}
 }
@@ -122,6 +129,11 @@ func (c hookCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(hooksBrokenDesc, prometheus.GaugeValue, float64(st.Broken))
 	ch <- prometheus.MustNewConstMetric(hooksRevisionDesc, prometheus.GaugeValue, float64(st.Revision))
 	ch <- prometheus.MustNewConstMetric(hookLoadErrorsDesc, prometheus.CounterValue, float64(st.LoadErrors))
+	ch <- prometheus.MustNewConstMetric(hookInstancesDesc, prometheus.GaugeValue, float64(st.Instances))
+	ch <- prometheus.MustNewConstMetric(hookMemoryDesc, prometheus.GaugeValue, float64(st.MemoryBytes))
+	for acc, n := range st.ByAccount {
+		ch <- prometheus.MustNewConstMetric(hooksByAccountDesc, prometheus.GaugeValue, float64(n), acc)
+	}
 	for _, h := range c.m.Stats() {
 		ch <- prometheus.MustNewConstMetric(hookCallsDesc, prometheus.CounterValue, float64(h.Calls), h.Account, h.Name)
 		for _, kind := range policywasm.FailureKinds {

@@ -130,6 +130,11 @@ type Status struct {
 	Broken int `json:"broken"`
 	// LoadErrors counts modules that could not be read or compiled.
 	LoadErrors int64 `json:"loadErrors"`
+	// ByAccount counts the hooks attached per account.
+	ByAccount map[string]int `json:"byAccount,omitempty"`
+	// Instances and MemoryBytes are what the hooks' instances hold.
+	Instances   int    `json:"instances"`
+	MemoryBytes uint64 `json:"memoryBytes"`
 }
 
 // Status returns the manager's status.
@@ -141,7 +146,13 @@ func (m *Manager) Status() Status {
 		if l.broken != "" {
 			st.Broken++
 		}
+		if st.ByAccount == nil {
+			st.ByAccount = map[string]int{}
+		}
+		st.ByAccount[l.acc]++
 	}
+	u := m.cfg.Runtime.Usage()
+	st.Instances, st.MemoryBytes = u.Instances, u.MemoryBytes
 	return st
 }
 
