@@ -8,7 +8,7 @@ BENCHCOUNT ?= 3
 # LOADFLAGS='-duration 10s -concurrency 16'.
 LOADFLAGS ?= -sweep 2000,5000,10000
 
-.PHONY: build run test race fuzz bench check hooks
+.PHONY: build run test race fuzz bench check hooks soak
 
 build:
 	$(GO) build -o $(BIN) ./cmd/warden
@@ -31,6 +31,13 @@ test:
 	$(GO) test -race ./sidecar/... ./admin/... ./sdk/...
 	$(GO) test -race -run 'TestHammer' ./policywasm/...
 	cd bench && $(GO) vet ./... && $(GO) test -short ./...
+
+# The long runs: the differential test of decisions over SOAKCASES random
+# cases (make test runs 100 000). WARDEN_DIFF_SEED=N reruns a seed a
+# failure printed.
+SOAKCASES ?= 10000000
+soak:
+	WARDEN_DIFF_CASES=$(SOAKCASES) $(GO) test ./sidecar -run '^TestDifferentialDecisions$$' -count=1 -v -timeout 60m
 
 # A short run of every fuzz target (FUZZTIME each).
 FUZZTIME ?= 10s
