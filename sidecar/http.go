@@ -38,6 +38,17 @@ func BearerToken(header string) string {
 	return strings.TrimSpace(token)
 }
 
+// bearerOf returns a request's bearer token, or "" when it has none, or
+// more than one Authorization header: a proxy in front may read another
+// one than Warden, so two tokens are no token.
+func bearerOf(r *http.Request) string {
+	values := r.Header.Values("Authorization")
+	if len(values) != 1 {
+		return ""
+	}
+	return BearerToken(values[0])
+}
+
 type checkRequest struct {
 	Action      *string `json:"action"`
 	Resource    *string `json:"resource"`
@@ -68,7 +79,7 @@ func (e *Engine) serveCheck(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	call := e.startCall(w, r)
-	d, class := e.decide(r.Context(), snap, BearerToken(r.Header.Get("Authorization")), action, resource, sourceOf(r))
+	d, class := e.decide(r.Context(), snap, bearerOf(r), action, resource, sourceOf(r))
 	e.logDecision(r.Context(), call, -1, action, resource, d, class)
 	writeDecision(w, d)
 }
@@ -97,7 +108,7 @@ func (e *Engine) serveBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	call := e.startCall(w, r)
-	token, source := BearerToken(r.Header.Get("Authorization")), sourceOf(r)
+	token, source := bearerOf(r), sourceOf(r)
 	// The batch as a whole is bounded: its hooks see the deadline, and a
 	// batch that runs past it is refused whole, never half decided.
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.BatchTimeout)
