@@ -33,11 +33,14 @@ test:
 	cd bench && $(GO) vet ./... && $(GO) test -short ./...
 
 # The long runs: the differential test of decisions over SOAKCASES random
-# cases (make test runs 100 000). WARDEN_DIFF_SEED=N reruns a seed a
-# failure printed.
+# cases (make test runs 100 000; WARDEN_DIFF_SEED=N reruns a seed a
+# failure printed), then Warden at 80% of its maximum for SOAKTIME with a
+# mix of tokens and admin writes (report in bench/soak.md).
 SOAKCASES ?= 10000000
+SOAKTIME ?= 60s
 soak:
 	WARDEN_DIFF_CASES=$(SOAKCASES) $(GO) test ./sidecar -run '^TestDifferentialDecisions$$' -count=1 -v -timeout 60m
+	cd bench && $(GO) run ./cmd/loadrun -soak $(SOAKTIME) -md soak.md
 
 # A short run of every fuzz target (FUZZTIME each).
 FUZZTIME ?= 10s

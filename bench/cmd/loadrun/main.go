@@ -51,6 +51,7 @@ type config struct {
 	workDir                       string
 	only                          *regexp.Regexp
 	sweep                         []float64
+	soak                          time.Duration
 }
 
 func main() {
@@ -75,6 +76,7 @@ func main() {
 	flag.StringVar(&serverCPUs, "server-cpus", "", "run the servers on these `CPUs` only (a taskset list, e.g. 0); start loadrun itself under taskset on the others to keep the generator off the servers' cores")
 	only := flag.String("run", "", "run only the scenarios whose names match this `regexp` (and the ones an open loop needs)")
 	flag.StringVar(&c.workDir, "work-dir", "", "`directory` for the servers' data, configuration and logs, kept after the run (default: a temporary one, removed)")
+	flag.DurationVar(&c.soak, "soak", 0, "run the soak instead, for this `duration`: Warden alone at 80% of its maximum with a mix of valid, fresh, invalid and missing tokens and admin writes; report errors, wrong decisions and memory growth")
 	sweep := flag.String("sweep", "", "comma-separated `rates` (per second) at which to run Warden's cached-token check and the floor in open loops too, to see how latency grows with load")
 	flag.Parse()
 	var err error
@@ -125,8 +127,15 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 
-	progress("building warden (main module), opa (pinned in bench/go.mod) and the tenant hook")
 	wardenBin, opaBin, hookWasm := filepath.Join(binDir, "warden"), filepath.Join(binDir, "opa"), filepath.Join(binDir, "tenant.wasm")
+	if c.soak > 0 {
+		progress("building warden (main module)")
+		if err := build(ctx, c.root, wardenBin, "./cmd/warden", nil); err != nil {
+			return err
+		}
+		return runSoak(ctx, c, wardenBin, work)
+	}
+	progress("building warden (main module), opa (pinned in bench/go.mod) and the tenant hook")
 	if err := build(ctx, c.root, wardenBin, "./cmd/warden", nil); err != nil {
 		return err
 	}

@@ -26,6 +26,10 @@ type Target struct {
 	Requests int
 	// OK says whether an answer is the expected one; nil accepts 200.
 	OK func(status int, body []byte) bool
+	// Expect, when set, replaces OK with a check that knows which request
+	// (i) the answer is to, for loads that mix requests of different
+	// answers.
+	Expect func(i, status int, body []byte) bool
 }
 
 // HTTP dials keep-alive HTTP/1.1 connections to addr.
@@ -33,9 +37,12 @@ func HTTP(addr string) func() (Doer, error) {
 	return func() (Doer, error) { return Dial(addr) }
 }
 
-func (t Target) ok(status int, body []byte, err error) bool {
+func (t Target) ok(i, status int, body []byte, err error) bool {
 	if err != nil {
 		return false
+	}
+	if t.Expect != nil {
+		return t.Expect(i, status, body)
 	}
 	if t.OK == nil {
 		return status == 200
@@ -77,9 +84,9 @@ type recorder struct {
 	errMsg error
 }
 
-func (r *recorder) record(lat time.Duration, t Target, status int, body []byte, err error, done time.Time) {
+func (r *recorder) record(lat time.Duration, t Target, i, status int, body []byte, err error, done time.Time) {
 	r.lat = append(r.lat, lat)
-	if !t.ok(status, body, err) {
+	if !t.ok(i, status, body, err) {
 		r.errs++
 		if r.errMsg == nil {
 			if err == nil {
@@ -167,7 +174,7 @@ func (c Closed) Run(ctx context.Context, t Target) (Result, error) {
 				if sent.Before(from) || done.After(end) {
 					continue
 				}
-				rec.record(done.Sub(sent), t, status, body, err, done)
+				rec.record(done.Sub(sent), t, i, status, body, err, done)
 			}
 		}()
 	}
@@ -289,7 +296,7 @@ func (o Open) Run(ctx context.Context, t Target) (Result, error) {
 					continue
 				}
 				rec.lag += sent.Sub(due)
-				rec.record(done.Sub(due), t, status, body, err, done)
+				rec.record(done.Sub(due), t, k, status, body, err, done)
 			}
 		}()
 	}

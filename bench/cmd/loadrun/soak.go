@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/wardenauthz/warden/bench/internal/load"
+	"github.com/wardenauthz/warden/sdk/model"
+)
+
+// The soak (-soak D): Warden alone, at 80% of the most it answers, for D,
+// with a mix of requests whose answers are known in advance, and admin
+// writes in between. It counts errors and wrong decisions (targets: none)
+// and reads Warden's resident memory once the warm-up is over and at the
+// end (target: less than 10% growth).
+
+// The mix, by request index modulo 20.
+const (
+	mixAllow   = "cached token, allowed"
+	mixDeny    = "cached token, action not granted (403)"
+	mixFresh   = "fresh token, allowed"
+	mixInvalid = "tampered signature (401)"
+	mixNone    = "no token (401)"
+)
+
+func mixKind(i int) string {
+	switch i % 20 {
+	case 14, 15:
+		return mixDeny
+	case 16:
+		return mixFresh
+	case 17:
+		return mixInvalid
+	case 18:
+		return mixNone
+	}
+	return mixAllow
+}
+
+// soakResult is what the soak measured.
+type soakResult struct {
+	rate                       float64
+	res                        load.Result
+	wrong                      int64
+	writesOK, writesFailed     int64
+	rssAfterWarmup, rssAtEnd   int64 // bytes
+	perKind                    map[string]int
+	warmup, duration, maxProbe time.Duration
+	maxThroughput              float64
+}
+
+func runSoak(ctx context.Context, c config, wardenBin, work string) error {
+	userKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return err
+	}
+	w, err := startWarden(ctx, wardenBin, work)
+	if err != nil {
+		return err
+	}
+	defer w.stop()
+	if err := w.populate(ctx, userKey); err != nil {
+		return fmt.Errorf("setting up Warden: %w", err)
+	}
+	aud := w.baseURL
+	cached, err := mintTokens(userKey, aud, users, nil)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	fresh, err := mintTokens(userKey, aud, c.uncachedTokens, nil)
+	if err != nil {
+		return err
+	}
+	progress("minted %d fresh RS256 tokens in %s", len(fresh), since(start))
+
+	sr := soakResult{warmup: c.warmup * 5, duration: c.soak, maxProbe: c.duration, perKind: map[string]int{}}
+	probe, err := load.Closed{Concurrency: c.concurrency, Warmup: c.warmup, Duration: c.duration}.Run(ctx, wardenTarget(w.addr, cached, false))
+	if err != nil {
+		return fmt.Errorf("measuring the most Warden answers: %w", err)
+	}
+	sr.maxThroughput = probe.Throughput()
+	sr.rate = 0.8 * sr.maxThroughput
+	progress("Warden answers at most %s/s; the soak runs at %s/s for %s after a warm-up of %s", thousands(sr.maxThroughput), thousands(sr.rate), sr.duration, sr.warmup)
+
+	request := func(tok string, action string, i int) []byte {
+		body, _ := json.Marshal(map[string]string{"action": action, "resource": checkResource(i)})
+		return load.PostJSON(w.addr, "/v1/check", tok, body)
+	}
+	allow, deny, invalid, none := make([][]byte, users), make([][]byte, users), make([][]byte, users), make([][]byte, users)
+	for i, tok := range cached {
+		allow[i] = request(tok, checkAction, i)
+		deny[i] = request(tok, "user:delete", i) // the users hold function:* only
+		tampered := []byte(tok)
+		tampered[len(tampered)-2] ^= 1 // a signature bit, past the last base64 character's padding bits
+		invalid[i] = request(string(tampered), checkAction, i)
+		none[i] = request("", checkAction, i)
+	}
+	var wrong atomic.Int64
+	want := map[string][]byte{mixAllow: []byte(`"allow":true`), mixFresh: []byte(`"allow":true`), mixDeny: []byte(`"status":403`),
+		mixInvalid: []byte(`"status":401`), mixNone: []byte(`"status":401`)}
+	t := load.Target{
+		Dial: load.HTTP(w.addr),
+		Request: func(i int) []byte {
+			switch mixKind(i) {
+			case mixDeny:
+				return deny[i%users]
+			case mixFresh:
+				k := (i / 20) % len(fresh)
+				return request(fresh[k], checkAction, k)
+			case mixInvalid:
+				return invalid[i%users]
+			case mixNone:
+				return none[i%users]
+			}
+			return allow[i%users]
+		},
+		Expect: func(i, status int, body []byte) bool {
+			if status == 200 && !bytes.Contains(body, want[mixKind(i)]) {
+				wrong.Add(1)
+				return false
+			}
+			return status == 200
+		},
+	}
+	for i := range 20 {
+		sr.perKind[mixKind(i)]++
+	}
+
+	// Admin writes in between: a user every half second.
+	writesDone := make(chan struct{})
+	wctx, stopWrites := context.WithCancel(ctx)
+	go func() {
+		defer close(writesDone)
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			select {
+			case <-wctx.Done():
+				return
+			case <-tick.C:
+			}
+			if _, _, err := w.admin.AddUser(wctx, model.User{FirstName: "Soak", LastName: strconv.Itoa(n)}); err != nil {
+				if wctx.Err() == nil {
+					sr.writesFailed++
+				}
+				continue
+			}
+			sr.writesOK++
+		}
+	}()
+	// Resident memory once the warm-up is over, and at the end.
+	var afterWarmup atomic.Int64
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(sr.warmup):
+			afterWarmup.Store(rss(w.cmd.Process.Pid))
+		}
+	}()
+	sr.res, err = load.Open{Rate: sr.rate, Concurrency: c.concurrency, Warmup: sr.warmup, Duration: sr.duration}.Run(ctx, t)
+	sr.rssAfterWarmup, sr.rssAtEnd = afterWarmup.Load(), rss(w.cmd.Process.Pid)
+	stopWrites()
+	<-writesDone
+	sr.wrong = wrong.Load()
+	report := soakReport(sr)
+	fmt.Fprint(os.Stderr, report)
+	if err := os.WriteFile(c.mdPath, []byte(report), 0o644); err != nil {
+		return err
+	}
+	progress("wrote %s", c.mdPath)
+	growth := float64(sr.rssAtEnd-sr.rssAfterWarmup) / float64(max(sr.rssAfterWarmup, 1))
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case sr.res.Errors > 0 || sr.writesFailed > 0:
+		return fmt.Errorf("the soak had %d failed checks (%d wrong decisions) and %d failed writes: %v", sr.res.Errors, sr.wrong, sr.writesFailed, err)
+	case growth >= 0.10:
+		return fmt.Errorf("resident memory grew by %.1f%% after the warm-up; the target is less than 10%%", 100*growth)
+	}
+	return nil
+}
+
+// rss reads a process's resident set size, in bytes, from /proc; 0 when it
+// cannot.
+func rss(pid int) int64 {
+	status, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func soakReport(sr soakResult) string {
+	var b strings.Builder
+	res := sr.res
+	fmt.Fprintf(&b, "# Soak\n\n")
+	fmt.Fprintf(&b, "Warden alone at 80%% of the most it answered (%s/s, cached tokens, closed loop over %s): %s/s for %s after a warm-up of %s.\n\n",
+		thousands(sr.maxThroughput), sr.maxProbe, thousands(sr.rate), sr.duration, sr.warmup)
+	fmt.Fprintf(&b, "The mix, of every 20 requests:")
+	for _, k := range []string{mixAllow, mixDeny, mixFresh, mixInvalid, mixNone} {
+		fmt.Fprintf(&b, " %d %s;", sr.perKind[k], k)
+	}
+	fmt.Fprintf(&b, " and an admin write (a new user) every half second.\n\n")
+	fmt.Fprintf(&b, "| figure | value | target |\n|---|---:|---|\n")
+	fmt.Fprintf(&b, "| checks answered | %d (%s/s) | |\n", res.Requests, thousands(res.Throughput()))
+	fmt.Fprintf(&b, "| errors (failed or unexpected answers) | %d | 0 |\n", res.Errors)
+	fmt.Fprintf(&b, "| wrong decisions | %d | 0 |\n", sr.wrong)
+	fmt.Fprintf(&b, "| admin writes | %d done, %d failed | 0 failed |\n", sr.writesOK, sr.writesFailed)
+	fmt.Fprintf(&b, "| p50 / p99 / p99.9 | %s / %s / %s | |\n", ms(res.Percentile(50)), ms(res.Percentile(99)), ms(res.Percentile(99.9)))
+	growth := 100 * float64(sr.rssAtEnd-sr.rssAfterWarmup) / float64(max(sr.rssAfterWarmup, 1))
+	fmt.Fprintf(&b, "| resident memory after the warm-up → at the end | %.1f → %.1f MiB (%+.1f%%) | growth under 10%% |\n",
+		float64(sr.rssAfterWarmup)/(1<<20), float64(sr.rssAtEnd)/(1<<20), growth)
+	return b.String()
+}
