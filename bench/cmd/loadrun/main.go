@@ -20,8 +20,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"errors"
 	"flag"
 	"fmt"
@@ -150,18 +148,11 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 
-	userKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return err
-	}
-	w, err := startWarden(ctx, wardenBin, work)
+	w, userKey, err := startPopulated(ctx, wardenBin, work)
 	if err != nil {
 		return err
 	}
 	defer w.stop()
-	if err := w.populate(ctx, userKey); err != nil {
-		return fmt.Errorf("setting up Warden: %w", err)
-	}
 	m, err := w.export(ctx)
 	if err != nil {
 		return fmt.Errorf("exporting Warden's model: %w", err)

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -60,18 +58,11 @@ type soakResult struct {
 }
 
 func runSoak(ctx context.Context, c config, wardenBin, work string) error {
-	userKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return err
-	}
-	w, err := startWarden(ctx, wardenBin, work)
+	w, userKey, err := startPopulated(ctx, wardenBin, work)
 	if err != nil {
 		return err
 	}
 	defer w.stop()
-	if err := w.populate(ctx, userKey); err != nil {
-		return fmt.Errorf("setting up Warden: %w", err)
-	}
 	aud := w.baseURL
 	cached, err := mintTokens(userKey, aud, users, nil)
 	if err != nil {

@@ -105,6 +105,24 @@ func startWarden(ctx context.Context, bin, dir string) (*warden, error) {
 	return w, nil
 }
 
+// startPopulated starts Warden and gives it the users, whose tokens the
+// returned key signs.
+func startPopulated(ctx context.Context, bin, dir string) (*warden, *rsa.PrivateKey, error) {
+	userKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := startWarden(ctx, bin, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := w.populate(ctx, userKey); err != nil {
+		w.stop()
+		return nil, nil, fmt.Errorf("setting up Warden: %w", err)
+	}
+	return w, userKey, nil
+}
+
 // populate adds the users' issuer, with key's public half, and the users.
 func (w *warden) populate(ctx context.Context, key crypto.Signer) error {
 	pemText, err := sdk.PublicKeyPEM(key.Public())
