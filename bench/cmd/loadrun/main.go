@@ -168,12 +168,10 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	fresh, err := mintTokens(userKey, aud, c.uncachedTokens, nil)
+	fresh, err := mintFresh(userKey, aud, c.uncachedTokens)
 	if err != nil {
 		return err
 	}
-	progress("minted %d fresh RS256 tokens in %s", len(fresh), since(start))
 
 	r := &runner{cfg: c, ctx: ctx}
 	closed := load.Closed{Concurrency: c.concurrency, Warmup: c.warmup, Duration: c.duration}

@@ -68,12 +68,10 @@ func runSoak(ctx context.Context, c config, wardenBin, work string) error {
 	if err != nil {
 		return err
 	}
-	start := time.Now()
-	fresh, err := mintTokens(userKey, aud, c.uncachedTokens, nil)
+	fresh, err := mintFresh(userKey, aud, c.uncachedTokens)
 	if err != nil {
 		return err
 	}
-	progress("minted %d fresh RS256 tokens in %s", len(fresh), since(start))
 
 	sr := soakResult{warmup: c.warmup * 5, duration: c.soak, maxProbe: c.duration, perKind: map[string]int{}}
 	probe, err := load.Closed{Concurrency: c.concurrency, Warmup: c.warmup, Duration: c.duration}.Run(ctx, wardenTarget(w.addr, cached, false))
