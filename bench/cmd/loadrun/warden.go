@@ -207,8 +207,6 @@ func (w *warden) deleteHook(ctx context.Context) error {
 	return err
 }
 
-// mintTokens mints n RS256 tokens for the users in turn, each distinct (its
-// lifetime differs by a second from the last), on every core.
 // mintFresh mints n tokens, one per request of the fresh-token loads,
 // and says how long it took.
 func mintFresh(key *rsa.PrivateKey, audience string, n int) ([]string, error) {
@@ -220,6 +218,8 @@ func mintFresh(key *rsa.PrivateKey, audience string, n int) ([]string, error) {
 	return fresh, err
 }
 
+// mintTokens mints n RS256 tokens for the users in turn, each distinct (its
+// lifetime differs by a second from the last), on every core.
 func mintTokens(key *rsa.PrivateKey, audience string, n int, extra jwt.MapClaims) ([]string, error) {
 	out := make([]string, n)
 	var wg sync.WaitGroup
