@@ -19,6 +19,7 @@ import (
 type Hook struct {
 	name, digest string
 	rt           *Runtime
+	mem          *budget // what its instances' memory is charged to
 	compiled     wazero.CompiledModule
 	pool         chan *instance
 
@@ -80,6 +81,9 @@ func (h *Hook) Evaluate(ctx context.Context, input []byte) Result {
 		}
 	}
 	inst.start(uint64(h.rt.cfg.Steps), h.rt.cfg.Timeout)
+	if inst.mem != nil {
+		inst.mem.refused.Store(false)
+	}
 	res, err := h.call(ctx, inst, input)
 	stopped, exhausted := inst.finish()
 	var kind, reason string
@@ -87,7 +91,6 @@ func (h *Hook) Evaluate(ctx context.Context, input []byte) Result {
 		kind, reason = h.classify(inst, err, stopped, exhausted)
 	}
 	if err == nil {
-		inst.memBytes.Store(uint64(inst.mod.Memory().Size()))
 		h.putBack(inst)
 		h.stats.calls.Add(1)
 		return res
@@ -172,6 +175,9 @@ func (h *Hook) classify(inst *instance, err error, stopped, exhausted bool) (str
 		return FailTimeout, fmt.Sprintf("ran past its deadline of %s", h.rt.cfg.Timeout)
 	case exhausted:
 		return FailTimeout, fmt.Sprintf("ran past its budget of %d steps", h.rt.cfg.Steps)
+	}
+	if inst.mem != nil && inst.mem.refused.Load() {
+		return FailMemory, fmt.Sprintf("could not grow its memory: the policy hooks' memory total of %s is in use", h.mem)
 	}
 	// A guest out of memory fails to grow it; Go guests then abort. The
 	// memory at the cap tells it apart from other traps.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/wardenauthz/warden/policywasm/abi"
 	"github.com/wardenauthz/warden/policywasm/internal/meter"
@@ -30,6 +31,11 @@ type Config struct {
 	// MemoryLimitPages caps a hook instance's memory, in 64 KiB pages.
 	// Default 512 (32 MiB).
 	MemoryLimitPages uint32 `yaml:"hook-memory-pages"`
+	// MemoryTotalPages caps the linear memory of all instances of all
+	// hooks together, in 64 KiB pages. Default 16384 (1 GiB). A grow past
+	// it fails as a grow past MemoryLimitPages does, and an instance whose
+	// initial memory does not fit is not made, so loading a hook fails.
+	MemoryTotalPages uint32 `yaml:"hook-memory-total-pages"`
 	// PoolSize is the number of instances of each hook. Default GOMAXPROCS.
 	PoolSize int `yaml:"hook-pool-size"`
 	// CacheDir keeps compiled modules across restarts; in memory when "".
@@ -53,6 +59,9 @@ func (c *Config) setDefaults() {
 	if c.MemoryLimitPages == 0 {
 		c.MemoryLimitPages = 512
 	}
+	if c.MemoryTotalPages == 0 {
+		c.MemoryTotalPages = 16384
+	}
 	if c.PoolSize <= 0 {
 		c.PoolSize = runtime.GOMAXPROCS(0)
 	}
@@ -70,6 +79,7 @@ type Runtime struct {
 	rt    wazero.Runtime
 	cache wazero.CompilationCache
 	watch *watchdog
+	mem   *budget
 
 	// bg tracks background work (replacing failed instances), which
 	// Close waits for; closing stops new work.
@@ -114,7 +124,8 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("instantiating WASI: %w", err)
 	}
-	return &Runtime{cfg: cfg, rt: rt, cache: cache, watch: startWatchdog(cfg.Timeout)}, nil
+	mem := &budget{limit: uint64(cfg.MemoryTotalPages) << 16}
+	return &Runtime{cfg: cfg, rt: rt, cache: cache, watch: startWatchdog(cfg.Timeout), mem: mem}, nil
 }
 
 // Close releases the runtime and its hooks.
@@ -138,13 +149,15 @@ func Digest(wasm []byte) string {
 // pool of instances. Compiling a module seen before is served from the
 // compilation cache.
 func (r *Runtime) Load(ctx context.Context, name string, wasm []byte) (*Hook, error) {
-	return r.load(ctx, name, wasm, r.cfg.PoolSize)
+	return r.load(ctx, name, wasm, r.cfg.PoolSize, r.mem)
 }
 
 // Check loads a module with one instance and unloads it: it says whether
-// Load would take the module, at a fraction of the cost.
+// Load would take the module, at a fraction of the cost. The instance has
+// a budget of its own, of one instance's cap: whether the module is good
+// does not depend on what the loaded hooks hold.
 func (r *Runtime) Check(ctx context.Context, name string, wasm []byte) error {
-	h, err := r.load(ctx, name, wasm, 1)
+	h, err := r.load(ctx, name, wasm, 1, &budget{limit: uint64(r.cfg.MemoryLimitPages) << 16})
 	if err != nil {
 		return err
 	}
@@ -152,7 +165,7 @@ func (r *Runtime) Check(ctx context.Context, name string, wasm []byte) error {
 	return nil
 }
 
-func (r *Runtime) load(ctx context.Context, name string, wasm []byte, instances int) (*Hook, error) {
+func (r *Runtime) load(ctx context.Context, name string, wasm []byte, instances int, mem *budget) (*Hook, error) {
 	metered, err := meter.Instrument(wasm)
 	if err != nil {
 		return nil, fmt.Errorf("hook %q: %w", name, err)
@@ -167,7 +180,7 @@ func (r *Runtime) load(ctx context.Context, name string, wasm []byte, instances 
 			return nil, fmt.Errorf("hook %q: the module does not export %s: it does not speak Warden's hook ABI", name, fn)
 		}
 	}
-	h := &Hook{name: name, digest: Digest(wasm), rt: r, compiled: compiled, pool: make(chan *instance, instances)}
+	h := &Hook{name: name, digest: Digest(wasm), rt: r, mem: mem, compiled: compiled, pool: make(chan *instance, instances)}
 	for range instances {
 		inst, err := h.instantiate(ctx)
 		if err != nil {
@@ -183,16 +196,16 @@ func (r *Runtime) load(ctx context.Context, name string, wasm []byte, instances 
 type Usage struct {
 	// Instances counts the live instances of every loaded hook.
 	Instances int
-	// MemoryBytes is the sum of their linear memories, as of their last
-	// call.
+	// MemoryBytes is the sum of their linear memories.
 	MemoryBytes uint64
+	// MemoryLimit is what that sum may reach (Config.MemoryTotalPages).
+	MemoryLimit uint64
 }
 
 // Usage returns what the runtime's hooks hold now. A closed hook's
 // instances are gone from it at once.
 func (r *Runtime) Usage() Usage {
-	n, b := r.watch.memory()
-	return Usage{Instances: n, MemoryBytes: b}
+	return Usage{Instances: r.watch.count(), MemoryBytes: r.mem.used.Load(), MemoryLimit: r.mem.limit}
 }
 
 // compileSafely compiles a module, turning a panic of the compiler into an
@@ -209,19 +222,21 @@ func compileSafely(ctx context.Context, rt wazero.Runtime, wasm []byte) (compile
 
 func (h *Hook) instantiate(ctx context.Context) (*instance, error) {
 	mc := wazero.NewModuleConfig().WithName("").WithStdout(io.Discard).WithStderr(io.Discard).WithStartFunctions()
-	m, err := h.rt.rt.InstantiateModule(ctx, h.compiled, mc)
+	alloc := &allocator{b: h.mem}
+	m, err := h.rt.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, alloc), h.compiled, mc)
 	if err != nil {
 		return nil, fmt.Errorf("hook %q: instantiating: %w", h.name, err)
+	}
+	if alloc.mem != nil && alloc.mem.overdrawn {
+		m.Close(ctx)
+		return nil, h.mem.errFull(h.name)
 	}
 	fuel, ok := m.ExportedGlobal(meter.Export).(api.MutableGlobal)
 	if !ok {
 		m.Close(ctx)
 		return nil, fmt.Errorf("hook %q: the metered module has no budget global", h.name)
 	}
-	inst := &instance{mod: m, fuel: fuel, alloc: m.ExportedFunction(abi.ExportAlloc), evaluate: m.ExportedFunction(abi.ExportEvaluate)}
-	if mem := m.Memory(); mem != nil {
-		inst.memBytes.Store(uint64(mem.Size()))
-	}
+	inst := &instance{mod: m, mem: alloc.mem, fuel: fuel, alloc: m.ExportedFunction(abi.ExportAlloc), evaluate: m.ExportedFunction(abi.ExportEvaluate)}
 	h.rt.watch.add(inst)
 	// Initialization may take longer than a call: a Go guest starts its
 	// runtime. It has a hundred calls' time and steps.
@@ -231,6 +246,9 @@ func (h *Hook) instantiate(ctx context.Context) (*instance, error) {
 		if stopped, _ := inst.finish(); err != nil {
 			h.rt.watch.remove(inst)
 			m.Close(ctx)
+			if inst.mem != nil && inst.mem.refused.Load() {
+				return nil, h.mem.errFull(h.name)
+			}
 			if stopped {
 				return nil, fmt.Errorf("hook %q: %s: ran past %s", h.name, what, 100*h.rt.cfg.Timeout)
 			}

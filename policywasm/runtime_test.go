@@ -304,3 +304,66 @@ func TestFillingGuestStopped(t *testing.T) {
 		t.Fatalf("the call ran for %s; the deadline is 50ms", took)
 	}
 }
+
+// TestMemoryTotal: the instances of all hooks share one memory budget. A
+// load whose instances do not fit fails naming it, a grow past it fails
+// the call as memory, and closing a hook gives its memory back.
+func TestMemoryTotal(t *testing.T) {
+	probe := newRuntime(t, Config{PoolSize: 1})
+	load(t, probe, "allow")
+	per := probe.Usage().MemoryBytes
+	if per == 0 || probe.Usage().Instances != 1 {
+		t.Fatalf("one instance: %+v", probe.Usage())
+	}
+
+	// Room for two instances of allow and a few pages, not for a third.
+	pages := uint32((2*per)>>16) + 8
+	r := newRuntime(t, Config{PoolSize: 1, Timeout: 2 * time.Second, MemoryTotalPages: pages})
+	a := load(t, r, "allow")
+	load(t, r, "allow")
+	if u := r.Usage(); u.MemoryBytes != 2*per || u.MemoryLimit != uint64(pages)<<16 {
+		t.Fatalf("two instances: %+v, each %d bytes", u, per)
+	}
+	_, err := r.Load(context.Background(), "third", guestModule(t, "allow"))
+	if err == nil || !strings.Contains(err.Error(), `hook "third": the policy hooks' memory total of`) {
+		t.Fatalf("a third instance: %v", err)
+	}
+	if u := r.Usage(); u.MemoryBytes != 2*per || u.Instances != 2 {
+		t.Fatalf("the failed load kept memory: %+v", u)
+	}
+
+	a.Close(context.Background())
+	if u := r.Usage(); u.MemoryBytes != per || u.Instances != 1 {
+		t.Fatalf("after Close: %+v", u)
+	}
+	// The freed room takes a guest that grows until it is refused: its
+	// call fails as memory, naming the total, and gives the memory back.
+	oom := load(t, r, "oom")
+	res := oom.Evaluate(context.Background(), []byte(input))
+	if res.Allow || res.Failure != FailMemory || !strings.Contains(res.Reason, "could not grow its memory: the policy hooks' memory total of") {
+		t.Fatalf("growing past the total: %+v", res)
+	}
+	waitFor(t, func() bool { return len(oom.pool) == 1 })
+	if u := r.Usage(); u.MemoryBytes > 2*per+8<<16 || u.Instances != 2 {
+		t.Fatalf("after the failed call: %+v", u)
+	}
+	oom.Close(context.Background())
+	if u := r.Usage(); u.MemoryBytes != per {
+		t.Fatalf("after closing oom: %+v", u)
+	}
+}
+
+// TestCheckIgnoresMemoryTotal: whether a module is good does not depend on
+// what the loaded hooks hold.
+func TestCheckIgnoresMemoryTotal(t *testing.T) {
+	r := newRuntime(t, Config{PoolSize: 1, MemoryTotalPages: 1})
+	if _, err := r.Load(context.Background(), "allow", guestModule(t, "allow")); err == nil || !strings.Contains(err.Error(), "memory total of 64 KiB is in use") {
+		t.Fatalf("Load: %v", err)
+	}
+	if err := r.Check(context.Background(), "allow", guestModule(t, "allow")); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if u := r.Usage(); u.MemoryBytes != 0 || u.Instances != 0 {
+		t.Fatalf("after Check: %+v", u)
+	}
+}

@@ -2,7 +2,6 @@ package policywasm
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -19,9 +18,8 @@ type instance struct {
 	// allocates nothing on the host.
 	stack [2]uint64
 
-	// memBytes is the size of the instance's linear memory after its last
-	// call, for the runtime's accounting.
-	memBytes atomic.Uint64
+	// mem is the instance's linear memory; nil for a module without one.
+	mem *linearMemory
 
 	mu       sync.Mutex // guards the fields below and writes to fuel
 	deadline time.Time  // of the running call; zero when idle
@@ -77,15 +75,11 @@ func (w *watchdog) remove(i *instance) {
 
 func (w *watchdog) stop() { w.stopOnce.Do(func() { close(w.done) }) }
 
-// memory returns the number of live instances and the sum of their linear
-// memories.
-func (w *watchdog) memory() (instances int, bytes uint64) {
+// count returns the number of live instances.
+func (w *watchdog) count() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for i := range w.instances {
-		bytes += i.memBytes.Load()
-	}
-	return len(w.instances), bytes
+	return len(w.instances)
 }
 
 func (w *watchdog) run(every time.Duration) {

@@ -113,12 +113,14 @@ var (
 	hookInstancesDesc = prometheus.NewDesc("warden_hook_instances",
 		"Live instances of the attached policy hooks.", nil, nil)
 	hookMemoryDesc = prometheus.NewDesc("warden_hook_memory_bytes",
-		"Linear memory held by the policy hooks' instances, as of their last calls.", nil, nil)
+		"Linear memory held by the policy hooks' instances.", nil, nil)
+	hookMemoryLimitDesc = prometheus.NewDesc("warden_hook_memory_limit_bytes",
+		"What the policy hooks' instances may hold together (--hook-memory-total-pages).", nil, nil)
 )
 
 func (hookCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{hookCallsDesc, hookFailuresDesc, hooksAttachedDesc, hooksBrokenDesc, hooksRevisionDesc, hookLoadErrorsDesc,
-		hooksByAccountDesc, hookInstancesDesc, hookMemoryDesc} {
+		hooksByAccountDesc, hookInstancesDesc, hookMemoryDesc, hookMemoryLimitDesc} {
 		ch <- d
 	}
 }
@@ -131,6 +133,7 @@ func (c hookCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(hookLoadErrorsDesc, prometheus.CounterValue, float64(st.LoadErrors))
 	ch <- prometheus.MustNewConstMetric(hookInstancesDesc, prometheus.GaugeValue, float64(st.Instances))
 	ch <- prometheus.MustNewConstMetric(hookMemoryDesc, prometheus.GaugeValue, float64(st.MemoryBytes))
+	ch <- prometheus.MustNewConstMetric(hookMemoryLimitDesc, prometheus.GaugeValue, float64(st.MemoryLimit))
 	for acc, n := range st.ByAccount {
 		ch <- prometheus.MustNewConstMetric(hooksByAccountDesc, prometheus.GaugeValue, float64(n), acc)
 	}

@@ -24,7 +24,7 @@ func TestDiagnostics(t *testing.T) {
 	integration(t)
 	root := newRootKey(t)
 	dir := t.TempDir()
-	w := startWarden(t, "warden", filepath.Join(dir, "data"), append(root.bootstrapFlags(t, dir), "--decision-log", "deny")...)
+	w := startWarden(t, "warden", filepath.Join(dir, "data"), append(root.bootstrapFlags(t, dir), "--decision-log", "deny", "--hook-memory-total-pages", "2048")...)
 	w.waitReady(t, 0)
 	acc := w.servingAccount(t)
 	rootTok := root.token(t, w.base)
@@ -63,6 +63,7 @@ func TestDiagnostics(t *testing.T) {
 		`warden_decisions_total{reason="granted",result="allow"} 1`,
 		`warden_decisions_total{reason="missing_token",result="deny"} 1`,
 		`warden_admin_requests_total{code="200",method="get",route="/v1/account/{acc}/me"} 1`,
+		"warden_hook_memory_limit_bytes 1.34217728e+08", // 2048 pages
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)

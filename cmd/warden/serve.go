@@ -87,14 +87,8 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.bootKeyFile, "bootstrap-public-key", "", "`file` with the PEM public key of --bootstrap-issuer")
 	fs.StringVar(&f.boot.KeyID, "bootstrap-key-id", "", "the key id of --bootstrap-public-key (default: its RFC 7638 thumbprint)")
 	fs.DurationVar(&f.hooks.Timeout, "hook-timeout", 50*time.Millisecond, "deadline of one call of a policy hook")
-	fs.Func("hook-memory-pages", "memory cap of a policy hook instance, in 64 KiB `pages` (default 512)", func(v string) error {
-		n, err := strconv.ParseUint(v, 10, 32)
-		if err != nil || n == 0 || n > 65536 {
-			return fmt.Errorf("%q is not a number of pages from 1 to 65536", v)
-		}
-		f.hooks.MemoryLimitPages = uint32(n)
-		return nil
-	})
+	fs.Func("hook-memory-pages", "memory cap of a policy hook instance, in 64 KiB `pages` (default 512)", pagesFlag(&f.hooks.MemoryLimitPages, 65536))
+	fs.Func("hook-memory-total-pages", "memory cap of all policy hook instances together, in 64 KiB `pages` (default 16384, 1 GiB)", pagesFlag(&f.hooks.MemoryTotalPages, 1<<32-1))
 	fs.IntVar(&f.hooks.PoolSize, "hook-pool-size", 0, "instances of each policy hook (default GOMAXPROCS)")
 	fs.StringVar(&f.hooks.CacheDir, "hook-cache-dir", "", "`directory` keeping compiled policy hooks across restarts (default: in memory)")
 	fs.IntVar(&f.engine.TimingSample, "check-timing-sample", sidecar.DefaultTimingSample, "time one check in `N` for warden_check_duration_seconds (1: every check, about 45 ns each); every check is counted")
@@ -442,4 +436,16 @@ func refuseChecks(mux *http.ServeMux) {
 	mux.HandleFunc("/v1/check/", func(w http.ResponseWriter, _ *http.Request) {
 		sidecar.WriteError(w, http.StatusNotFound, "This Warden node serves the admin API only (--role admin); send checks to a node running with --role sidecar or all")
 	})
+}
+
+// pagesFlag parses a number of 64 KiB pages from 1 to most into p.
+func pagesFlag(p *uint32, most uint64) func(string) error {
+	return func(v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n == 0 || n > most {
+			return fmt.Errorf("%q is not a number of pages from 1 to %d", v, most)
+		}
+		*p = uint32(n)
+		return nil
+	}
 }

@@ -132,9 +132,11 @@ type Status struct {
 	LoadErrors int64 `json:"loadErrors"`
 	// ByAccount counts the hooks attached per account.
 	ByAccount map[string]int `json:"byAccount,omitempty"`
-	// Instances and MemoryBytes are what the hooks' instances hold.
+	// Instances and MemoryBytes are what the hooks' instances hold;
+	// MemoryLimit is what they may hold together.
 	Instances   int    `json:"instances"`
 	MemoryBytes uint64 `json:"memoryBytes"`
+	MemoryLimit uint64 `json:"memoryLimit"`
 }
 
 // Status returns the manager's status.
@@ -152,7 +154,7 @@ func (m *Manager) Status() Status {
 		st.ByAccount[l.acc]++
 	}
 	u := m.cfg.Runtime.Usage()
-	st.Instances, st.MemoryBytes = u.Instances, u.MemoryBytes
+	st.Instances, st.MemoryBytes, st.MemoryLimit = u.Instances, u.MemoryBytes, u.MemoryLimit
 	return st
 }
 
