@@ -205,6 +205,52 @@ func BenchmarkCheckUncachedES256(b *testing.B) { benchUncached(b, "ES256") }
 // BenchmarkCheckUncachedEdDSA is a check whose token must be verified.
 func BenchmarkCheckUncachedEdDSA(b *testing.B) { benchUncached(b, "EdDSA") }
 
+// cacheMemoryTokens is how many tokens BenchmarkTokenCacheMemory caches.
+const cacheMemoryTokens = 20_000
+
+var cacheMemoryToks = sync.OnceValue(func() []string {
+	toks := make([]string, cacheMemoryTokens)
+	for i := range toks {
+		t, err := sdk.MintToken(sdk.TokenSpec{PrivateKey: signer("EdDSA"), KeyID: "EdDSA", Issuer: issuer,
+			Subject: subject(i % 10), Audience: audience, Lifetime: time.Duration(24*3600+i) * time.Second})
+		if err != nil {
+			panic(err)
+		}
+		toks[i] = t
+	}
+	return toks
+})
+
+// BenchmarkTokenCacheMemory is what a verified token costs in the token
+// cache: the live heap and the heap objects it adds, not counting the
+// token's own bytes (the cache's key), which the caller's string holds
+// here; token-B is their length. Each iteration fills a fresh cache.
+func BenchmarkTokenCacheMemory(b *testing.B) {
+	toks := cacheMemoryToks()
+	ctx := context.Background()
+	var heap, objects float64
+	n := 0
+	for b.Loop() {
+		e := newEngine(b, small(), 2*cacheMemoryTokens)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i, tok := range toks {
+			mustAllow(b, e.Check(ctx, tok, "function:get", resource(i%10)))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(e)
+		heap += float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / cacheMemoryTokens
+		objects += float64(int64(after.HeapObjects)-int64(before.HeapObjects)) / cacheMemoryTokens
+		n++
+	}
+	b.ReportMetric(heap/float64(n), "heap-B/token")
+	b.ReportMetric(objects/float64(n), "objects/token")
+	b.ReportMetric(float64(len(toks[0])), "token-B")
+	b.ReportMetric(0, "ns/op")
+}
+
 // BenchmarkVerifyFloorRS256 is golang-jwt's own parse and verify of the same
 // kind of token, with the key at hand: the floor of an uncached check.
 func BenchmarkVerifyFloorRS256(b *testing.B) {

@@ -81,13 +81,6 @@ func (m *linearMemory) Free() {
 	m.charged, m.buf = 0, nil
 }
 
-// bytes is the instance's charged memory.
-func (m *linearMemory) bytes() uint64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.charged
-}
-
 // allocator hands out one linearMemory and remembers it, so the instance
 // being made can find its memory.
 type allocator struct {

@@ -31,6 +31,8 @@ func TestRunExitCodes(t *testing.T) {
 		{name: "serve bad decision log", args: []string{"serve", "--decision-log", "denials"}, code: exitUsage, out: `--decision-log "denials" must be one of off, deny, all`},
 		{name: "serve bad decision log sample", args: []string{"serve", "--decision-log-sample", "0"}, code: exitUsage, out: "--decision-log-sample 0 must be more than 0 and at most 1"},
 		{name: "serve bad timing sample", args: []string{"serve", "--check-timing-sample", "0"}, code: exitUsage, out: "--check-timing-sample 0 must be at least 1"},
+		{name: "serve bad token cache size", args: []string{"serve", "--token-cache-size", "0"}, code: exitUsage, out: "--token-cache-size 0 must be a number of tokens, or -1 for no cache"},
+		{name: "serve bad total hook memory", args: []string{"serve", "--hook-memory-total-pages", "0"}, code: exitUsage, out: `"0" is not a number of pages from 1 to 4294967295`},
 		{name: "health help", args: []string{"health", "--help"}, code: exitOK, out: "--live"},
 		{name: "health bad timeout", args: []string{"health", "--timeout", "0s"}, code: exitUsage, out: "--timeout 0s must be positive"},
 		{name: "serve half a bootstrap", args: []string{"serve", "--bootstrap-public-key", "/nonexistent.pem"}, code: exitUsage, out: "--bootstrap-public-key: open /nonexistent.pem"},

@@ -81,6 +81,7 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.DurationVar(&f.engine.MaxKeyStaleness, "max-key-staleness", 24*time.Hour, "how long fetched keys outlive failed refreshes")
 	fs.DurationVar(&f.engine.MinRevisionWait, "min-revision-wait", time.Second, "how long a check waits for minRevision")
 	fs.DurationVar(&f.engine.BatchTimeout, "batch-timeout", 2*time.Second, "how long a batch of checks may take as a whole; one that runs past it answers 503")
+	fs.IntVar(&f.engine.TokenCacheSize, "token-cache-size", 100_000, "verified tokens kept in the token cache (`N`; -1: no cache)")
 	fs.StringVar(&f.engine.PermissionsClaim, "permissions-claim", sidecar.DefaultPermissionsClaim, "the inline-permissions `claim`")
 	fs.StringVar(&f.boot.Issuer, "bootstrap-issuer", "", "an `issuer` to register on every start, whose subject --bootstrap-subject becomes the root client's identity")
 	fs.StringVar(&f.boot.Subject, "bootstrap-subject", "", "the root client's `subject` at --bootstrap-issuer")
@@ -123,6 +124,9 @@ func (f *serveFlags) complete() error {
 			errs = append(errs, fmt.Errorf("--bootstrap-public-key: %w", err))
 		}
 		f.boot.PublicKeyPEM = string(pem)
+	}
+	if f.engine.TokenCacheSize < -1 || f.engine.TokenCacheSize == 0 {
+		errs = append(errs, fmt.Errorf("--token-cache-size %d must be a number of tokens, or -1 for no cache", f.engine.TokenCacheSize))
 	}
 	if f.engine.TimingSample < 1 {
 		errs = append(errs, fmt.Errorf("--check-timing-sample %d must be at least 1", f.engine.TimingSample))

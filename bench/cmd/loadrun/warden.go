@@ -54,13 +54,14 @@ func grants(i int) []model.Permission {
 type warden struct {
 	*server
 	addr, baseURL string
+	diag          string // the diagnostics listener's address
 	admin         *sdk.Client
 }
 
 // startWarden starts the real binary on loopback with a fresh data dir and
 // a bootstrap issuer whose key this run holds, so that it can act as the
-// root client through the SDK.
-func startWarden(ctx context.Context, bin, dir string) (*warden, error) {
+// root client through the SDK. extra are more flags for warden serve.
+func startWarden(ctx context.Context, bin, dir string, extra ...string) (*warden, error) {
 	adminKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -73,10 +74,11 @@ func startWarden(ctx context.Context, bin, dir string) (*warden, error) {
 	if err := os.WriteFile(pemPath, []byte(pemText), 0o600); err != nil {
 		return nil, err
 	}
-	srv, err := start("warden", dir, bin, "serve", "--listen", "127.0.0.1:0", "--diag-listen", "127.0.0.1:0",
+	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--diag-listen", "127.0.0.1:0",
 		"--data-dir", filepath.Join(dir, "warden-data"), "--account", benchAccount,
 		"--bootstrap-issuer", adminIssuer, "--bootstrap-subject", "root",
-		"--bootstrap-public-key", pemPath, "--bootstrap-key-id", "admin")
+		"--bootstrap-public-key", pemPath, "--bootstrap-key-id", "admin"}, extra...)
+	srv, err := start("warden", dir, bin, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +89,7 @@ func startWarden(ctx context.Context, bin, dir string) (*warden, error) {
 	}
 	listen, _ := addrs["listen"].(string)
 	diag, _ := addrs["diag_listen"].(string)
-	w := &warden{server: srv, addr: listen, baseURL: "http://" + listen}
+	w := &warden{server: srv, addr: listen, baseURL: "http://" + listen, diag: diag}
 	if err := srv.waitReady(ctx, "http://"+diag+"/readyz", time.Minute); err != nil {
 		srv.stop()
 		return nil, err
@@ -106,13 +108,13 @@ func startWarden(ctx context.Context, bin, dir string) (*warden, error) {
 }
 
 // startPopulated starts Warden and gives it the users, whose tokens the
-// returned key signs.
-func startPopulated(ctx context.Context, bin, dir string) (*warden, *rsa.PrivateKey, error) {
+// returned key signs. extra are more flags for warden serve.
+func startPopulated(ctx context.Context, bin, dir string, extra ...string) (*warden, *rsa.PrivateKey, error) {
 	userKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		return nil, nil, err
 	}
-	w, err := startWarden(ctx, bin, dir)
+	w, err := startWarden(ctx, bin, dir, extra...)
 	if err != nil {
 		return nil, nil, err
 	}
