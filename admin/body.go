@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/wardenauthz/warden/internal/httpkit"
 	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/wardenauthz/warden/sdk/model"
-	"github.com/wardenauthz/warden/sidecar"
 )
 
 // Limits on what the admin API stores.
@@ -43,7 +43,7 @@ func parseObject(body []byte, allowed ...string) (*object, error) {
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
-		return nil, badRequest("the request body is not a valid JSON object: %s", sidecar.JSONProblem(err))
+		return nil, badRequest("the request body is not a valid JSON object: %s", httpkit.JSONProblem(err))
 	}
 	if fields == nil {
 		return nil, badRequest("the request body must be a JSON object, not null")

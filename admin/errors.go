@@ -1,22 +1,18 @@
 package admin
 
 import (
-	"fmt"
 	"net/http"
+
+	"github.com/wardenauthz/warden/internal/httpkit"
 )
 
-// apiError is an error with the HTTP status it answers with. Handlers
-// return errors; serve turns them into Fusebit's {status, statusCode,
-// message} body in one place.
-type apiError struct {
-	status int
-	msg    string
-}
-
-func (e *apiError) Error() string { return e.msg }
+// Handlers return errors; serve renders them as Fusebit's {status,
+// statusCode, message} body in one place (httpkit.Render). An
+// *httpkit.Error carries its status; any other error is a failed read of
+// the store (storeError).
 
 func errorf(status int, format string, args ...any) error {
-	return &apiError{status: status, msg: fmt.Sprintf(format, args...)}
+	return httpkit.Errorf(status, format, args...)
 }
 
 func badRequest(format string, args ...any) error {
@@ -25,7 +21,7 @@ func badRequest(format string, args ...any) error {
 
 // errUnauthorized is every authentication and authorization failure: the
 // caller learns nothing about why, as in Fusebit.
-var errUnauthorized = &apiError{status: http.StatusForbidden, msg: "Unauthorized"}
+var errUnauthorized = &httpkit.Error{Status: http.StatusForbidden, Message: "Unauthorized"}
 
 func notFound(kind, id string) error {
 	return errorf(http.StatusNotFound, "The %s '%s' does not exist", kind, id)
@@ -33,4 +29,4 @@ func notFound(kind, id string) error {
 
 // errNotLoaded answers requests that arrive before the node has loaded its
 // state from the store: it cannot tell who the caller is yet.
-var errNotLoaded = &apiError{status: http.StatusServiceUnavailable, msg: "This Warden node has not loaded its state from the store yet; try again shortly"}
+var errNotLoaded = &httpkit.Error{Status: http.StatusServiceUnavailable, Message: "This Warden node has not loaded its state from the store yet; try again shortly"}

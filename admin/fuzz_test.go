@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"github.com/wardenauthz/warden/internal/httpkit"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -136,8 +137,8 @@ func FuzzCursor(f *testing.F) {
 
 func assert400(t *testing.T, err error) {
 	t.Helper()
-	ae, ok := err.(*apiError)
-	if !ok || ae.status != 400 || ae.msg == "" {
+	ae, ok := err.(*httpkit.Error)
+	if !ok || ae.Status != 400 || ae.Message == "" {
 		t.Fatalf("error %v is not a 400 with a message", err)
 	}
 }

@@ -6,12 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/wardenauthz/warden/internal/httpkit"
 	"net/http"
 	"net/url"
 	"time"
 
 	"github.com/wardenauthz/warden/sdk/model"
-	"github.com/wardenauthz/warden/sidecar"
 	"github.com/wardenauthz/warden/sidecar/storage"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -129,9 +129,9 @@ func (s *Server) getHook(c *call) (any, error) {
 // readHook reads and validates a PUT body: {module, mode?, actionPrefix?},
 // the module in base64.
 func (s *Server) readHook(c *call) (storage.HookRecord, []byte, error) {
-	raw, herr := sidecar.ReadBodyLimit(c.w, c.r, maxHookBody)
-	if herr != nil {
-		return storage.HookRecord{}, nil, &apiError{status: herr.Status, msg: herr.Message}
+	raw, err := httpkit.ReadBody(c.w, c.r, maxHookBody)
+	if err != nil {
+		return storage.HookRecord{}, nil, err
 	}
 	o, err := parseObject(raw, "module", "mode", "actionPrefix")
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/wardenauthz/warden/internal/httpkit"
 	"net/http"
 	"strings"
 	"time"
@@ -269,7 +270,7 @@ func grewSince(agent *storage.AgentRecord, rec *storage.InitRecord) (model.Permi
 // enrolled public key, adds the identity to the agent and marks the token
 // used, all in one transaction.
 func (s *Server) enroll(c *call) (any, error) {
-	token := sidecar.BearerToken(c.r.Header.Get("Authorization"))
+	token := httpkit.Bearer(c.r)
 	rec, initRev, err := s.verifyInit(c.r.Context(), c.acc, token)
 	if err != nil {
 		return nil, err

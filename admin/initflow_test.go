@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/wardenauthz/warden/internal/httpkit"
 	"net/url"
 	"strings"
 	"testing"
@@ -314,8 +315,8 @@ func TestRefusal(t *testing.T) {
 		{rpctypes.ErrTimeout, 0},
 	} {
 		got := refusal(tc.err)
-		var ae *apiError
-		if tc.status == 0 && got != nil || tc.status != 0 && (!errors.As(got, &ae) || ae.status != tc.status) {
+		var ae *httpkit.Error
+		if tc.status == 0 && got != nil || tc.status != 0 && (!errors.As(got, &ae) || ae.Status != tc.status) {
 			t.Fatalf("refusal(%v) = %v, want status %d", tc.err, got, tc.status)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wardenauthz/warden/internal/httpkit"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -113,7 +114,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 // that this node serves checks only: what a --role sidecar node mounts.
 func RegisterRefusal(mux *http.ServeMux) {
 	mux.HandleFunc("/v1/account/", func(w http.ResponseWriter, r *http.Request) {
-		sidecar.WriteError(w, http.StatusNotFound,
+		httpkit.WriteError(w, http.StatusNotFound,
 			"This Warden node serves checks only (--role sidecar); send admin requests to a node running with --role admin or all")
 	})
 }
@@ -132,9 +133,9 @@ type call struct {
 // body reads and parses the request body as an object with fields among
 // allowed.
 func (c *call) body(allowed ...string) (*object, error) {
-	raw, herr := sidecar.ReadBody(c.w, c.r)
-	if herr != nil {
-		return nil, &apiError{status: herr.Status, msg: herr.Message}
+	raw, err := httpkit.ReadBody(c.w, c.r, httpkit.MaxBodySize)
+	if err != nil {
+		return nil, err
 	}
 	return parseObject(raw, allowed...)
 }
@@ -157,25 +158,25 @@ func (s *Server) route(mux *http.ServeMux, pattern, action string, checkID func(
 
 // serve checks, in Fusebit's order: malformed path ids (400), then the
 // caller's authorization (403), then lets the handler read the body.
-func (s *Server) serve(action string, checkID func(string) error, h handler, authorize bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serve(action string, checkID func(string) error, h handler, authorize bool) httpkit.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.StoreTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)
 		c := &call{r: r, w: w, acc: r.PathValue("acc"), id: r.PathValue("id")}
 		body, err := s.dispatch(c, action, checkID, h, authorize)
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return s.storeError(r, err)
 		}
 		if c.rev != 0 {
 			w.Header().Set(RevisionHeader, strconv.FormatInt(c.rev, 10))
 		}
 		if body == nil {
 			w.WriteHeader(http.StatusNoContent)
-			return
+			return nil
 		}
-		sidecar.WriteJSON(w, http.StatusOK, body)
+		httpkit.WriteJSON(w, http.StatusOK, body)
+		return nil
 	}
 }
 
@@ -222,7 +223,7 @@ func (s *Server) authorize(c *call, action string) error {
 	if snap.Revision == 0 {
 		return errNotLoaded
 	}
-	token := sidecar.BearerToken(c.r.Header.Get("Authorization"))
+	token := httpkit.Bearer(c.r)
 	p, d := s.eng.Authenticate(c.r.Context(), snap, token, c.acc)
 	if d.Status != 0 || p.Agent().ID == "" || p.Denial() != "" {
 		return errUnauthorized
@@ -238,17 +239,17 @@ func (s *Server) authorize(c *call, action string) error {
 	return nil
 }
 
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	// Errors of writes come classified from commit; what is left are reads
-	// of the store, before anything was written.
-	var ae *apiError
-	if !errors.As(err, &ae) {
-		s.log.Warn("an admin request could not read the store", "method", r.Method, "path", r.URL.EscapedPath(), "error", err.Error())
-		msg := "The store is unavailable (" + err.Error() + "); nothing was written"
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			msg = "The store did not answer in time; nothing was written"
-		}
-		ae = &apiError{status: http.StatusServiceUnavailable, msg: msg}
+// storeError returns a handler's error as it is answered. Errors of writes
+// come classified from commit; what is left are reads of the store, before
+// anything was written: 503.
+func (s *Server) storeError(r *http.Request, err error) error {
+	var he *httpkit.Error
+	if errors.As(err, &he) {
+		return err
 	}
-	sidecar.WriteError(w, ae.status, ae.msg)
+	s.log.Warn("an admin request could not read the store", "method", r.Method, "path", r.URL.EscapedPath(), "error", err.Error())
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return httpkit.Errorf(http.StatusServiceUnavailable, "The store did not answer in time; nothing was written")
+	}
+	return httpkit.Errorf(http.StatusServiceUnavailable, "The store is unavailable (%s); nothing was written", err)
 }

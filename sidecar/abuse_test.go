@@ -3,6 +3,7 @@ package sidecar
 import (
 	"encoding/base64"
 	"fmt"
+	"github.com/wardenauthz/warden/internal/httpkit"
 	"net/http"
 	"strings"
 	"testing"
@@ -54,7 +55,7 @@ func TestAbuseCases(t *testing.T) {
 		{"JSON serialization", []string{"Bearer " + `{"payload":"` + parts[1] + `","signatures":[]}`}, body, 200, `"status":401`},
 		{"two Authorization headers", []string{"Bearer " + valid, "Bearer " + valid}, body, 200, `"status":401,"reason":"missing bearer token"`},
 		{"two bearer tokens in one header", []string{"Bearer " + valid + ", Bearer " + valid}, body, 200, `"status":401`},
-		{"a body over 1 MiB", []string{"Bearer " + valid}, `{"action":"` + strings.Repeat("a", MaxBodySize) + `","resource":"/"}`, 413, `"statusCode":413`},
+		{"a body over 1 MiB", []string{"Bearer " + valid}, `{"action":"` + strings.Repeat("a", httpkit.MaxBodySize) + `","resource":"/"}`, 413, `"statusCode":413`},
 		{"a path-traversing resource", []string{"Bearer " + valid}, `{"action":"function:get","resource":"` + aliceRes + `../../x/"}`, 400, `has a '..' segment`},
 		{"an encoded traversal stays literal and covered only as written", []string{"Bearer " + valid}, `{"action":"function:get","resource":"` + aliceRes + `%2e%2e/x/"}`, 200, `"allow":true`},
 		{"a resource with a NUL", []string{"Bearer " + valid}, `{"action":"function:get","resource":"` + aliceRes + `\u0000/"}`, 400, `control character`},

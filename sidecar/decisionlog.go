@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/wardenauthz/warden/internal/httpkit"
 	"github.com/wardenauthz/warden/sdk/model"
 )
 
@@ -60,7 +61,7 @@ func (e *Engine) startCall(w http.ResponseWriter, r *http.Request) *loggedCall {
 	if e.dlog == nil {
 		return nil
 	}
-	c := &loggedCall{id: callID(r.Header.Get("X-Request-Id")), source: sourceOf(r), start: time.Now()}
+	c := &loggedCall{id: callID(r.Header.Get("X-Request-Id")), source: httpkit.Source(r), start: time.Now()}
 	w.Header().Set(CallIDHeader, c.id)
 	return c
 }

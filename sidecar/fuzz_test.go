@@ -77,18 +77,6 @@ func FuzzCheckBody(f *testing.F) {
 	})
 }
 
-func FuzzBearerToken(f *testing.F) {
-	for _, s := range []string{"Bearer abc", "bearer  x", "Basic y", "", "Bearer"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, h string) {
-		tok := BearerToken(h)
-		if tok != "" && (strings.ContainsAny(tok[:1], " \t") || !strings.Contains(h, tok)) {
-			t.Fatalf("BearerToken(%q) = %q", h, tok)
-		}
-	})
-}
-
 // FuzzCallID: a caller's X-Request-Id is kept only when it is a plain
 // token of at most 128 characters; whatever comes in, the call id that
 // goes to the log and the answer's header is one.

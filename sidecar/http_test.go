@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/wardenauthz/warden/internal/httpkit"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -72,7 +73,7 @@ func TestCheckHTTP(t *testing.T) {
 		{name: "action with an empty segment", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"function::get","resource":"/"}`, status: 400, want: `\"action\": the action 'function::get' has an empty segment`},
 		{name: "batch entry with ..", path: "/v1/check/batch", auth: "Bearer " + tok, body: `{"checks":[{"action":"a","resource":"/"},{"action":"a","resource":"/x/../"}]}`, status: 400,
 			want: `\"checks[1].resource\": the resource '/x/../' has a '..' segment`},
-		{name: "body over 1 MiB", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"` + strings.Repeat("a", MaxBodySize) + `"}`, status: 413, want: `"status":413`},
+		{name: "body over 1 MiB", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"` + strings.Repeat("a", httpkit.MaxBodySize) + `"}`, status: 413, want: `"status":413`},
 		{name: "minRevision reached", path: "/v1/check", auth: "Bearer " + tok, body: fmt.Sprintf(`{"action":"function:get","resource":%q,"minRevision":1}`, aliceRes), status: 200, want: `"allow":true`},
 		{name: "minRevision not reached", path: "/v1/check", auth: "Bearer " + tok, body: fmt.Sprintf(`{"action":"function:get","resource":%q,"minRevision":7}`, aliceRes), status: 503, want: `revision 7 was not reached within 50ms`},
 		{name: "negative minRevision", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"a","resource":"/","minRevision":-1}`, status: 400, want: `minRevision`},
@@ -149,18 +150,6 @@ func TestMinRevisionWaits(t *testing.T) {
 	})
 	if d := <-done; !d.Allow || d.Revision != 2 {
 		t.Fatalf("after waiting: %+v", d)
-	}
-}
-
-func TestBearerToken(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ in, want string }{
-		{"Bearer abc", "abc"}, {"bearer abc", "abc"}, {"BEARER  abc ", "abc"}, {"Basic abc", ""},
-		{"Bearer", ""}, {"", ""}, {"abc", ""}, {" Bearer x.y.z", "x.y.z"},
-	} {
-		if got := BearerToken(tc.in); got != tc.want {
-			t.Errorf("BearerToken(%q) = %q, want %q", tc.in, got, tc.want)
-		}
 	}
 }
 

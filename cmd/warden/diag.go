@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/wardenauthz/warden/internal/httpkit"
 	"log/slog"
 	"net/http"
 
@@ -9,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/wardenauthz/warden/internal/connlimit"
 	"github.com/wardenauthz/warden/policywasm"
-	"github.com/wardenauthz/warden/sidecar"
 	"github.com/wardenauthz/warden/sidecar/hooks"
 	"github.com/wardenauthz/warden/sidecar/storage"
 )
@@ -43,7 +43,7 @@ func diagMux(reg *prometheus.Registry, rep *storage.Replica, hm *hooks.Manager, 
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		sidecar.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		body := readiness{Status: rep.Status()}
@@ -63,7 +63,7 @@ func diagMux(reg *prometheus.Registry, rep *storage.Replica, hm *hooks.Manager, 
 			code = http.StatusServiceUnavailable
 		}
 		body.Ready = ready
-		sidecar.WriteJSON(w, code, body)
+		httpkit.WriteJSON(w, code, body)
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
 	return mux

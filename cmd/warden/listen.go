@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/wardenauthz/warden/internal/httpkit"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,7 +13,6 @@ import (
 	"time"
 
 	"github.com/wardenauthz/warden/internal/connlimit"
-	"github.com/wardenauthz/warden/sidecar"
 )
 
 // servers are the API and diagnostics servers of `warden serve`. They are
@@ -116,12 +116,12 @@ func (s *servers) serveStarting(w http.ResponseWriter, r *http.Request) {
 	reason := "Warden is starting: " + *s.starting.Load()
 	switch r.URL.Path {
 	case "/healthz":
-		sidecar.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	case "/readyz":
-		sidecar.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": reason})
+		httpkit.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reason": reason})
 	default:
 		w.Header().Set("Retry-After", "1")
-		sidecar.WriteError(w, http.StatusServiceUnavailable, reason)
+		httpkit.WriteError(w, http.StatusServiceUnavailable, reason)
 	}
 }
 

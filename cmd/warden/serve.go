@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/wardenauthz/warden/internal/httpkit"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -435,10 +436,10 @@ func resolveAccount(ctx context.Context, f *serveFlags, client *clientv3.Client,
 
 func refuseChecks(mux *http.ServeMux) {
 	mux.HandleFunc("/v1/check", func(w http.ResponseWriter, _ *http.Request) {
-		sidecar.WriteError(w, http.StatusNotFound, "This Warden node serves the admin API only (--role admin); send checks to a node running with --role sidecar or all")
+		httpkit.WriteError(w, http.StatusNotFound, "This Warden node serves the admin API only (--role admin); send checks to a node running with --role sidecar or all")
 	})
 	mux.HandleFunc("/v1/check/", func(w http.ResponseWriter, _ *http.Request) {
-		sidecar.WriteError(w, http.StatusNotFound, "This Warden node serves the admin API only (--role admin); send checks to a node running with --role sidecar or all")
+		httpkit.WriteError(w, http.StatusNotFound, "This Warden node serves the admin API only (--role admin); send checks to a node running with --role sidecar or all")
 	})
 }
 

@@ -1,0 +1,191 @@
+// Package httpkit is what Warden's HTTP front doors share: errors that carry
+// their status, handlers that return them and one function that renders
+// them, JSON bodies in and out, and the bearer token of a request.
+//
+// Every error body is Fusebit's: {status, statusCode, message}.
+package httpkit
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// MaxBodySize is the largest request body accepted unless a route says
+// otherwise.
+const MaxBodySize = 1 << 20
+
+// Error is an error with the HTTP status it answers with. Its message is
+// what the caller reads.
+type Error struct {
+	Status  int
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with a formatted message.
+func Errorf(status int, format string, args ...any) *Error {
+	return &Error{Status: status, Message: fmt.Sprintf(format, args...)}
+}
+
+// HandlerFunc is a handler that returns its failure rather than writing
+// it: Render writes it, the same way for every route.
+type HandlerFunc func(http.ResponseWriter, *http.Request) error
+
+// ServeHTTP implements http.Handler.
+func (f HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := f(w, r); err != nil {
+		Render(w, err)
+	}
+}
+
+// Render writes err as an error response: an *Error with its status and
+// message, anything else as a 500 that names no detail (a handler that
+// means to say more returns an *Error).
+func Render(w http.ResponseWriter, err error) {
+	var e *Error
+	if errors.As(err, &e) {
+		WriteError(w, e.Status, e.Message)
+		return
+	}
+	WriteError(w, http.StatusInternalServerError, "Warden failed to answer this request")
+}
+
+// ErrorBody is the body of every error response, as Fusebit's.
+type ErrorBody struct {
+	Status     int    `json:"status"`
+	StatusCode int    `json:"statusCode"`
+	Message    string `json:"message"`
+}
+
+// WriteError writes an error response.
+func WriteError(w http.ResponseWriter, status int, message string) {
+	WriteJSON(w, status, ErrorBody{Status: status, StatusCode: status, Message: message})
+}
+
+// jsonContentType is shared by every answer; net/http only reads it.
+var jsonContentType = []string{"application/json"}
+
+// SetJSON sets a response's content type to JSON.
+func SetJSON(w http.ResponseWriter) { w.Header()["Content-Type"] = jsonContentType }
+
+// WriteJSON writes v as a JSON response.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	SetJSON(w)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// ReadBody reads a request body of at most limit bytes: a larger one is a
+// 413 *Error, a failed read a 400.
+func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return nil, bodyError(err, limit)
+	}
+	return body, nil
+}
+
+// bodyBufs hold bodies while DecodeJSON parses them: the check path keeps
+// no garbage it can avoid, and a collection is what a p99 pays for.
+var bodyBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuf bounds the buffers kept: a rare large body does not stay.
+const maxPooledBuf = 64 << 10
+
+// DecodeJSON reads a JSON body of at most limit bytes into v: a larger
+// one is a 413 *Error, a failed read or bad JSON a 400 that names the
+// problem without quoting the body.
+func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	buf := bodyBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= maxPooledBuf {
+			bodyBufs.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
+		return bodyError(err, limit)
+	}
+	if err := json.Unmarshal(buf.Bytes(), v); err != nil {
+		return Errorf(http.StatusBadRequest, "the request body is not valid JSON: %s", JSONProblem(err))
+	}
+	return nil
+}
+
+// bodyError is the answer to a body that could not be read: 413 past the
+// limit, else 400.
+func bodyError(err error, limit int64) *Error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return Errorf(http.StatusRequestEntityTooLarge, "the request body is larger than %d bytes", limit)
+	}
+	return Errorf(http.StatusBadRequest, "reading the request body: %s", err)
+}
+
+// JSONProblem describes a JSON decoding error without quoting the body.
+func JSONProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("syntax error at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		if typ.Field != "" {
+			return fmt.Sprintf(`"%s" must be a %s`, typ.Field, jsonKind(typ.Type.Kind().String()))
+		}
+		return fmt.Sprintf("expected a %s", jsonKind(typ.Type.Kind().String()))
+	}
+	return err.Error()
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "int", "int64", "uint64", "float64":
+		return "number"
+	case "slice", "array":
+		return "array"
+	case "bool":
+		return "boolean"
+	}
+	return "object"
+}
+
+// BearerToken returns the token of an Authorization header with the Bearer
+// scheme (case-insensitive), or "".
+func BearerToken(header string) string {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+// Bearer returns a request's bearer token, or "" when it has none, or more
+// than one Authorization header: a proxy in front may read another one
+// than Warden, so two tokens are no token.
+func Bearer(r *http.Request) string {
+	values := r.Header.Values("Authorization")
+	if len(values) != 1 {
+		return ""
+	}
+	return BearerToken(values[0])
+}
+
+// Source is the address a request came from, without its port.
+func Source(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
