@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/wardenauthz/warden/internal/atomicfile"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -181,7 +182,7 @@ func create(ctx context.Context, kv *clientv3.Client, layout storage.Layout, cfg
 		}
 		ops = append(ops, op)
 		res.TokenFile = filepath.Join(opts.DataDir, RootInitTokenFile)
-		if err := writeFileAtomic(res.TokenFile, []byte(it.token+"\n")); err != nil {
+		if err := atomicfile.Write(res.TokenFile, []byte(it.token+"\n")); err != nil {
 			return res, fmt.Errorf("writing the root init token: %w", err)
 		}
 	}
@@ -258,44 +259,6 @@ func ensureIssuer(ctx context.Context, kv *clientv3.Client, layout storage.Layou
 		}
 	}
 	return errors.New("the root client changed concurrently too often")
-}
-
-// writeFileAtomic writes data to path with mode 0600: to a temporary file
-// in the same directory, synced, then renamed over path.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // hostOf returns the host (and port) of a base URL; Config.Validate has

@@ -20,7 +20,7 @@ import (
 )
 
 // RevisionHeader carries the store revision a successful write produced.
-const RevisionHeader = "Warden-Revision"
+const RevisionHeader = model.RevisionHeader
 
 var defaultNow = time.Now
 

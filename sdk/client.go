@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/wardenauthz/warden/sdk/model"
 	"io"
 	"net/http"
 	"strconv"
@@ -15,7 +16,7 @@ import (
 
 // RevisionHeader carries the store revision a successful admin write
 // produced.
-const RevisionHeader = "Warden-Revision"
+const RevisionHeader = model.RevisionHeader
 
 // TokenSource returns the bearer token for the next request.
 type TokenSource func(ctx context.Context) (string, error)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/wardenauthz/warden/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -102,7 +103,7 @@ func (s *ProfileStore) saveSettings(set *ProfileSettings) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.settingsFile(), append(data, '\n'))
+	return atomicfile.Write(s.settingsFile(), append(data, '\n'))
 }
 
 func (set *ProfileSettings) resolve(name string) (string, error) {
@@ -186,7 +187,7 @@ func (s *ProfileStore) Save(name string, p *Profile) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(s.keyFile(name), []byte(p.PKI.PrivateKey)); err != nil {
+	if err := atomicfile.Write(s.keyFile(name), []byte(p.PKI.PrivateKey)); err != nil {
 		return fmt.Errorf("writing the private key: %w", err)
 	}
 	stored := *p
@@ -235,34 +236,4 @@ func (s *ProfileStore) edit(name string, change func(*ProfileSettings)) error {
 	}
 	change(set)
 	return s.saveSettings(set)
-}
-
-// writeFileAtomic writes data to path with mode 0600, in a directory of
-// mode 0700: to a temporary file, then renamed over path.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

@@ -20,7 +20,7 @@ import (
 const DefaultTokenLifetime = time.Hour
 
 // PermissionsClaim is the default inline-permissions claim.
-const PermissionsClaim = "https://fusebit.io/permissions"
+const PermissionsClaim = model.PermissionsClaim
 
 // TokenSpec describes an agent token to mint.
 type TokenSpec struct {

@@ -13,7 +13,7 @@ import (
 )
 
 // DefaultPermissionsClaim is the claim carrying inline permissions.
-const DefaultPermissionsClaim = "https://fusebit.io/permissions"
+const DefaultPermissionsClaim = model.PermissionsClaim
 
 // MaxTokenSize is the largest bearer token parsed; larger ones are refused.
 const MaxTokenSize = 16 << 10

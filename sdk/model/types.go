@@ -94,3 +94,11 @@ type Decision struct {
 	Grant    Permission `json:"grant,omitzero"`
 	Revision int64      `json:"revision"`
 }
+
+// PermissionsClaim is the claim that carries a token's inline permissions,
+// unless a deployment names another.
+const PermissionsClaim = "https://fusebit.io/permissions"
+
+// RevisionHeader carries the store revision a successful admin write
+// produced; a check's minRevision names it.
+const RevisionHeader = "Warden-Revision"
