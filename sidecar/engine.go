@@ -2,9 +2,11 @@ package sidecar
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -145,6 +147,9 @@ type entry struct {
 
 	// memo is the agent resolution against one snapshot.
 	memo atomic.Pointer[resolution]
+	// claims is the token's payload, decoded the first time a hook asks
+	// for it: a token checked without hooks never holds it.
+	claims atomic.Pointer[[]byte]
 }
 
 // resolution is what an entry resolves to in one state snapshot.
@@ -164,6 +169,28 @@ type resolution struct {
 // Principal is a verified token resolved to an agent in one snapshot.
 type Principal struct {
 	res *resolution
+	ent *entry
+}
+
+// claims returns the verified payload of token, the principal's token, as
+// a JSON object: decoded once per cached token, not once per check. nil
+// for the zero Principal.
+func (p Principal) claims(token string) []byte {
+	if p.ent == nil {
+		return nil
+	}
+	if c := p.ent.claims.Load(); c != nil {
+		return *c
+	}
+	// Verification checked the payload is base64url of a JSON object.
+	_, rest, _ := strings.Cut(token, ".")
+	payload, _, _ := strings.Cut(rest, ".")
+	c, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return nil
+	}
+	p.ent.claims.Store(&c)
+	return c
 }
 
 // Agent returns the agent the token resolved to; its id is empty when the
@@ -210,7 +237,7 @@ func (e *Engine) decide(ctx context.Context, snap *state.Snapshot, token, action
 		class = authClass(d.Reason)
 	}
 	if set, ref := e.acquireHooks(); set != nil {
-		d, class = e.runHooks(ctx, set, ref, hookRequest{token: token, account: account, action: action, resource: resource, source: source, now: now.Unix()}, d, class)
+		d, class = e.runHooks(ctx, set, ref, hookRequest{token: token, principal: p, account: account, action: action, resource: resource, source: source, now: now.Unix()}, d, class)
 	}
 	if e.metrics != nil {
 		e.metrics.observeCheck(class, timed, start)
@@ -304,7 +331,7 @@ func (e *Engine) authenticate(ctx context.Context, snap *state.Snapshot, token, 
 			ent.memo.Store(res)
 		}
 		if !res.stale {
-			return Principal{res}, model.Decision{}
+			return Principal{res, ent}, model.Decision{}
 		}
 		// The issuer changed under a cached token: verify it again, once.
 		e.cache.Delete(account, token)

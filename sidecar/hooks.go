@@ -2,10 +2,8 @@ package sidecar
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -140,8 +138,9 @@ func (e *Engine) drain(sets []*hookSet, done chan struct{}) {
 
 // hookRequest is what a check asked, for hooks.
 type hookRequest struct {
-	token            string // the bearer token, verified unless the decision is 401
-	account          string // the check's account
+	token            string    // the bearer token, verified unless the decision is 401
+	principal        Principal // what it verified as; zero when the decision is 401
+	account          string    // the check's account
 	action, resource string
 	source           string // the source address, "" when unknown
 	now              int64  // unix seconds
@@ -207,6 +206,7 @@ func (e *Engine) applyHooks(ctx context.Context, set *hookSet, req hookRequest, 
 					class = ClassHookAllowed
 				}
 			}
+
 			if d.Allow != before {
 				// The hooks after it see the decision as it now is.
 				inputBufs.Put(&input)
@@ -232,66 +232,18 @@ func hookReason(name, verdict, reason string) string {
 	return fmt.Sprintf("hook %q %s: %s", name, verdict, reason)
 }
 
-// hookInput is the decision context hooks receive (ABI version 1): the
+// hookInput is the decision context hooks receive (abi.Input): the
 // request, the token's verified claims, the agent, the matched grant and
-// the built-in decision, and the time. It is appended by hand: this is the
-// check path.
+// the built-in decision, and the time.
 func hookInput(req hookRequest, d model.Decision) []byte {
-	b := (*inputBufs.Get().(*[]byte))[:0]
-	b = append(b, `{"now":`...)
-	b = strconv.AppendInt(b, req.now, 10)
-	b = append(b, `,"request":{"action":`...)
-	b = abi.AppendString(b, req.action)
-	b = append(b, `,"resource":`...)
-	b = abi.AppendString(b, model.NormalizeResource(req.resource))
-	if req.source != "" {
-		b = append(b, `,"sourceIp":`...)
-		b = abi.AppendString(b, req.source)
+	in := abi.Input{Now: req.now, Action: req.action, Resource: model.NormalizeResource(req.resource), SourceIP: req.source,
+		AgentID: d.Agent.ID, AgentType: string(d.Agent.Type), GrantAction: d.Grant.Action, GrantResource: d.Grant.Resource,
+		Allow: d.Allow, Status: d.Status, Reason: d.Reason}
+	if d.Status != 401 {
+		in.Claims = req.principal.claims(req.token)
 	}
-	b = append(b, `},"claims":`...)
-	b = appendClaims(b, req.token, d.Status != 401)
-	if d.Agent.ID != "" {
-		b = append(b, `,"agent":{"id":`...)
-		b = abi.AppendString(b, d.Agent.ID)
-		b = append(b, `,"type":`...)
-		b = abi.AppendString(b, string(d.Agent.Type))
-		b = append(b, '}')
-	}
-	if d.Grant.Action != "" {
-		b = append(b, `,"grant":{"action":`...)
-		b = abi.AppendString(b, d.Grant.Action)
-		b = append(b, `,"resource":`...)
-		b = abi.AppendString(b, d.Grant.Resource)
-		b = append(b, '}')
-	}
-	b = append(b, `,"decision":{"allow":`...)
-	b = strconv.AppendBool(b, d.Allow)
-	b = append(b, `,"status":`...)
-	b = strconv.AppendInt(b, int64(d.Status), 10)
-	b = append(b, `,"reason":`...)
-	b = abi.AppendString(b, d.Reason)
-	b = append(b, `}}`...)
-	return b
+	return abi.AppendInput((*inputBufs.Get().(*[]byte))[:0], &in)
 }
 
 // inputBufs recycles the buffers hook inputs are appended to.
 var inputBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
-// appendClaims appends the token's payload, which verification has already
-// checked is a JSON object, or {} when the token did not verify.
-func appendClaims(b []byte, token string, verified bool) []byte {
-	if !verified {
-		return append(b, "{}"...)
-	}
-	parts := strings.SplitN(token, ".", 3)
-	if len(parts) != 3 {
-		return append(b, "{}"...)
-	}
-	n := base64.RawURLEncoding.DecodedLen(len(parts[1]))
-	start := len(b)
-	b = append(b, make([]byte, n)...)
-	if _, err := base64.RawURLEncoding.Decode(b[start:], []byte(parts[1])); err != nil {
-		return append(b[:start], "{}"...)
-	}
-	return b
-}

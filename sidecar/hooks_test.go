@@ -166,7 +166,8 @@ func TestHookInput(t *testing.T) {
 	d := model.Decision{Allow: true, Status: 200, Reason: "allowed", Agent: model.AgentRef{ID: aliceID, Type: model.AgentUser},
 		Grant: model.Permission{Action: "function:*", Resource: "/a/"}}
 	tok := "h." + "eyJzdWIiOiJhbGljZSIsInQiOlsxLDJdfQ" + ".s"
-	in := hookInput(hookRequest{token: tok, action: "function:get\x01", resource: "a/b", source: "10.0.0.1", now: 1700000000}, d)
+	p := Principal{ent: &entry{}}
+	in := hookInput(hookRequest{token: tok, principal: p, action: "function:get\x01", resource: "a/b", source: "10.0.0.1", now: 1700000000}, d)
 	var got struct {
 		Now      int64
 		Request  struct{ Action, Resource, SourceIP string }
@@ -186,8 +187,16 @@ func TestHookInput(t *testing.T) {
 		got.Claims["sub"] != "alice" || got.Agent.ID != aliceID || got.Grant.Action != "function:*" || !got.Decision.Allow {
 		t.Fatalf("%+v", got)
 	}
+	// The claims are the principal's, decoded once: a later check of the
+	// same cached token does not decode it again.
+	if c := p.ent.claims.Load(); c == nil || !strings.Contains(string(*c), `"sub":"alice"`) {
+		t.Fatalf("the principal kept no claims: %v", c)
+	}
+	if in := hookInput(hookRequest{token: "h.e30.s", principal: p}, d); !strings.Contains(string(in), `"claims":{"sub":"alice"`) {
+		t.Fatalf("the claims were decoded again: %s", in)
+	}
 	// No verified token: no claims.
-	if in := hookInput(hookRequest{token: tok}, model.Decision{Status: 401}); !strings.Contains(string(in), `"claims":{}`) {
+	if in := hookInput(hookRequest{token: tok, principal: p}, model.Decision{Status: 401}); !strings.Contains(string(in), `"claims":{}`) {
 		t.Fatalf("%s", in)
 	}
 }

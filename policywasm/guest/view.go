@@ -70,6 +70,33 @@ func (in *Input) View(path ...string) string {
 	return unsafe.String(unsafe.SliceData(body), len(body))
 }
 
+// The members of the decision context, by name (abi.Field*). Each reads
+// with View: the string is valid only until the hook returns.
+
+// Action is the action the check asks for.
+func (in *Input) Action() string { return in.View(abi.FieldRequest, abi.FieldAction) }
+
+// Resource is the resource the check asks for, normalized.
+func (in *Input) Resource() string { return in.View(abi.FieldRequest, abi.FieldResource) }
+
+// SourceIP is the address the request came from, "" when unknown.
+func (in *Input) SourceIP() string { return in.View(abi.FieldRequest, abi.FieldSourceIP) }
+
+// Claim is the token's verified claim name when it is a string, else "".
+func (in *Input) Claim(name string) string { return in.View(abi.FieldClaims, name) }
+
+// AgentID is the agent the token resolved to, "" when none.
+func (in *Input) AgentID() string { return in.View(abi.FieldAgent, abi.FieldID) }
+
+// Now is the time of the check, in unix seconds.
+func (in *Input) Now() int64 {
+	n, _ := in.Number(abi.FieldNow)
+	return int64(n)
+}
+
+// Allowed says whether the decision so far allows.
+func (in *Input) Allowed() bool { return in.Bool(abi.FieldDecision, abi.FieldAllow) }
+
 // Bool returns the boolean at path, false when it is missing.
 func (in *Input) Bool(path ...string) bool {
 	v, ok := in.Raw(path...)
@@ -321,14 +348,14 @@ type Output struct {
 
 // AppendJSON appends the answer as ABI version 1's JSON.
 func (o Output) AppendJSON(b []byte) []byte {
-	b = append(b, `{"allow":`...)
+	b = append(b, `{"`+abi.FieldAllow+`":`...)
 	b = strconv.AppendBool(b, o.Allow)
 	if o.Reason != "" {
-		b = append(b, `,"reason":`...)
+		b = append(b, `,"`+abi.FieldReason+`":`...)
 		b = abi.AppendString(b, o.Reason)
 	}
 	if len(o.Headers) > 0 {
-		b = append(b, `,"headers":{`...)
+		b = append(b, `,"`+abi.FieldHeaders+`":{`...)
 		first := true
 		for k, v := range o.Headers {
 			if !first {

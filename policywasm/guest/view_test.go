@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/wardenauthz/warden/policywasm/abi"
 )
 
 const doc = `{"request": {"action": "function:get", "resource": "/a/", "headers": {"X-Forwarded-For": "10.0.0.1"}},
@@ -118,4 +120,25 @@ func countKeys(v any) int {
 		}
 	}
 	return n
+}
+
+// TestInputRoundTrip: what the host writes (abi.AppendInput) the kit's
+// accessors read back, by the same names.
+func TestInputRoundTrip(t *testing.T) {
+	raw := abi.AppendInput(nil, &abi.Input{Now: 1700000000, Action: "function:get", Resource: "/account/acc-1/x/", SourceIP: "10.0.0.1",
+		Claims: []byte(`{"tenant":"acc-1","sub":"alice"}`), AgentID: "usr-1", AgentType: "user",
+		GrantAction: "function:*", GrantResource: "/account/acc-1/", Allow: true, Status: 200, Reason: "allowed"})
+	if !json.Valid(raw) {
+		t.Fatalf("not JSON: %s", raw)
+	}
+	in := NewInput(raw)
+	if in.Action() != "function:get" || in.Resource() != "/account/acc-1/x/" || in.SourceIP() != "10.0.0.1" || in.Claim("tenant") != "acc-1" ||
+		in.AgentID() != "usr-1" || in.Now() != 1700000000 || !in.Allowed() || in.View(abi.FieldGrant, abi.FieldAction) != "function:*" {
+		t.Fatalf("read back wrong from %s", raw)
+	}
+	// No verified token: empty claims, no agent, no grant.
+	in = NewInput(abi.AppendInput(nil, &abi.Input{Action: "a", Resource: "/", Status: 401, Reason: "missing bearer token"}))
+	if in.Claim("sub") != "" || in.AgentID() != "" || in.Allowed() || in.SourceIP() != "" {
+		t.Fatalf("an unauthenticated input: %s", in.raw)
+	}
 }

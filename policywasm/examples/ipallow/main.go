@@ -19,7 +19,7 @@ var allowed = []netip.Prefix{
 
 func init() {
 	guest.Handle(func(in *guest.Input) guest.Output {
-		src := in.View("request", "sourceIp")
+		src := in.SourceIP()
 		if src == "" {
 			return guest.Output{Reason: "no source address to check"}
 		}

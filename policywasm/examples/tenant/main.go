@@ -14,13 +14,13 @@ func init() {
 	guest.Handle(func(in *guest.Input) guest.Output {
 		// View reads without allocating; the strings are valid during
 		// the call only.
-		res := in.View("request", "resource")
+		res := in.Resource()
 		rest, ok := strings.CutPrefix(res, "/account/")
 		if !ok {
 			return guest.Output{Allow: true} // not an account's resource
 		}
 		acc, _, _ := strings.Cut(rest, "/")
-		if in.View("claims", "tenant") == acc {
+		if in.Claim("tenant") == acc {
 			return guest.Output{Allow: true}
 		}
 		for _, t := range in.Strings("claims", "tenants") {
