@@ -224,8 +224,8 @@ func (s *Server) authorize(c *call, action string) error {
 		return errNotLoaded
 	}
 	token := httpkit.Bearer(c.r)
-	p, d := s.eng.Authenticate(c.r.Context(), snap, token, c.acc)
-	if d.Status != 0 || p.Agent().ID == "" || p.Denial() != "" {
+	p, err := s.eng.Authenticate(c.r.Context(), snap, token, c.acc)
+	if err != nil || p.Agent().ID == "" || p.Denial() != nil {
 		return errUnauthorized
 	}
 	c.caller = p

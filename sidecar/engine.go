@@ -143,7 +143,7 @@ type entry struct {
 
 	hasInline bool
 	inline    []model.Permission
-	inlineErr string
+	inlineErr error // an ErrInlinePermissions
 
 	// memo is the agent resolution against one snapshot.
 	memo atomic.Pointer[resolution]
@@ -162,8 +162,9 @@ type resolution struct {
 	// perms are the effective permissions: the agent's grants, or the
 	// token's inline permissions once they proved narrower.
 	perms []model.Permission
-	// denial, when set, refuses every check with 403.
-	denial string
+	// denial, when set, refuses every check with 403: an
+	// ErrUnknownIdentity or an ErrInlinePermissions.
+	denial error
 }
 
 // Principal is a verified token resolved to an agent in one snapshot.
@@ -197,9 +198,9 @@ func (p Principal) claims(token string) []byte {
 // token's identity is unknown.
 func (p Principal) Agent() model.AgentRef { return p.res.agent }
 
-// Denial says why every check of this principal is refused (its identity is
-// unknown, or its inline permissions failed), or "" when none is.
-func (p Principal) Denial() string { return p.res.denial }
+// Denial says why every check of this principal is refused, or nil when
+// none is: an ErrUnknownIdentity or an ErrInlinePermissions.
+func (p Principal) Denial() error { return p.res.denial }
 
 // Permissions returns the principal's effective permissions.
 func (p Principal) Permissions() []model.Permission { return p.res.perms }
@@ -229,12 +230,13 @@ func (e *Engine) decide(ctx context.Context, snap *state.Snapshot, token, action
 		}
 	}
 	account := e.accountOf(resource)
+	var d model.Decision
 	var class ReasonClass
-	p, d := e.authenticate(ctx, snap, token, account, now)
-	if d.Status == 0 {
+	p, err := e.authenticate(ctx, snap, token, account, now)
+	if err == nil {
 		d, class = p.decide(action, resource)
 	} else {
-		class = authClass(d.Reason)
+		d, class = model.Decision{Status: 401, Reason: err.Error(), Revision: snap.Revision}, classOf(err)
 	}
 	if set, ref := e.acquireHooks(); set != nil {
 		d, class = e.runHooks(ctx, set, ref, hookRequest{token: token, principal: p, account: account, action: action, resource: resource, source: source, now: now.Unix()}, d, class)
@@ -262,12 +264,9 @@ func (p Principal) Decide(action, resource string) model.Decision {
 func (p Principal) decide(action, resource string) (model.Decision, ReasonClass) {
 	r := p.res
 	d := model.Decision{Agent: r.agent, Revision: r.snap.Revision}
-	if r.denial != "" {
-		d.Status, d.Reason = 403, r.denial
-		if r.denial == reasonUnknownIdentity {
-			return d, ClassUnknownIdentity
-		}
-		return d, ClassInlinePermissions
+	if r.denial != nil {
+		d.Status, d.Reason = 403, r.denial.Error()
+		return d, classOf(r.denial)
 	}
 	g, ok := model.Covers(r.perms, action, resource)
 	if !ok {
@@ -279,49 +278,42 @@ func (p Principal) decide(action, resource string) (model.Decision, ReasonClass)
 	return d, ClassGranted
 }
 
-// Authenticate verifies token for an account in snap and resolves its agent.
-// On failure it returns a denial decision (Status 401 or 403); otherwise a
-// Principal and a zero decision.
-func (e *Engine) Authenticate(ctx context.Context, snap *state.Snapshot, token, account string) (Principal, model.Decision) {
+// Authenticate verifies token for an account in snap and resolves its
+// agent. It fails with a denial of authentication (its class by errors.Is:
+// ErrMissingToken, ErrTokenExpired, ErrTokenNotYetValid, ErrInvalidToken);
+// the Principal may still deny every check (Principal.Denial).
+func (e *Engine) Authenticate(ctx context.Context, snap *state.Snapshot, token, account string) (Principal, error) {
 	return e.authenticate(ctx, snap, token, account, e.now())
 }
 
-// Reasons that decision classes tell apart.
-const (
-	reasonMissingToken    = "missing bearer token"
-	reasonExpired         = "token expired"
-	reasonNotYetValid     = "token not valid yet"
-	reasonUnknownIdentity = "unknown identity"
-)
+// errNoAccount refuses a check whose resource names no account on a node
+// without a default one.
+var errNoAccount = invalid("the resource names no account and there is no default account")
 
-func (e *Engine) authenticate(ctx context.Context, snap *state.Snapshot, token, account string, now time.Time) (Principal, model.Decision) {
-	deny := func(status int, reason string) (Principal, model.Decision) {
-		return Principal{}, model.Decision{Status: status, Reason: reason, Revision: snap.Revision}
-	}
+func (e *Engine) authenticate(ctx context.Context, snap *state.Snapshot, token, account string, now time.Time) (Principal, error) {
 	switch {
 	case token == "":
-		return deny(401, reasonMissingToken)
+		return Principal{}, ErrMissingToken
 	case len(token) > MaxTokenSize:
-		return deny(401, fmt.Sprintf("token larger than %d bytes", MaxTokenSize))
+		return Principal{}, errTooLarge
 	case account == "":
-		return deny(401, "the resource names no account and there is no default account")
+		return Principal{}, errNoAccount
 	}
 	ent, hit := e.cache.Get(account, token, now)
 	for attempt := 0; ; attempt++ {
 		if hit {
-			if reason := e.checkEntry(ent, now); reason != "" {
+			if err := e.checkEntry(ent, now); err != nil {
 				e.cache.Delete(account, token)
-				if reason != reasonReverify {
-					return deny(401, reason)
+				if err != errReverify {
+					return Principal{}, err
 				}
 				hit = false
 			}
 		}
 		if !hit {
-			var reason string
-			ent, reason = e.verify(ctx, snap, account, token, now)
-			if ent == nil {
-				return deny(401, reason)
+			var err error
+			if ent, err = e.verify(ctx, snap, account, token, now); err != nil {
+				return Principal{}, err
 			}
 			e.cache.Put(account, token, ent, e.cacheUntil(ent, now), now)
 		}
@@ -331,45 +323,42 @@ func (e *Engine) authenticate(ctx context.Context, snap *state.Snapshot, token, 
 			ent.memo.Store(res)
 		}
 		if !res.stale {
-			return Principal{res, ent}, model.Decision{}
+			return Principal{res, ent}, nil
 		}
 		// The issuer changed under a cached token: verify it again, once.
 		e.cache.Delete(account, token)
 		if attempt > 0 || !hit {
-			return deny(401, "issuer keys changed")
+			return Principal{}, errKeysChanged
 		}
 		hit = false
 	}
 }
 
-// reasonReverify from checkEntry means the entry is no longer trusted but
-// the token may still verify.
-const reasonReverify = "reverify"
-
-// checkEntry checks a cached entry at now: the time claims, the audience, and
-// whether its fetched keys are unchanged and fresh.
-func (e *Engine) checkEntry(ent *entry, now time.Time) string {
+// checkEntry checks a cached entry at now: the time claims, the audience,
+// and whether its fetched keys are unchanged and fresh (errReverify when
+// they are not: the token may still verify).
+func (e *Engine) checkEntry(ent *entry, now time.Time) error {
 	if ent.remote != nil && !ent.remote.Usable(ent.remoteGen, now) {
-		return reasonReverify
+		return errReverify
 	}
-	if reason := e.checkTimes(ent.exp, ent.nbf, now); reason != "" {
-		return reason
+	if err := e.checkTimes(ent.exp, ent.nbf, now); err != nil {
+		return err
 	}
 	if !e.audienceOK(ent.aud) {
-		return "token audience is not accepted"
+		return errAudience
 	}
-	return ""
+	return nil
 }
 
-func (e *Engine) checkTimes(exp, nbf int64, now time.Time) string {
+func (e *Engine) checkTimes(exp, nbf int64, now time.Time) error {
 	leeway := e.cfg.Leeway
 	if exp != 0 && !now.Before(time.Unix(exp, 0).Add(leeway)) {
-		return reasonExpired
+		return ErrTokenExpired
 	}
 	if nbf != 0 && now.Before(time.Unix(nbf, 0).Add(-leeway)) {
-		return reasonNotYetValid
+		return ErrTokenNotYetValid
 	}
-	return ""
+	return nil
 }
 
 func (e *Engine) audienceOK(aud []string) bool {
@@ -405,7 +394,7 @@ func (e *Engine) resolve(snap *state.Snapshot, ent *entry) *resolution {
 	}
 	agent, ok := snap.AgentByIdentity(ent.account, ent.issuer, ent.subject)
 	if !ok {
-		res.denial = reasonUnknownIdentity
+		res.denial = ErrUnknownIdentity
 		return res
 	}
 	res.agent = model.AgentRef{ID: agent.ID, Type: agent.Type}
@@ -413,13 +402,13 @@ func (e *Engine) resolve(snap *state.Snapshot, ent *entry) *resolution {
 	if !ent.hasInline {
 		return res
 	}
-	if ent.inlineErr != "" {
+	if ent.inlineErr != nil {
 		res.denial = ent.inlineErr
 		return res
 	}
 	perms, err := model.Narrow(agent.Grants, ent.inline)
 	if err != nil {
-		res.denial = err.Error()
+		res.denial = &denial{class: ErrInlinePermissions, msg: err.Error()}
 		return res
 	}
 	res.perms = perms

@@ -2,8 +2,6 @@ package sidecar
 
 import (
 	"crypto"
-	"errors"
-	"fmt"
 	"slices"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -30,33 +28,33 @@ type KeyedClaims struct {
 // holds the private key of the public key it enrolls.
 func (e *Engine) VerifyWithKey(token string, key crypto.PublicKey) (KeyedClaims, error) {
 	if len(token) > MaxTokenSize {
-		return KeyedClaims{}, fmt.Errorf("token larger than %d bytes", MaxTokenSize)
+		return KeyedClaims{}, errTooLarge
 	}
 	claims := jwt.MapClaims{}
 	var kid string
 	_, err := e.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		alg := t.Method.Alg()
 		if !slices.Contains(keys.Algorithms, alg) {
-			return nil, fmt.Errorf("%w: %s", errAlgorithm, quote(alg))
+			return nil, invalid("algorithm not allowed: %s", quote(alg))
 		}
 		if kid, _ = t.Header["kid"].(string); kid == "" {
 			return nil, errNoKid
 		}
 		if !keys.FitsAlg(alg, key) {
-			return nil, fmt.Errorf("%w: %s", errAlgKeyType, alg)
+			return nil, invalid("algorithm does not fit the key type: %s", alg)
 		}
 		return key, nil
 	})
 	if err != nil {
-		return KeyedClaims{}, errors.New(verifyReason(err))
+		return KeyedClaims{}, verifyError(err)
 	}
 	iss, _ := claims["iss"].(string)
 	if iss == "" {
 		return KeyedClaims{}, errNoIssuer
 	}
 	ent := &entry{}
-	if reason := e.checkClaims(ent, claims, e.now()); reason != "" {
-		return KeyedClaims{}, errors.New(reason)
+	if err := e.checkClaims(ent, claims, e.now()); err != nil {
+		return KeyedClaims{}, err
 	}
 	return KeyedClaims{KeyID: kid, Issuer: iss, Subject: ent.subject}, nil
 }

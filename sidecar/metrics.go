@@ -58,17 +58,6 @@ func (c ReasonClass) String() string {
 // Allows reports whether decisions of the class allow.
 func (c ReasonClass) Allows() bool { return c == ClassGranted || c == ClassHookAllowed }
 
-// authClass classifies the reason of a 401 from Authenticate.
-func authClass(reason string) ReasonClass {
-	switch reason {
-	case reasonMissingToken:
-		return ClassMissingToken
-	case reasonExpired, reasonNotYetValid:
-		return ClassExpiredToken
-	}
-	return ClassInvalidToken
-}
-
 // DefaultTimingSample is how many checks share one timing by default.
 const DefaultTimingSample = 16
 

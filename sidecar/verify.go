@@ -16,35 +16,29 @@ import (
 	"github.com/wardenauthz/warden/sidecar/state"
 )
 
-// Verification failures. Their text is the decision's reason; none of them
-// quotes the token.
+// Verification failures met in more than one place; each is an
+// ErrInvalidToken.
 var (
-	errAlgorithm    = errors.New("algorithm not allowed")
-	errNoKid        = errors.New("token has no kid header")
-	errNoIssuer     = errors.New("token has no iss claim")
-	errUnknownIss   = errors.New("unknown issuer")
-	errUnknownKid   = errors.New("unknown key id")
-	errAlgKeyType   = errors.New("algorithm does not fit the key type")
-	errUnknownAcct  = errors.New("unknown account")
-	errBadKeyUpload = errors.New("the issuer's key with this id did not parse")
-	errCrit         = errors.New("token header names critical extensions (crit), which Warden does not support")
+	errNoKid    = &denial{class: ErrInvalidToken, msg: "token has no kid header"}
+	errNoIssuer = &denial{class: ErrInvalidToken, msg: "token has no iss claim"}
+	errCrit     = &denial{class: ErrInvalidToken, msg: "token header names critical extensions (crit), which Warden does not support"}
 )
 
 // verify checks a token's signature against its issuer's keys in account,
 // then its claims, and returns a cache entry, or the reason it failed.
-func (e *Engine) verify(ctx context.Context, snap *state.Snapshot, account, token string, now time.Time) (*entry, string) {
+func (e *Engine) verify(ctx context.Context, snap *state.Snapshot, account, token string, now time.Time) (*entry, error) {
 	ent := &entry{account: account, verifiedIn: snap}
 	claims := jwt.MapClaims{}
 	_, err := e.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		return e.keyFor(ctx, snap, ent, t, claims)
 	})
 	if err != nil {
-		return nil, verifyReason(err)
+		return nil, verifyError(err)
 	}
-	if reason := e.checkClaims(ent, claims, now); reason != "" {
-		return nil, reason
+	if err := e.checkClaims(ent, claims, now); err != nil {
+		return nil, err
 	}
-	return ent, ""
+	return ent, nil
 }
 
 // keyFor finds the key a token claims to be signed with, recording the
@@ -52,7 +46,7 @@ func (e *Engine) verify(ctx context.Context, snap *state.Snapshot, account, toke
 func (e *Engine) keyFor(ctx context.Context, snap *state.Snapshot, ent *entry, t *jwt.Token, claims jwt.MapClaims) (any, error) {
 	alg := t.Method.Alg()
 	if !slices.Contains(keys.Algorithms, alg) {
-		return nil, fmt.Errorf("%w: %s", errAlgorithm, quote(alg))
+		return nil, invalid("algorithm not allowed: %s", quote(alg))
 	}
 	if _, ok := t.Header["crit"]; ok {
 		// RFC 7515: a recipient must refuse a token whose crit names an
@@ -72,9 +66,9 @@ func (e *Engine) keyFor(ctx context.Context, snap *state.Snapshot, ent *entry, t
 		// Only now tell an unknown account from an unknown issuer, so a
 		// valid token costs one lookup, not two.
 		if !snap.HasAccount(ent.account) {
-			return nil, errUnknownAcct
+			return nil, invalid("unknown account")
 		}
-		return nil, fmt.Errorf("%w %s", errUnknownIss, quote(iss))
+		return nil, invalid("unknown issuer %s", quote(iss))
 	}
 	ent.issuer, ent.digest = iss, row.Digest
 	var key crypto.PublicKey
@@ -83,7 +77,7 @@ func (e *Engine) keyFor(ctx context.Context, snap *state.Snapshot, ent *entry, t
 		k, gen, err := rm.Key(ctx, kid)
 		if err != nil {
 			if errors.Is(err, keys.ErrUnknownKid) || errors.Is(err, keys.ErrRateLimited) {
-				return nil, fmt.Errorf("%w %s", errUnknownKid, quote(kid))
+				return nil, invalid("unknown key id %s", quote(kid))
 			}
 			return nil, &keySourceError{issuer: iss, err: err}
 		}
@@ -92,13 +86,13 @@ func (e *Engine) keyFor(ctx context.Context, snap *state.Snapshot, ent *entry, t
 		key = row.Keys[kid]
 		if key == nil {
 			if _, bad := row.KeyErrors[kid]; bad {
-				return nil, fmt.Errorf("%w: %s", errBadKeyUpload, quote(kid))
+				return nil, invalid("the issuer's key with this id did not parse: %s", quote(kid))
 			}
-			return nil, fmt.Errorf("%w %s", errUnknownKid, quote(kid))
+			return nil, invalid("unknown key id %s", quote(kid))
 		}
 	}
 	if !keys.FitsAlg(alg, key) {
-		return nil, fmt.Errorf("%w: %s with key %s", errAlgKeyType, alg, quote(kid))
+		return nil, invalid("algorithm does not fit the key type: %s with key %s", alg, quote(kid))
 	}
 	return key, nil
 }
@@ -111,6 +105,9 @@ type keySourceError struct {
 	err    error
 }
 
+// Is makes it an ErrInvalidToken.
+func (e *keySourceError) Is(target error) bool { return target == ErrInvalidToken }
+
 func (e *keySourceError) Error() string {
 	reason := keys.PublicReason(e.err)
 	if reason == "" {
@@ -119,81 +116,48 @@ func (e *keySourceError) Error() string {
 	return fmt.Sprintf("the keys of issuer %s %s", quote(e.issuer), reason)
 }
 
-// verifyReason turns a parse or verification error into a reason.
-func verifyReason(err error) string {
+// verifyError is the denial of a token that did not parse or verify: the
+// keyfunc's own (found in jwt's wrapping), else one for jwt's kind of
+// failure.
+func verifyError(err error) error {
+	var d *denial
 	var kse *keySourceError
-	if errors.As(err, &kse) {
-		return kse.Error()
-	}
-	for _, known := range []error{errUnknownAcct, errAlgorithm, errCrit, errNoKid, errNoIssuer, errUnknownIss, errUnknownKid,
-		errAlgKeyType, errBadKeyUpload} {
-		if errors.Is(err, known) {
-			// The wrapped keyfunc error is the last line of jwt's joined
-			// message; rebuild ours from the chain instead.
-			return unwrapTo(err, known).Error()
-		}
-	}
 	switch {
+	case errors.As(err, &d):
+		return d
+	case errors.As(err, &kse):
+		return kse
 	case errors.Is(err, jwt.ErrTokenMalformed):
-		return "malformed token"
+		return invalid("malformed token")
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
-		return "algorithm not allowed"
+		return invalid("algorithm not allowed")
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrSignatureInvalid):
-		return "invalid signature"
+		return invalid("invalid signature")
 	}
-	return "invalid token"
-}
-
-// unwrapTo returns the error in err's tree that wraps or is target and is
-// not one of jwt's own wrappers.
-func unwrapTo(err, target error) error {
-	var found error
-	var walk func(error)
-	walk = func(e error) {
-		if e == nil || found != nil {
-			return
-		}
-		if !errors.Is(e, jwt.ErrTokenUnverifiable) && errors.Is(e, target) {
-			found = e
-			return
-		}
-		switch u := e.(type) {
-		case interface{ Unwrap() []error }:
-			for _, x := range u.Unwrap() {
-				walk(x)
-			}
-		case interface{ Unwrap() error }:
-			walk(u.Unwrap())
-		}
-	}
-	walk(err)
-	if found == nil {
-		return target
-	}
-	return found
+	return ErrInvalidToken
 }
 
 // checkClaims validates the claims of a token whose signature checked out,
 // and fills ent.
-func (e *Engine) checkClaims(ent *entry, claims jwt.MapClaims, now time.Time) string {
+func (e *Engine) checkClaims(ent *entry, claims jwt.MapClaims, now time.Time) error {
 	sub, _ := claims["sub"].(string)
 	if sub == "" {
-		return "token has no sub claim"
+		return invalid("token has no sub claim")
 	}
 	ent.subject = sub
 	exp, hasExp, ok := timeClaim(claims, "exp")
 	if !ok {
-		return "malformed exp claim"
+		return invalid("malformed exp claim")
 	}
 	if !hasExp && !e.cfg.AllowTokensWithoutExp {
-		return "token has no exp claim"
+		return invalid("token has no exp claim")
 	}
 	nbf, _, ok := timeClaim(claims, "nbf")
 	if !ok {
-		return "malformed nbf claim"
+		return invalid("malformed nbf claim")
 	}
 	if _, _, ok := timeClaim(claims, "iat"); !ok {
-		return "malformed iat claim"
+		return invalid("malformed iat claim")
 	}
 	if hasExp {
 		ent.exp = max(exp, 1)
@@ -201,26 +165,26 @@ func (e *Engine) checkClaims(ent *entry, claims jwt.MapClaims, now time.Time) st
 	ent.nbf = nbf
 	aud, err := claims.GetAudience()
 	if err != nil {
-		return "malformed aud claim"
+		return invalid("malformed aud claim")
 	}
 	if len(aud) == 0 {
-		return "token has no aud claim"
+		return invalid("token has no aud claim")
 	}
 	ent.aud = aud
 	if !e.audienceOK(aud) {
-		return "token audience is not accepted"
+		return errAudience
 	}
-	if reason := e.checkTimes(ent.exp, ent.nbf, now); reason != "" {
-		return reason
+	if err := e.checkTimes(ent.exp, ent.nbf, now); err != nil {
+		return err
 	}
 	if raw, ok := claims[e.cfg.PermissionsClaim]; ok {
 		ent.hasInline = true
 		ent.inline, err = parseInline(raw)
 		if err != nil {
-			ent.inlineErr = "malformed inline permissions: " + err.Error()
+			ent.inlineErr = &denial{class: ErrInlinePermissions, msg: "malformed inline permissions: " + err.Error()}
 		}
 	}
-	return ""
+	return nil
 }
 
 // maxTimeClaim is the latest time a claim may name: the end of year 9999.
