@@ -19,13 +19,7 @@ func TestCheckDecisions(t *testing.T) {
 	f := newFixture(t, Config{})
 	now := f.clock.Now()
 	rsa1 := key(t, "rsa1")
-	claims := func(edit func(jwt.MapClaims)) jwt.MapClaims {
-		c := jwt.MapClaims{"iss": testIssuer, "sub": aliceSub, "aud": testAud, "exp": now.Add(time.Hour).Unix()}
-		if edit != nil {
-			edit(c)
-		}
-		return c
-	}
+	claims := func(edit func(jwt.MapClaims)) jwt.MapClaims { return aliceClaims(now, edit) }
 	kid := func(k string) map[string]any { return map[string]any{"kid": k} }
 	inline := func(p ...model.Permission) func(*sdk.TokenSpec) {
 		return func(s *sdk.TokenSpec) { s.Permissions = append([]model.Permission{}, p...) }

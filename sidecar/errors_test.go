@@ -20,11 +20,7 @@ func TestDenialClasses(t *testing.T) {
 	f := newFixture(t, Config{})
 	now := f.clock.Now()
 	rsa1 := key(t, "rsa1")
-	claims := func(edit func(jwt.MapClaims)) jwt.MapClaims {
-		c := jwt.MapClaims{"iss": testIssuer, "sub": aliceSub, "aud": testAud, "exp": now.Add(time.Hour).Unix()}
-		edit(c)
-		return c
-	}
+	claims := func(edit func(jwt.MapClaims)) jwt.MapClaims { return aliceClaims(now, edit) }
 	kid := map[string]any{"kid": "rsa1"}
 	tests := []struct {
 		name     string
@@ -37,8 +33,8 @@ func TestDenialClasses(t *testing.T) {
 		{"no token", "", "function:get", ErrMissingToken, ClassMissingToken, "missing bearer token"},
 		{"expired", f.tok("rsa1", aliceSub, func(s *sdk.TokenSpec) { s.Now = now.Add(-2 * time.Hour) }), "function:get", ErrTokenExpired, ClassExpiredToken, "token expired"},
 		{"not yet valid", rawTok(t, jwt.SigningMethodRS256, rsa1, kid, claims(func(c jwt.MapClaims) { c["nbf"] = now.Add(time.Minute).Unix() })), "function:get", ErrTokenNotYetValid, ClassExpiredToken, "token not valid yet"},
-		{"unknown key id", rawTok(t, jwt.SigningMethodRS256, rsa1, map[string]any{"kid": "nope"}, claims(func(jwt.MapClaims) {})), "function:get", ErrInvalidToken, ClassInvalidToken, `unknown key id "nope"`},
-		{"bad signature", rawTok(t, jwt.SigningMethodRS256, key(t, "rsa2"), kid, claims(func(jwt.MapClaims) {})), "function:get", ErrInvalidToken, ClassInvalidToken, "invalid signature"},
+		{"unknown key id", rawTok(t, jwt.SigningMethodRS256, rsa1, map[string]any{"kid": "nope"}, claims(nil)), "function:get", ErrInvalidToken, ClassInvalidToken, `unknown key id "nope"`},
+		{"bad signature", rawTok(t, jwt.SigningMethodRS256, key(t, "rsa2"), kid, claims(nil)), "function:get", ErrInvalidToken, ClassInvalidToken, "invalid signature"},
 		{"no sub", rawTok(t, jwt.SigningMethodRS256, rsa1, kid, claims(func(c jwt.MapClaims) { delete(c, "sub") })), "function:get", ErrInvalidToken, ClassInvalidToken, "token has no sub claim"},
 		{"too large", strings.Repeat("a", MaxTokenSize+1), "function:get", ErrInvalidToken, ClassInvalidToken, "token larger than"},
 		{"unknown identity", f.tok("rsa1", "mallory"), "function:get", ErrUnknownIdentity, ClassUnknownIdentity, "unknown identity"},

@@ -195,3 +195,13 @@ func withHeader(t testing.TB, token, header string) string {
 func (f *fixture) check(token, action, resource string) model.Decision {
 	return f.eng.Check(context.Background(), token, action, resource)
 }
+
+// aliceClaims are the claims of a token of alice's, valid for an hour from
+// now, as edit changes them (nil: none).
+func aliceClaims(now time.Time, edit func(jwt.MapClaims)) jwt.MapClaims {
+	c := jwt.MapClaims{"iss": testIssuer, "sub": aliceSub, "aud": testAud, "exp": now.Add(time.Hour).Unix()}
+	if edit != nil {
+		edit(c)
+	}
+	return c
+}
