@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/wardenauthz/warden/internal/httpkit"
-	"github.com/wardenauthz/warden/sdk/model"
 )
 
 // Decision log modes.
@@ -69,8 +68,8 @@ func (e *Engine) startCall(w http.ResponseWriter, r *http.Request) *loggedCall {
 // logDecision writes a decision when the call is logged and the decision
 // passes the filter and the sample. index is its place in a batch, -1
 // for a single check.
-func (e *Engine) logDecision(ctx context.Context, c *loggedCall, index int, action, resource string, d model.Decision, class ReasonClass) {
-	if c == nil || !e.dlog.wants(class) {
+func (e *Engine) logDecision(ctx context.Context, c *loggedCall, index int, action, resource string, d Decision) {
+	if c == nil || !e.dlog.wants(d.Class) {
 		return
 	}
 	attrs := make([]slog.Attr, 0, 14)
@@ -78,7 +77,7 @@ func (e *Engine) logDecision(ctx context.Context, c *loggedCall, index int, acti
 		slog.String("call_id", c.id),
 		slog.Bool("allow", d.Allow),
 		slog.Int("status", d.Status),
-		slog.String("reason_class", class.String()),
+		slog.String("reason_class", d.Class.String()),
 		slog.String("reason", d.Reason),
 		slog.String("action", action),
 		slog.String("resource", resource),

@@ -167,16 +167,23 @@ type resolution struct {
 	denial error
 }
 
-// Principal is a verified token resolved to an agent in one snapshot.
+// Principal is the outcome of authentication: a verified token resolved
+// to an agent in one snapshot, or the denial of the token (Err).
 type Principal struct {
-	res *resolution
-	ent *entry
+	res     *resolution // nil when authentication failed
+	ent     *entry
+	token   string
+	account string
+	err     error
 }
 
-// claims returns the verified payload of token, the principal's token, as
-// a JSON object: decoded once per cached token, not once per check. nil
-// for the zero Principal.
-func (p Principal) claims(token string) []byte {
+// Err is why authentication failed, nil when it did not.
+func (p Principal) Err() error { return p.err }
+
+// claims returns the principal's verified payload as a JSON object:
+// decoded once per cached token, not once per check. nil when
+// authentication failed.
+func (p Principal) claims() []byte {
 	if p.ent == nil {
 		return nil
 	}
@@ -184,7 +191,7 @@ func (p Principal) claims(token string) []byte {
 		return *c
 	}
 	// Verification checked the payload is base64url of a JSON object.
-	_, rest, _ := strings.Cut(token, ".")
+	_, rest, _ := strings.Cut(p.token, ".")
 	payload, _, _ := strings.Cut(rest, ".")
 	c, err := base64.RawURLEncoding.DecodeString(payload)
 	if err != nil {
@@ -195,15 +202,31 @@ func (p Principal) claims(token string) []byte {
 }
 
 // Agent returns the agent the token resolved to; its id is empty when the
-// token's identity is unknown.
-func (p Principal) Agent() model.AgentRef { return p.res.agent }
+// token's identity is unknown or authentication failed.
+func (p Principal) Agent() model.AgentRef {
+	if p.res == nil {
+		return model.AgentRef{}
+	}
+	return p.res.agent
+}
 
 // Denial says why every check of this principal is refused, or nil when
-// none is: an ErrUnknownIdentity or an ErrInlinePermissions.
-func (p Principal) Denial() error { return p.res.denial }
+// none is: the authentication's error, an ErrUnknownIdentity or an
+// ErrInlinePermissions.
+func (p Principal) Denial() error {
+	if p.res == nil {
+		return p.err
+	}
+	return p.res.denial
+}
 
 // Permissions returns the principal's effective permissions.
-func (p Principal) Permissions() []model.Permission { return p.res.perms }
+func (p Principal) Permissions() []model.Permission {
+	if p.res == nil {
+		return nil
+	}
+	return p.res.perms
+}
 
 // Check decides whether the holder of token may perform action on resource.
 // token is the raw bearer token ("" when none was sent).
@@ -213,38 +236,8 @@ func (e *Engine) Check(ctx context.Context, token, action, resource string) mode
 	if err := model.ValidatePermission(model.Permission{Action: action, Resource: resource}); err != nil {
 		return model.Decision{Status: 400, Reason: err.Error(), Revision: e.store.Revision()}
 	}
-	d, _ := e.decide(ctx, e.store.Snapshot(), token, action, resource, "")
-	return d
-}
-
-// decide authenticates, matches grants, applies the hooks, and records the
-// decision in the metrics. source is the request's source address for
-// hooks, "" when unknown.
-func (e *Engine) decide(ctx context.Context, snap *state.Snapshot, token, action, resource, source string) (model.Decision, ReasonClass) {
-	now := e.now()
-	timed, start := false, now
-	if e.metrics != nil && e.metrics.timed() {
-		timed = true
-		if !e.realClock {
-			start = time.Now()
-		}
-	}
-	account := e.accountOf(resource)
-	var d model.Decision
-	var class ReasonClass
-	p, err := e.authenticate(ctx, snap, token, account, now)
-	if err == nil {
-		d, class = p.decide(action, resource)
-	} else {
-		d, class = model.Decision{Status: 401, Reason: err.Error(), Revision: snap.Revision}, classOf(err)
-	}
-	if set, ref := e.acquireHooks(); set != nil {
-		d, class = e.runHooks(ctx, set, ref, hookRequest{token: token, principal: p, account: account, action: action, resource: resource, source: source, now: now.Unix()}, d, class)
-	}
-	if e.metrics != nil {
-		e.metrics.observeCheck(class, timed, start)
-	}
-	return d, class
+	reqs := [1]model.Permission{{Action: action, Resource: resource}}
+	return e.Decide(ctx, e.store.Snapshot(), token, reqs[:], RequestInfo{}).Decision
 }
 
 // accountOf returns the account a resource names, else the default account.
@@ -255,26 +248,36 @@ func (e *Engine) accountOf(resource string) string {
 	return e.cfg.DefaultAccount
 }
 
-// Decide matches the principal's permissions against one requirement.
+// Decide matches the principal's permissions against one requirement,
+// without hooks: the admin API's authorization of its callers.
 func (p Principal) Decide(action, resource string) model.Decision {
-	d, _ := p.decide(action, resource)
+	reqs := [1]model.Permission{{Action: action, Resource: resource}}
+	d, _ := p.decide(reqs[:])
 	return d
 }
 
-func (p Principal) decide(action, resource string) (model.Decision, ReasonClass) {
+// decide matches the principal's permissions against every requirement:
+// the first one no permission covers denies, and the grant reported is the
+// one covering the first requirement.
+func (p Principal) decide(reqs []model.Permission) (model.Decision, ReasonClass) {
 	r := p.res
 	d := model.Decision{Agent: r.agent, Revision: r.snap.Revision}
 	if r.denial != nil {
 		d.Status, d.Reason = 403, r.denial.Error()
 		return d, classOf(r.denial)
 	}
-	g, ok := model.Covers(r.perms, action, resource)
-	if !ok {
-		d.Status = 403
-		d.Reason = fmt.Sprintf("no grant allows '%s' on '%s'", action, model.NormalizeResource(resource))
-		return d, ClassNoGrant
+	for i, req := range reqs {
+		g, ok := model.Covers(r.perms, req.Action, req.Resource)
+		if !ok {
+			d.Status, d.Grant = 403, model.Permission{}
+			d.Reason = fmt.Sprintf("no grant allows '%s' on '%s'", req.Action, model.NormalizeResource(req.Resource))
+			return d, ClassNoGrant
+		}
+		if i == 0 {
+			d.Grant = g
+		}
 	}
-	d.Allow, d.Status, d.Reason, d.Grant = true, 200, "allowed", g
+	d.Allow, d.Status, d.Reason = true, 200, "allowed"
 	return d, ClassGranted
 }
 
@@ -283,21 +286,24 @@ func (p Principal) decide(action, resource string) (model.Decision, ReasonClass)
 // ErrMissingToken, ErrTokenExpired, ErrTokenNotYetValid, ErrInvalidToken);
 // the Principal may still deny every check (Principal.Denial).
 func (e *Engine) Authenticate(ctx context.Context, snap *state.Snapshot, token, account string) (Principal, error) {
-	return e.authenticate(ctx, snap, token, account, e.now())
+	p := e.authenticate(ctx, snap, token, account, e.now())
+	return p, p.err
 }
 
 // errNoAccount refuses a check whose resource names no account on a node
 // without a default one.
 var errNoAccount = invalid("the resource names no account and there is no default account")
 
-func (e *Engine) authenticate(ctx context.Context, snap *state.Snapshot, token, account string, now time.Time) (Principal, error) {
+// authenticate is Authenticate at now: the Principal carries the error.
+func (e *Engine) authenticate(ctx context.Context, snap *state.Snapshot, token, account string, now time.Time) Principal {
+	fail := func(err error) Principal { return Principal{token: token, account: account, err: err} }
 	switch {
 	case token == "":
-		return Principal{}, ErrMissingToken
+		return fail(ErrMissingToken)
 	case len(token) > MaxTokenSize:
-		return Principal{}, errTooLarge
+		return fail(errTooLarge)
 	case account == "":
-		return Principal{}, errNoAccount
+		return fail(errNoAccount)
 	}
 	ent, hit := e.cache.Get(account, token, now)
 	for attempt := 0; ; attempt++ {
@@ -305,7 +311,7 @@ func (e *Engine) authenticate(ctx context.Context, snap *state.Snapshot, token, 
 			if err := e.checkEntry(ent, now); err != nil {
 				e.cache.Delete(account, token)
 				if err != errReverify {
-					return Principal{}, err
+					return fail(err)
 				}
 				hit = false
 			}
@@ -313,7 +319,7 @@ func (e *Engine) authenticate(ctx context.Context, snap *state.Snapshot, token, 
 		if !hit {
 			var err error
 			if ent, err = e.verify(ctx, snap, account, token, now); err != nil {
-				return Principal{}, err
+				return fail(err)
 			}
 			e.cache.Put(account, token, ent, e.cacheUntil(ent, now), now)
 		}
@@ -323,12 +329,12 @@ func (e *Engine) authenticate(ctx context.Context, snap *state.Snapshot, token, 
 			ent.memo.Store(res)
 		}
 		if !res.stale {
-			return Principal{res, ent}, nil
+			return Principal{res: res, ent: ent, token: token, account: account}
 		}
 		// The issuer changed under a cached token: verify it again, once.
 		e.cache.Delete(account, token)
 		if attempt > 0 || !hit {
-			return Principal{}, errKeysChanged
+			return fail(errKeysChanged)
 		}
 		hit = false
 	}

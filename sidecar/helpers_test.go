@@ -205,3 +205,9 @@ func aliceClaims(now time.Time, edit func(jwt.MapClaims)) jwt.MapClaims {
 	}
 	return c
 }
+
+// decide is a check through Engine.Decide, with its class.
+func (f *fixture) decide(token, action, resource string) Decision {
+	reqs := []model.Permission{{Action: action, Resource: resource}}
+	return f.eng.Decide(context.Background(), f.store.Snapshot(), token, reqs, RequestInfo{})
+}

@@ -3,6 +3,7 @@ package sidecar
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -136,11 +137,12 @@ func (e *Engine) drain(sets []*hookSet, done chan struct{}) {
 	close(done)
 }
 
-// hookRequest is what a check asked, for hooks.
+// hookRequest is what a check asked, for hooks: copies of the Request's
+// fields, so that a Request on a caller's stack stays there.
 type hookRequest struct {
-	token            string    // the bearer token, verified unless the decision is 401
-	principal        Principal // what it verified as; zero when the decision is 401
-	account          string    // the check's account
+	principal Principal // the token, its account and what it verified as
+	// action and resource are the first requirement's: what hooks are
+	// chosen by and see.
 	action, resource string
 	source           string // the source address, "" when unknown
 	now              int64  // unix seconds
@@ -148,9 +150,9 @@ type hookRequest struct {
 
 // runHooks applies set, held on shard ref, and releases it, even if a hook
 // call panics: a set never released would never drain.
-func (e *Engine) runHooks(ctx context.Context, set *hookSet, ref int, req hookRequest, d model.Decision, class ReasonClass) (model.Decision, ReasonClass) {
+func (e *Engine) runHooks(ctx context.Context, set *hookSet, ref int, req hookRequest, d Decision) Decision {
 	defer set.refs.Release(ref)
-	return e.applyHooks(ctx, set, req, d, class)
+	return e.applyHooks(ctx, set, req, d)
 }
 
 // applyHooks runs the hooks that apply to the request over a built-in
@@ -160,27 +162,28 @@ func (e *Engine) runHooks(ctx context.Context, set *hookSet, ref int, req hookRe
 // (broken, trapped, past its deadline or budget, garbage) denies, and a
 // failure or a restrict hook's denial is final: no hook after it runs, so
 // no decide hook can turn either into an allow.
-func (e *Engine) applyHooks(ctx context.Context, set *hookSet, req hookRequest, d model.Decision, class ReasonClass) (model.Decision, ReasonClass) {
+func (e *Engine) applyHooks(ctx context.Context, set *hookSet, req hookRequest, d Decision) Decision {
 	var input []byte
 	defer func() {
 		if input != nil {
 			inputBufs.Put(&input)
 		}
 	}()
+	action, account := req.action, req.principal.account
 	for _, decidePass := range [2]bool{true, false} {
 		for i := range set.hooks {
 			ah := &set.hooks[i]
-			if (ah.Mode == HookDecide) != decidePass || !strings.HasPrefix(req.action, ah.ActionPrefix) || (ah.Account != "" && ah.Account != req.account) {
+			if (ah.Mode == HookDecide) != decidePass || !strings.HasPrefix(action, ah.ActionPrefix) || (ah.Account != "" && ah.Account != account) {
 				continue
 			}
 			if !decidePass && !d.Allow {
-				return d, class // restrict can only take away, and nothing is allowed
+				return d // restrict can only take away, and nothing is allowed
 			}
 			if ah.Broken != "" {
-				return deniedBy(d, fmt.Sprintf("hook %q could not be loaded: %s", ah.name(), ah.Broken)), ClassHookFailed
+				return deniedBy(d, fmt.Sprintf("hook %q could not be loaded: %s", ah.name(), ah.Broken), ClassHookFailed)
 			}
 			if input == nil {
-				input = hookInput(req, d)
+				input = hookInput(req, d.Decision)
 			}
 			var start time.Time
 			if ah.timing != nil {
@@ -193,20 +196,22 @@ func (e *Engine) applyHooks(ctx context.Context, set *hookSet, req hookRequest, 
 			before := d.Allow
 			switch {
 			case res.Failure != "":
-				return deniedBy(d, res.Reason), ClassHookFailed
+				return deniedBy(d, res.Reason, ClassHookFailed)
 			case !res.Allow:
-				d, class = deniedBy(d, hookReason(ah.name(), "denied", res.Reason)), ClassHookDenied
+				d = deniedBy(d, hookReason(ah.name(), "denied", res.Reason), ClassHookDenied)
 				if !decidePass {
-					return d, class
+					return d
 				}
 			case decidePass:
 				d.Allow, d.Status = true, 200
 				d.Reason = hookReason(ah.name(), "allowed", res.Reason)
-				if class != ClassGranted {
-					class = ClassHookAllowed
+				if d.Class != ClassGranted {
+					d.Class = ClassHookAllowed
 				}
 			}
-
+			if d.Allow && len(res.Headers) > 0 {
+				d.Headers = withHeaders(d.Headers, res.Headers)
+			}
 			if d.Allow != before {
 				// The hooks after it see the decision as it now is.
 				inputBufs.Put(&input)
@@ -214,11 +219,22 @@ func (e *Engine) applyHooks(ctx context.Context, set *hookSet, req hookRequest, 
 			}
 		}
 	}
-	return d, class
+	return d
 }
 
-func deniedBy(d model.Decision, reason string) model.Decision {
-	d.Allow, d.Reason, d.Grant = false, reason, model.Permission{}
+// withHeaders returns have with add's headers over it, in a new map: a
+// hook's answer is not changed.
+func withHeaders(have, add map[string]string) map[string]string {
+	out := make(map[string]string, len(have)+len(add))
+	maps.Copy(out, have)
+	maps.Copy(out, add)
+	return out
+}
+
+// deniedBy turns d into a denial of class for reason: what a hook allowed
+// with goes too.
+func deniedBy(d Decision, reason string, class ReasonClass) Decision {
+	d.Allow, d.Reason, d.Grant, d.Headers, d.Class = false, reason, model.Permission{}, nil, class
 	if d.Status == 200 {
 		d.Status = 403
 	}
@@ -240,7 +256,7 @@ func hookInput(req hookRequest, d model.Decision) []byte {
 		AgentID: d.Agent.ID, AgentType: string(d.Agent.Type), GrantAction: d.Grant.Action, GrantResource: d.Grant.Resource,
 		Allow: d.Allow, Status: d.Status, Reason: d.Reason}
 	if d.Status != 401 {
-		in.Claims = req.principal.claims(req.token)
+		in.Claims = req.principal.claims()
 	}
 	return abi.AppendInput((*inputBufs.Get().(*[]byte))[:0], &in)
 }

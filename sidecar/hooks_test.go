@@ -105,6 +105,27 @@ func TestHooks(t *testing.T) {
 		})
 	}
 
+	// An allowing decision carries the headers of the hooks that allowed,
+	// for the request upstream; a denial carries none.
+	for _, tc := range []struct {
+		name   string
+		hooks  []AttachedHook
+		action string
+		header string
+	}{
+		{"a restrict hook allows", []AttachedHook{{Hook: allow}}, "function:get", "allow"},
+		{"a decide hook allows", []AttachedHook{{Hook: allow, Mode: HookDecide}}, "function:put", "allow"},
+		{"a restrict hook denies after a decide allow", []AttachedHook{{Hook: allow, Name: "a", Mode: HookDecide}, {Hook: tenant, Name: "b"}}, "function:get", ""},
+		{"no hooks", nil, "function:get", ""},
+	} {
+		if _, err := f.eng.SetHooks(tc.hooks); err != nil {
+			t.Fatal(err)
+		}
+		if d := f.decide(plain, tc.action, res); d.Headers["X-Hook"] != tc.header || tc.header == "" && d.Headers != nil {
+			t.Errorf("%s: headers %v; want X-Hook %q", tc.name, d.Headers, tc.header)
+		}
+	}
+
 	// The decision's class, and the hooks' timings.
 	classes := []struct {
 		name   string
@@ -125,7 +146,7 @@ func TestHooks(t *testing.T) {
 			if _, err := f.eng.SetHooks(tc.hooks); err != nil {
 				t.Fatal(err)
 			}
-			if _, class := f.eng.decide(context.Background(), f.store.Snapshot(), plain, tc.action, res, ""); class != tc.class {
+			if class := f.decide(plain, tc.action, res).Class; class != tc.class {
 				t.Fatalf("class %s, want %s", class, tc.class)
 			}
 		})
@@ -166,8 +187,8 @@ func TestHookInput(t *testing.T) {
 	d := model.Decision{Allow: true, Status: 200, Reason: "allowed", Agent: model.AgentRef{ID: aliceID, Type: model.AgentUser},
 		Grant: model.Permission{Action: "function:*", Resource: "/a/"}}
 	tok := "h." + "eyJzdWIiOiJhbGljZSIsInQiOlsxLDJdfQ" + ".s"
-	p := Principal{ent: &entry{}}
-	in := hookInput(hookRequest{token: tok, principal: p, action: "function:get\x01", resource: "a/b", source: "10.0.0.1", now: 1700000000}, d)
+	p := Principal{ent: &entry{}, token: tok}
+	in := hookInput(hookRequest{principal: p, action: "function:get\x01", resource: "a/b", source: "10.0.0.1", now: 1700000000}, d)
 	var got struct {
 		Now      int64
 		Request  struct{ Action, Resource, SourceIP string }
@@ -192,11 +213,12 @@ func TestHookInput(t *testing.T) {
 	if c := p.ent.claims.Load(); c == nil || !strings.Contains(string(*c), `"sub":"alice"`) {
 		t.Fatalf("the principal kept no claims: %v", c)
 	}
-	if in := hookInput(hookRequest{token: "h.e30.s", principal: p}, d); !strings.Contains(string(in), `"claims":{"sub":"alice"`) {
+	p.token = "h.e30.s"
+	if in := hookInput(hookRequest{principal: p}, d); !strings.Contains(string(in), `"claims":{"sub":"alice"`) {
 		t.Fatalf("the claims were decoded again: %s", in)
 	}
 	// No verified token: no claims.
-	if in := hookInput(hookRequest{token: tok, principal: p}, model.Decision{Status: 401}); !strings.Contains(string(in), `"claims":{}`) {
+	if in := hookInput(hookRequest{principal: p}, model.Decision{Status: 401}); !strings.Contains(string(in), `"claims":{}`) {
 		t.Fatalf("%s", in)
 	}
 }

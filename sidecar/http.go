@@ -52,9 +52,10 @@ func (e *Engine) serveCheck(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	call := e.startCall(w, r)
-	d, class := e.decide(r.Context(), snap, httpkit.Bearer(r), action, resource, httpkit.Source(r))
-	e.logDecision(r.Context(), call, -1, action, resource, d, class)
-	writeDecision(w, d)
+	reqs := [1]model.Permission{{Action: action, Resource: resource}}
+	d := e.Decide(r.Context(), snap, httpkit.Bearer(r), reqs[:], RequestInfo{Source: httpkit.Source(r)})
+	e.logDecision(r.Context(), call, -1, action, resource, d)
+	writeDecision(w, d.Decision)
 	return nil
 }
 
@@ -79,25 +80,27 @@ func (e *Engine) serveBatch(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	call := e.startCall(w, r)
-	token, source := httpkit.Bearer(r), httpkit.Source(r)
+	token, info := httpkit.Bearer(r), RequestInfo{Source: httpkit.Source(r)}
 	// The batch as a whole is bounded: its hooks see the deadline, and a
 	// batch that runs past it is refused whole, never half decided.
 	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.BatchTimeout)
 	defer cancel()
 	out := batchResponse{Results: make([]model.Decision, len(req.Checks))}
-	classes := make([]ReasonClass, len(req.Checks))
+	decisions := make([]Decision, len(req.Checks))
 	for i, c := range req.Checks {
 		if ctx.Err() != nil {
 			return httpkit.Errorf(http.StatusServiceUnavailable, "the batch took longer than %s (--batch-timeout) and was stopped after %d of its %d checks; send fewer checks at once",
 				e.cfg.BatchTimeout, i, len(req.Checks))
 		}
-		out.Results[i], classes[i] = e.decide(ctx, snap, token, *c.Action, *c.Resource, source)
+		reqs := [1]model.Permission{{Action: *c.Action, Resource: *c.Resource}}
+		decisions[i] = e.Decide(ctx, snap, token, reqs[:], info)
+		out.Results[i] = decisions[i].Decision
 	}
 	if ctx.Err() != nil {
 		return httpkit.Errorf(http.StatusServiceUnavailable, "the batch took longer than %s (--batch-timeout); send fewer checks at once", e.cfg.BatchTimeout)
 	}
 	for i, c := range req.Checks {
-		e.logDecision(r.Context(), call, i, *c.Action, *c.Resource, out.Results[i], classes[i])
+		e.logDecision(r.Context(), call, i, *c.Action, *c.Resource, decisions[i])
 	}
 	httpkit.WriteJSON(w, http.StatusOK, out)
 	return nil

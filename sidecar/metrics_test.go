@@ -1,7 +1,6 @@
 package sidecar
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -41,12 +40,12 @@ func TestReasonClasses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d, class := f.eng.decide(context.Background(), f.store.Snapshot(), tc.token, tc.action, tc.resource, "")
-			if class != tc.class {
+			d := f.decide(tc.token, tc.action, tc.resource)
+			if class := d.Class; class != tc.class {
 				t.Fatalf("class %s, want %s (decision %+v)", class, tc.class, d)
 			}
-			if d.Allow != class.Allows() {
-				t.Fatalf("class %s says allow %v, the decision %v", class, class.Allows(), d.Allow)
+			if d.Allow != d.Class.Allows() {
+				t.Fatalf("class %s says allow %v, the decision %v", d.Class, d.Class.Allows(), d.Allow)
 			}
 		})
 	}

@@ -1,0 +1,73 @@
+package sidecar
+
+import (
+	"context"
+	"time"
+
+	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar/state"
+)
+
+// RequestInfo is what a decision knows of the request besides its token
+// and its requirements: what hooks and logs are told.
+type RequestInfo struct {
+	// Source is the address the request came from, without its port;
+	// "" when unknown.
+	Source string
+}
+
+// Decision is the engine's answer to a Request.
+type Decision struct {
+	model.Decision
+	// Class is the kind of the decision's reason, for metrics and logs.
+	Class ReasonClass
+	// Headers are what the hooks that allowed asked to send with the
+	// request upstream; nil when there are none or the decision denies.
+	Headers map[string]string
+}
+
+// Decide answers whether the bearer of token (the raw bearer token, ""
+// when none was sent) meets every one of reqs: it authenticates the token,
+// authorizes the principal, hooks included, and counts the decision in the
+// metrics. The check API asks one requirement; a route's security spec,
+// several. The first requirement names the account (else the engine's
+// default account) and is what hooks see. Requirements follow the grammar
+// (model.ValidatePermission): a front door refuses a request whose
+// requirements do not.
+func (e *Engine) Decide(ctx context.Context, snap *state.Snapshot, token string, reqs []model.Permission, info RequestInfo) Decision {
+	now := e.now()
+	timed, start := false, now
+	if e.metrics != nil && e.metrics.timed() {
+		timed = true
+		if !e.realClock {
+			start = time.Now()
+		}
+	}
+	p := e.authenticate(ctx, snap, token, e.accountOf(reqs[0].Resource), now)
+	d := e.authorize(ctx, snap, p, reqs, info, now)
+	if e.metrics != nil {
+		e.metrics.observeCheck(d.Class, timed, start)
+	}
+	return d
+}
+
+// Authorize decides whether the principal meets every requirement, then
+// applies the policy hooks. A principal whose authentication failed is
+// denied with 401, unless a hook in decide mode allows it.
+func (e *Engine) Authorize(ctx context.Context, snap *state.Snapshot, p Principal, reqs []model.Permission, info RequestInfo) Decision {
+	return e.authorize(ctx, snap, p, reqs, info, e.now())
+}
+
+func (e *Engine) authorize(ctx context.Context, snap *state.Snapshot, p Principal, reqs []model.Permission, info RequestInfo, now time.Time) Decision {
+	var d Decision
+	if p.err != nil {
+		d.Decision = model.Decision{Status: 401, Reason: p.err.Error(), Revision: snap.Revision}
+		d.Class = classOf(p.err)
+	} else {
+		d.Decision, d.Class = p.decide(reqs)
+	}
+	if set, ref := e.acquireHooks(); set != nil {
+		d = e.runHooks(ctx, set, ref, hookRequest{principal: p, action: reqs[0].Action, resource: reqs[0].Resource, source: info.Source, now: now.Unix()}, d)
+	}
+	return d
+}
