@@ -125,8 +125,8 @@ func TestCheckDecisions(t *testing.T) {
 			if d.Allow && d.Grant.Action == "" {
 				t.Errorf("allowed without naming the grant: %+v", d)
 			}
-			if d.Revision != f.rev {
-				t.Errorf("revision = %d, want %d", d.Revision, f.rev)
+			if d.Revision != f.Revision() {
+				t.Errorf("revision = %d, want %d", d.Revision, f.Revision())
 			}
 			if tc.token != "" && len(tc.token) > 20 && strings.Contains(d.Reason, tc.token[len(tc.token)-20:]) {
 				t.Errorf("reason quotes the token: %q", d.Reason)
@@ -202,7 +202,7 @@ func TestCachedTokenFollowsState(t *testing.T) {
 			Identities: []model.Identity{{IssuerID: testIssuer, Subject: aliceSub}},
 			Grants:     []model.Permission{{Action: "function:*", Resource: aliceRes}}})
 	})
-	if d := f.check(tok, "function:put", aliceRes); !d.Allow || d.Revision != f.rev {
+	if d := f.check(tok, "function:put", aliceRes); !d.Allow || d.Revision != f.Revision() {
 		t.Fatalf("after grant: %+v", d)
 	}
 	// Drop the identity.
