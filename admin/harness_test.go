@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/wardenauthz/warden/sidecar/checkapi"
 	"io"
 	"log/slog"
 	"net/http"
@@ -168,7 +169,11 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	e.eng.Register(mux)
+	checks, err := checkapi.New(e.eng, checkapi.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks.Register(mux)
 	adm.Register(mux)
 	srv.Config.Handler = mux
 	srv.Start()

@@ -25,7 +25,7 @@ func guest(t *testing.T, dir string) []byte {
 		// module takes longer to compile than the store timeout.
 		t.Skip("compiles WebAssembly modules, too slow under the race detector; TestHookSwapUnderLoad in sidecar covers concurrency")
 	}
-	return wasmtest.Build(t, "../policywasm/"+dir, "../policywasm/guest", "../policywasm/abi")
+	return wasmtest.Hook(t, dir)
 }
 
 func hookBody(wasm []byte, extra string) string {

@@ -23,7 +23,7 @@ func hookEngine(b *testing.B, dirs []string, mode string) *sidecar.Engine {
 	b.Cleanup(func() { rt.Close(context.Background()) })
 	var hooks []sidecar.AttachedHook
 	for _, d := range dirs {
-		h, err := rt.Load(context.Background(), d, wasmtest.Build(b, "../policywasm/"+d, "../policywasm/guest", "../policywasm/abi"))
+		h, err := rt.Load(context.Background(), d, wasmtest.Hook(b, d))
 		if err != nil {
 			b.Fatal(err)
 		}

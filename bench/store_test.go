@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/wardenauthz/warden/sidecar/checkapi"
 	"io"
 	"log/slog"
 	"net/http"
@@ -64,7 +65,11 @@ func startNode(b *testing.B, ctx context.Context, c *clientv3.Client, withAdmin 
 		b.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	eng.Register(mux)
+	checks, err := checkapi.New(eng, checkapi.Config{}, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	checks.Register(mux)
 	if withAdmin {
 		adm, err := admin.New(eng, c, storage.NewLayout(""), admin.Config{BaseURL: audience}, admin.Deps{Logger: log})
 		if err != nil {

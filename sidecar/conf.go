@@ -37,9 +37,6 @@ type Config struct {
 	// MaxKeyStaleness is how long fetched keys outlive failed refreshes.
 	// Default 24h.
 	MaxKeyStaleness time.Duration `yaml:"max-key-staleness"`
-	// MinRevisionWait bounds how long a check waits for minRevision.
-	// Default 1s.
-	MinRevisionWait time.Duration `yaml:"min-revision-wait"`
 	// TokenCacheSize bounds the verified-token cache. Default 100000; a
 	// negative size disables the cache.
 	TokenCacheSize int `yaml:"token-cache-size"`
@@ -47,15 +44,6 @@ type Config struct {
 	// warden_check_duration_seconds; every check is counted. Default
 	// DefaultTimingSample; 1 times every check, at about 45 ns each.
 	TimingSample int `yaml:"check-timing-sample"`
-	// DecisionLog selects the check API's decisions to log: DecisionLogOff
-	// (the default, "" too), DecisionLogDeny or DecisionLogAll.
-	DecisionLog string `yaml:"decision-log"`
-	// DecisionLogSample is the share of selected decisions logged, in
-	// (0, 1]. Default 1.
-	DecisionLogSample float64 `yaml:"decision-log-sample"`
-	// BatchTimeout bounds a batch of checks as a whole: slow hooks times
-	// a hundred checks must not hold a request for seconds. Default 2s.
-	BatchTimeout time.Duration `yaml:"batch-timeout"`
 }
 
 func (c *Config) setDefaults() {
@@ -65,23 +53,11 @@ func (c *Config) setDefaults() {
 	if c.MaxKeyStaleness == 0 {
 		c.MaxKeyStaleness = 24 * time.Hour
 	}
-	if c.MinRevisionWait == 0 {
-		c.MinRevisionWait = time.Second
-	}
 	if c.TokenCacheSize == 0 {
 		c.TokenCacheSize = 100_000
 	}
 	if c.TimingSample == 0 {
 		c.TimingSample = DefaultTimingSample
-	}
-	if c.DecisionLog == "" {
-		c.DecisionLog = DecisionLogOff
-	}
-	if c.DecisionLogSample == 0 {
-		c.DecisionLogSample = 1
-	}
-	if c.BatchTimeout == 0 {
-		c.BatchTimeout = 2 * time.Second
 	}
 }
 
@@ -105,22 +81,8 @@ func (c *Config) Validate() error {
 	if c.MaxKeyStaleness < 0 {
 		errs = append(errs, fmt.Errorf("max-key-staleness %s must not be negative", c.MaxKeyStaleness))
 	}
-	if c.BatchTimeout < 0 {
-		errs = append(errs, fmt.Errorf("batch-timeout %s must not be negative", c.BatchTimeout))
-	}
-	if c.MinRevisionWait < 0 {
-		errs = append(errs, fmt.Errorf("min-revision-wait %s must not be negative", c.MinRevisionWait))
-	}
 	if c.TimingSample < 0 {
 		errs = append(errs, fmt.Errorf("check-timing-sample %d must be positive", c.TimingSample))
-	}
-	switch c.DecisionLog {
-	case "", DecisionLogOff, DecisionLogDeny, DecisionLogAll:
-	default:
-		errs = append(errs, fmt.Errorf("decision-log %q must be one of %s, %s, %s", c.DecisionLog, DecisionLogOff, DecisionLogDeny, DecisionLogAll))
-	}
-	if !(c.DecisionLogSample >= 0 && c.DecisionLogSample <= 1) {
-		errs = append(errs, fmt.Errorf("decision-log-sample %g must be a share from 0 (exclusive) to 1", c.DecisionLogSample))
 	}
 	return errors.Join(errs...)
 }

@@ -43,7 +43,7 @@ func (e *Engine) Decide(ctx context.Context, snap *state.Snapshot, token string,
 			start = time.Now()
 		}
 	}
-	p := e.authenticate(ctx, snap, token, e.accountOf(reqs[0].Resource), now)
+	p := e.authenticate(ctx, snap, token, e.AccountOf(reqs[0].Resource), now)
 	d := e.authorize(ctx, snap, p, reqs, info, now)
 	if e.metrics != nil {
 		e.metrics.observeCheck(d.Class, timed, start)

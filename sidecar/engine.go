@@ -32,8 +32,6 @@ type Engine struct {
 	metrics *metrics
 	// realClock says now is time.Now, so its readings time checks too.
 	realClock bool
-	// dlog is nil when decisions are not logged.
-	dlog *decisionLog
 	// awaitHooks, when set, waits until the hooks of a revision are
 	// attached; see AwaitHooksWith.
 	awaitHooks atomic.Pointer[func(context.Context, int64) error]
@@ -105,7 +103,6 @@ func New(st *state.Store, cfg Config, deps Deps) (*Engine, error) {
 		// non-canonical base64, so one signature has one spelling.
 		parser:    jwt.NewParser(jwt.WithoutClaimsValidation(), jwt.WithStrictDecoding()),
 		realClock: realClock,
-		dlog:      newDecisionLog(cfg, deps.Logger.With("component", "decision")),
 	}
 	if deps.Registerer != nil {
 		e.metrics = newMetrics(cfg.TimingSample)
@@ -240,8 +237,9 @@ func (e *Engine) Check(ctx context.Context, token, action, resource string) mode
 	return e.Decide(ctx, e.store.Snapshot(), token, reqs[:], RequestInfo{}).Decision
 }
 
-// accountOf returns the account a resource names, else the default account.
-func (e *Engine) accountOf(resource string) string {
+// AccountOf returns the account a resource names, else the engine's
+// default account.
+func (e *Engine) AccountOf(resource string) string {
 	if acc, ok := model.AccountFromResource(resource); ok {
 		return acc
 	}

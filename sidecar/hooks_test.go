@@ -10,20 +10,10 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/wardenauthz/warden/policywasm"
-	"github.com/wardenauthz/warden/policywasm/wasmtest"
 	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar/internal/testkit"
 	"github.com/wardenauthz/warden/sidecar/state"
 )
-
-// loadHook builds and loads a hook from policywasm's sources.
-func loadHook(t *testing.T, rt *policywasm.Runtime, dir string) *policywasm.Hook {
-	t.Helper()
-	h, err := rt.Load(context.Background(), dir, wasmtest.Build(t, "../policywasm/"+dir, "../policywasm/guest", "../policywasm/abi"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
-}
 
 // TestHooks: hooks restrict or decide over the built-in decision, by action
 // prefix, with the decision context they are documented to receive.
@@ -37,11 +27,11 @@ func TestHooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rt.Close(context.Background())
-	tenant := loadHook(t, rt, "examples/tenant")
-	hours := loadHook(t, rt, "examples/businesshours")
-	ipallow := loadHook(t, rt, "examples/ipallow")
-	allow := loadHook(t, rt, "testdata/guests/allow")
-	trap := loadHook(t, rt, "testdata/guests/trap")
+	tenant := testkit.LoadHook(t, rt, "examples/tenant")
+	hours := testkit.LoadHook(t, rt, "examples/businesshours")
+	ipallow := testkit.LoadHook(t, rt, "examples/ipallow")
+	allow := testkit.LoadHook(t, rt, "testdata/guests/allow")
+	trap := testkit.LoadHook(t, rt, "testdata/guests/trap")
 
 	plain := f.tok("rsa1", aliceSub)
 	// A token with a tenant claim needs a custom mint: the SDK's has none.
@@ -232,7 +222,7 @@ func TestHookSwapUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rt.Close(context.Background())
-	allow := loadHook(t, rt, "testdata/guests/allow")
+	allow := testkit.LoadHook(t, rt, "testdata/guests/allow")
 	sets := [][]AttachedHook{nil, {{Hook: allow}}, {{Hook: allow, Mode: HookDecide}}, {{Hook: allow, ActionPrefix: "function:"}}}
 	tok := f.tok("rsa1", aliceSub)
 	stop := make(chan struct{})
@@ -315,39 +305,5 @@ func TestHookSetDrain(t *testing.T) {
 	defer e.drainMu.Unlock()
 	if len(e.draining) != 0 {
 		t.Fatalf("%d drained sets are still kept", len(e.draining))
-	}
-}
-
-// TestBatchTimeout: a batch is bounded as a whole. With a decide hook that
-// runs to its deadline on every call, a batch of 100 unauthenticated
-// checks stops at --batch-timeout with a 503, and does not run the rest.
-func TestBatchTimeout(t *testing.T) {
-	if raceEnabled {
-		t.Skip("compiles a module, slow under the race detector")
-	}
-	t.Parallel()
-	f := newFixture(t, Config{BatchTimeout: 200 * time.Millisecond})
-	rt, err := policywasm.NewRuntime(context.Background(), policywasm.Config{PoolSize: 1, Timeout: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close(context.Background())
-	loop := loadHook(t, rt, "testdata/guests/loop")
-	if _, err := f.eng.SetHooks([]AttachedHook{{Hook: loop, Name: "slow", Mode: HookDecide}}); err != nil {
-		t.Fatal(err)
-	}
-	srv := f.server()
-	body := `{"checks":[` + strings.TrimSuffix(strings.Repeat(`{"action":"function:get","resource":"/x/"},`, 100), ",") + `]}`
-	status, out := post(t, srv.URL+"/v1/check/batch", "", body)
-	if status != 503 || !strings.Contains(string(out), "the batch took longer than 200ms (--batch-timeout)") {
-		t.Fatalf("%d %s", status, out)
-	}
-	st := loop.Stats()
-	calls := st.Calls
-	for _, n := range st.Failures {
-		calls += n
-	}
-	if calls >= 100 {
-		t.Fatalf("the hook ran %d times; the batch should have stopped early", calls)
 	}
 }

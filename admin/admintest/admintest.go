@@ -7,6 +7,7 @@ package admintest
 import (
 	"context"
 	"fmt"
+	"github.com/wardenauthz/warden/sidecar/checkapi"
 	"io"
 	"log/slog"
 	"net/http"
@@ -121,7 +122,11 @@ func (s *Server) start(ctx context.Context, dir string, o Options, log *slog.Log
 		return err
 	}
 	mux := http.NewServeMux()
-	eng.Register(mux)
+	checks, err := checkapi.New(eng, checkapi.Config{}, nil)
+	if err != nil {
+		return err
+	}
+	checks.Register(mux)
 	adm.Register(mux)
 	s.srv.Config.Handler = mux
 	s.srv.Start()

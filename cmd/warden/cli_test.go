@@ -272,7 +272,7 @@ func TestExitCodes(t *testing.T) {
 func TestCLIHooks(t *testing.T) {
 	c, d := cliWithRoot(t)
 	wasm := filepath.Join(c.dir, "tenant.wasm")
-	if err := os.WriteFile(wasm, wasmtest.Build(t, "../../policywasm/examples/tenant", "../../policywasm/guest", "../../policywasm/abi"), 0o644); err != nil {
+	if err := os.WriteFile(wasm, wasmtest.Hook(t, "examples/tenant"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	res := "/account/" + d.Account + "/subscription/sub-0000000000000001/"
@@ -474,7 +474,7 @@ func TestCLIParity(t *testing.T) {
 
 	// hook ls.
 	wasm := filepath.Join(c.dir, "allow.wasm")
-	if err := os.WriteFile(wasm, wasmtest.Build(t, "../../policywasm/testdata/guests/allow", "../../policywasm/guest", "../../policywasm/abi"), 0o644); err != nil {
+	if err := os.WriteFile(wasm, wasmtest.Hook(t, "testdata/guests/allow"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if out := c.must("hook", "ls"); strings.Count(out, "\n") != 1 {

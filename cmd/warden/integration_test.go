@@ -77,7 +77,7 @@ func TestClusterTwoWardensShareOneCluster(t *testing.T) {
 	// A hook registered on A reaches B through the store: B compiles it
 	// and applies it to its checks, and counts its calls. A check on B at
 	// the revision of the hook's write waits until B has attached it.
-	tenant := wasmtest.Build(t, "../../policywasm/examples/tenant", "../../policywasm/guest", "../../policywasm/abi")
+	tenant := wasmtest.Hook(t, "examples/tenant")
 	r = a.mustCall(t, http.MethodPut, "/v1/account/"+acc+"/hook/tenant", rootTok,
 		map[string]string{"module": base64.StdEncoding.EncodeToString(tenant), "actionPrefix": "function:"}, nil)
 	if d := b.check(t, aliceTok, "function:get", resource, revision(t, r)); d.Allow || !strings.Contains(d.Reason, `hook "tenant" denied`) {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/wardenauthz/warden/internal/httpkit"
+	"github.com/wardenauthz/warden/sidecar/checkapi"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -40,6 +41,7 @@ const (
 // serveFlags are the flags of warden serve.
 type serveFlags struct {
 	engine        sidecar.Config
+	checks        checkapi.Config
 	audiences     listFlag
 	listen        string
 	diagListen    string
@@ -80,8 +82,8 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.BoolVar(&f.engine.AllowInsecureKeyURLs, "allow-insecure-key-urls", false, "accept http:// key URLs (loopback tests only)")
 	fs.BoolVar(&f.engine.AllowTokensWithoutExp, "allow-tokens-without-exp", false, "accept tokens that carry no exp")
 	fs.DurationVar(&f.engine.MaxKeyStaleness, "max-key-staleness", 24*time.Hour, "how long fetched keys outlive failed refreshes")
-	fs.DurationVar(&f.engine.MinRevisionWait, "min-revision-wait", time.Second, "how long a check waits for minRevision")
-	fs.DurationVar(&f.engine.BatchTimeout, "batch-timeout", 2*time.Second, "how long a batch of checks may take as a whole; one that runs past it answers 503")
+	fs.DurationVar(&f.checks.MinRevisionWait, "min-revision-wait", time.Second, "how long a check waits for minRevision")
+	fs.DurationVar(&f.checks.BatchTimeout, "batch-timeout", 2*time.Second, "how long a batch of checks may take as a whole; one that runs past it answers 503")
 	fs.IntVar(&f.engine.TokenCacheSize, "token-cache-size", 100_000, "verified tokens kept in the token cache (`N`; -1: no cache)")
 	fs.StringVar(&f.engine.PermissionsClaim, "permissions-claim", sidecar.DefaultPermissionsClaim, "the inline-permissions `claim`")
 	fs.StringVar(&f.boot.Issuer, "bootstrap-issuer", "", "an `issuer` to register on every start, whose subject --bootstrap-subject becomes the root client's identity")
@@ -94,8 +96,8 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.IntVar(&f.hooks.PoolSize, "hook-pool-size", 0, "instances of each policy hook (default GOMAXPROCS)")
 	fs.StringVar(&f.hooks.CacheDir, "hook-cache-dir", "", "`directory` keeping compiled policy hooks across restarts (default: in memory)")
 	fs.IntVar(&f.engine.TimingSample, "check-timing-sample", sidecar.DefaultTimingSample, "time one check in `N` for warden_check_duration_seconds (1: every check, about 45 ns each); every check is counted")
-	fs.StringVar(&f.engine.DecisionLog, "decision-log", sidecar.DecisionLogOff, "log the check API's decisions to stderr as JSON: off, deny (denials only) or all")
-	fs.Float64Var(&f.engine.DecisionLogSample, "decision-log-sample", 1, "the `share` of the selected decisions logged, from 0 (exclusive) to 1")
+	fs.StringVar(&f.checks.DecisionLog, "decision-log", checkapi.DecisionLogOff, "log the check API's decisions to stderr as JSON: off, deny (denials only) or all")
+	fs.Float64Var(&f.checks.DecisionLogSample, "decision-log-sample", 1, "the `share` of the selected decisions logged, from 0 (exclusive) to 1")
 	fs.IntVar(&f.http.maxConns, "max-connections", defaultMaxConns, "connections the API listener holds at most; at the cap, a new one takes the place of the one idle the longest")
 	fs.DurationVar(&f.http.readTimeout, "read-timeout", 30*time.Second, "how long a client may take to send a whole request, body included")
 	fs.DurationVar(&f.http.writeTimeout, "write-timeout", 3*time.Minute, "how long a request may take until its answer is written (longer than the slowest route: a hook upload compiles its module)")
@@ -132,10 +134,10 @@ func (f *serveFlags) complete() error {
 	if f.engine.TimingSample < 1 {
 		errs = append(errs, fmt.Errorf("--check-timing-sample %d must be at least 1", f.engine.TimingSample))
 	}
-	switch f.engine.DecisionLog {
-	case sidecar.DecisionLogOff, sidecar.DecisionLogDeny, sidecar.DecisionLogAll:
+	switch f.checks.DecisionLog {
+	case checkapi.DecisionLogOff, checkapi.DecisionLogDeny, checkapi.DecisionLogAll:
 	default:
-		errs = append(errs, fmt.Errorf("--decision-log %q must be one of off, deny, all", f.engine.DecisionLog))
+		errs = append(errs, fmt.Errorf("--decision-log %q must be one of off, deny, all", f.checks.DecisionLog))
 	}
 	if f.http.maxConns < 1 {
 		errs = append(errs, fmt.Errorf("--max-connections %d must be at least 1", f.http.maxConns))
@@ -145,8 +147,8 @@ func (f *serveFlags) complete() error {
 			errs = append(errs, fmt.Errorf("%s %s must be positive", name, d))
 		}
 	}
-	if !(f.engine.DecisionLogSample > 0 && f.engine.DecisionLogSample <= 1) {
-		errs = append(errs, fmt.Errorf("--decision-log-sample %g must be more than 0 and at most 1", f.engine.DecisionLogSample))
+	if !(f.checks.DecisionLogSample > 0 && f.checks.DecisionLogSample <= 1) {
+		errs = append(errs, fmt.Errorf("--decision-log-sample %g must be more than 0 and at most 1", f.checks.DecisionLogSample))
 	}
 	f.boot.Account, f.boot.DataDir = f.engine.DefaultAccount, f.dataDir
 	return errors.Join(errs...)
@@ -314,7 +316,11 @@ func assemble(f *serveFlags, client *clientv3.Client, layout storage.Layout, adm
 	if f.role == roleAdmin {
 		refuseChecks(mux)
 	} else {
-		eng.Register(mux)
+		checks, err := checkapi.New(eng, f.checks, log)
+		if err != nil {
+			return fail(usageError{err})
+		}
+		checks.Register(mux)
 	}
 	if f.role == roleSidecar {
 		admin.RegisterRefusal(mux)

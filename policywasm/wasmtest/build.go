@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -89,4 +90,18 @@ func sourceHash(t testing.TB, dirs ...string) string {
 		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// Hook builds the hook whose sources are in dir under policywasm (like
+// "examples/tenant" or "testdata/guests/allow"), from any package's tests:
+// it finds policywasm beside this file, and hashes the guest kit and the
+// ABI with the hook.
+func Hook(t testing.TB, dir string) []byte {
+	t.Helper()
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("wasmtest: cannot find its own sources")
+	}
+	root := filepath.Dir(filepath.Dir(self)) // policywasm
+	return Build(t, filepath.Join(root, dir), filepath.Join(root, "guest"), filepath.Join(root, "abi"))
 }

@@ -5,6 +5,7 @@
 package testkit
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/wardenauthz/warden/policywasm"
+	"github.com/wardenauthz/warden/policywasm/wasmtest"
 	"github.com/wardenauthz/warden/sdk"
 	"github.com/wardenauthz/warden/sdk/model"
 	"github.com/wardenauthz/warden/sidecar/state"
@@ -193,4 +196,15 @@ func AliceClaims(now time.Time, edit func(jwt.MapClaims)) jwt.MapClaims {
 		edit(c)
 	}
 	return c
+}
+
+// LoadHook loads the hook whose sources are in dir under policywasm (like
+// "examples/tenant") into rt.
+func LoadHook(t testing.TB, rt *policywasm.Runtime, dir string) *policywasm.Hook {
+	t.Helper()
+	h, err := rt.Load(context.Background(), dir, wasmtest.Hook(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

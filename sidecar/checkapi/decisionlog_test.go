@@ -1,11 +1,10 @@
-package sidecar
+package checkapi
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -49,18 +48,11 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// logFixture is the fixture with its engine logging decisions to a buffer.
+// logFixture is the fixture with its decision log written to a buffer.
 func logFixture(t *testing.T, cfg Config) (*fixture, *syncBuffer) {
 	t.Helper()
-	f := newFixture(t, Config{})
 	buf := &syncBuffer{}
-	cfg.Audiences, cfg.DefaultAccount = []string{testAud}, testAcc
-	eng, err := New(f.store, cfg, Deps{Now: f.clock.Now, Logger: slog.New(slog.NewJSONHandler(buf, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.eng = eng
-	return f, buf
+	return newFixtureLogging(t, cfg, buf), buf
 }
 
 func checkWithID(t *testing.T, url, token, requestID, body string) (string, int) {
@@ -181,9 +173,9 @@ func TestDecisionLog(t *testing.T) {
 }
 
 func TestDecisionLogConfig(t *testing.T) {
-	for _, cfg := range []Config{{DecisionLog: "denials"}, {DecisionLogSample: 1.5}, {DecisionLogSample: -0.1}} {
-		cfg.Audiences = []string{testAud}
-		if _, err := New(newFixture(t, Config{}).store, cfg, Deps{}); err == nil {
+	eng := newFixture(t, Config{}).eng
+	for _, cfg := range []Config{{DecisionLog: "denials"}, {DecisionLogSample: 1.5}, {DecisionLogSample: -0.1}, {BatchTimeout: -1}, {MinRevisionWait: -1}} {
+		if _, err := New(eng, cfg, nil); err == nil {
 			t.Errorf("%+v was accepted", cfg)
 		}
 	}

@@ -1,4 +1,7 @@
-package sidecar
+// Package checkapi is the check API, one of the engine's front doors:
+// POST /v1/check and /v1/check/batch. It turns a request into
+// requirements and a decision into a response; the engine decides.
+package checkapi
 
 import (
 	"bytes"
@@ -6,21 +9,97 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/wardenauthz/warden/internal/httpkit"
 	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar"
 	"github.com/wardenauthz/warden/sidecar/state"
 )
 
 // MaxBatch is the largest number of checks in one batch.
 const MaxBatch = 100
 
+// Config configures the check API. The zero value of each field is its
+// default.
+type Config struct {
+	// MinRevisionWait bounds how long a check waits for minRevision.
+	// Default 1s.
+	MinRevisionWait time.Duration `yaml:"min-revision-wait"`
+	// BatchTimeout bounds a batch of checks as a whole: slow hooks times
+	// a hundred checks must not hold a request for seconds. Default 2s.
+	BatchTimeout time.Duration `yaml:"batch-timeout"`
+	// DecisionLog selects the decisions to log: DecisionLogOff (the
+	// default, "" too), DecisionLogDeny or DecisionLogAll.
+	DecisionLog string `yaml:"decision-log"`
+	// DecisionLogSample is the share of selected decisions logged, in
+	// (0, 1]. Default 1.
+	DecisionLogSample float64 `yaml:"decision-log-sample"`
+}
+
+func (c *Config) setDefaults() {
+	if c.MinRevisionWait == 0 {
+		c.MinRevisionWait = time.Second
+	}
+	if c.BatchTimeout == 0 {
+		c.BatchTimeout = 2 * time.Second
+	}
+	if c.DecisionLog == "" {
+		c.DecisionLog = DecisionLogOff
+	}
+	if c.DecisionLogSample == 0 {
+		c.DecisionLogSample = 1
+	}
+}
+
+// Validate reports every problem with the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.BatchTimeout < 0 {
+		errs = append(errs, fmt.Errorf("batch-timeout %s must not be negative", c.BatchTimeout))
+	}
+	if c.MinRevisionWait < 0 {
+		errs = append(errs, fmt.Errorf("min-revision-wait %s must not be negative", c.MinRevisionWait))
+	}
+	switch c.DecisionLog {
+	case "", DecisionLogOff, DecisionLogDeny, DecisionLogAll:
+	default:
+		errs = append(errs, fmt.Errorf("decision-log %q must be one of %s, %s, %s", c.DecisionLog, DecisionLogOff, DecisionLogDeny, DecisionLogAll))
+	}
+	if !(c.DecisionLogSample >= 0 && c.DecisionLogSample <= 1) {
+		errs = append(errs, fmt.Errorf("decision-log-sample %g must be a share from 0 (exclusive) to 1", c.DecisionLogSample))
+	}
+	return errors.Join(errs...)
+}
+
+// API serves the check API over an engine.
+type API struct {
+	eng *sidecar.Engine
+	cfg Config
+	// dlog is nil when decisions are not logged.
+	dlog *decisionLog
+}
+
+// New returns the check API over eng. Its decision log writes to log
+// (slog.Default() when nil).
+func New(eng *sidecar.Engine, cfg Config, log *slog.Logger) (*API, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("check API configuration: %w", err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &API{eng: eng, cfg: cfg, dlog: newDecisionLog(cfg, log.With("component", "decision"))}, nil
+}
+
 // Register adds the check API's routes to mux.
-func (e *Engine) Register(mux *http.ServeMux) {
-	mux.Handle("POST /v1/check", httpkit.HandlerFunc(e.serveCheck))
-	mux.Handle("POST /v1/check/batch", httpkit.HandlerFunc(e.serveBatch))
+func (a *API) Register(mux *http.ServeMux) {
+	mux.Handle("POST /v1/check", httpkit.HandlerFunc(a.serveCheck))
+	mux.Handle("POST /v1/check/batch", httpkit.HandlerFunc(a.serveBatch))
 }
 
 type checkRequest struct {
@@ -38,7 +117,7 @@ type batchResponse struct {
 	Results []model.Decision `json:"results"`
 }
 
-func (e *Engine) serveCheck(w http.ResponseWriter, r *http.Request) error {
+func (a *API) serveCheck(w http.ResponseWriter, r *http.Request) error {
 	var req checkRequest
 	if err := httpkit.DecodeJSON(w, r, httpkit.MaxBodySize, &req); err != nil {
 		return err
@@ -47,19 +126,19 @@ func (e *Engine) serveCheck(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	snap, err := e.snapshotAt(r.Context(), req.MinRevision)
+	snap, err := a.snapshotAt(r.Context(), req.MinRevision)
 	if err != nil {
 		return err
 	}
-	call := e.startCall(w, r)
+	call := a.startCall(w, r)
 	reqs := [1]model.Permission{{Action: action, Resource: resource}}
-	d := e.Decide(r.Context(), snap, httpkit.Bearer(r), reqs[:], RequestInfo{Source: httpkit.Source(r)})
-	e.logDecision(r.Context(), call, -1, action, resource, d)
+	d := a.eng.Decide(r.Context(), snap, httpkit.Bearer(r), reqs[:], sidecar.RequestInfo{Source: httpkit.Source(r)})
+	a.logDecision(r.Context(), call, -1, action, resource, d)
 	writeDecision(w, d.Decision)
 	return nil
 }
 
-func (e *Engine) serveBatch(w http.ResponseWriter, r *http.Request) error {
+func (a *API) serveBatch(w http.ResponseWriter, r *http.Request) error {
 	var req batchRequest
 	if err := httpkit.DecodeJSON(w, r, httpkit.MaxBodySize, &req); err != nil {
 		return err
@@ -75,32 +154,32 @@ func (e *Engine) serveBatch(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	snap, err := e.snapshotAt(r.Context(), req.MinRevision)
+	snap, err := a.snapshotAt(r.Context(), req.MinRevision)
 	if err != nil {
 		return err
 	}
-	call := e.startCall(w, r)
-	token, info := httpkit.Bearer(r), RequestInfo{Source: httpkit.Source(r)}
+	call := a.startCall(w, r)
+	token, info := httpkit.Bearer(r), sidecar.RequestInfo{Source: httpkit.Source(r)}
 	// The batch as a whole is bounded: its hooks see the deadline, and a
 	// batch that runs past it is refused whole, never half decided.
-	ctx, cancel := context.WithTimeout(r.Context(), e.cfg.BatchTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.BatchTimeout)
 	defer cancel()
 	out := batchResponse{Results: make([]model.Decision, len(req.Checks))}
-	decisions := make([]Decision, len(req.Checks))
+	decisions := make([]sidecar.Decision, len(req.Checks))
 	for i, c := range req.Checks {
 		if ctx.Err() != nil {
 			return httpkit.Errorf(http.StatusServiceUnavailable, "the batch took longer than %s (--batch-timeout) and was stopped after %d of its %d checks; send fewer checks at once",
-				e.cfg.BatchTimeout, i, len(req.Checks))
+				a.cfg.BatchTimeout, i, len(req.Checks))
 		}
 		reqs := [1]model.Permission{{Action: *c.Action, Resource: *c.Resource}}
-		decisions[i] = e.Decide(ctx, snap, token, reqs[:], info)
+		decisions[i] = a.eng.Decide(ctx, snap, token, reqs[:], info)
 		out.Results[i] = decisions[i].Decision
 	}
 	if ctx.Err() != nil {
-		return httpkit.Errorf(http.StatusServiceUnavailable, "the batch took longer than %s (--batch-timeout); send fewer checks at once", e.cfg.BatchTimeout)
+		return httpkit.Errorf(http.StatusServiceUnavailable, "the batch took longer than %s (--batch-timeout); send fewer checks at once", a.cfg.BatchTimeout)
 	}
 	for i, c := range req.Checks {
-		e.logDecision(r.Context(), call, i, *c.Action, *c.Resource, decisions[i])
+		a.logDecision(r.Context(), call, i, *c.Action, *c.Resource, decisions[i])
 	}
 	httpkit.WriteJSON(w, http.StatusOK, out)
 	return nil
@@ -135,24 +214,24 @@ func (c checkRequest) requirement(prefix string) (action, resource string, err e
 // snapshotAt returns the current snapshot once it is at minRevision or
 // later, waiting at most MinRevisionWait; otherwise a 503 that says what
 // is late.
-func (e *Engine) snapshotAt(ctx context.Context, minRevision int64) (*state.Snapshot, error) {
+func (a *API) snapshotAt(ctx context.Context, minRevision int64) (*state.Snapshot, error) {
 	switch {
 	case minRevision < 0:
 		return nil, httpkit.Errorf(http.StatusBadRequest, `"minRevision" must be a positive number`)
 	case minRevision == 0:
-		return e.store.Snapshot(), nil
+		return a.eng.Store().Snapshot(), nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.MinRevisionWait)
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.MinRevisionWait)
 	defer cancel()
-	snap, err := e.WaitRevision(ctx, minRevision)
+	snap, err := a.eng.WaitRevision(ctx, minRevision)
 	switch {
 	case err == nil:
 		return snap, nil
-	case errors.Is(err, ErrHooksBehind):
+	case errors.Is(err, sidecar.ErrHooksBehind):
 		return nil, httpkit.Errorf(http.StatusServiceUnavailable, "the policy hooks of revision %d were not attached within %s (this node's state is at revision %d); they may still be compiling",
-			minRevision, e.cfg.MinRevisionWait, e.store.Revision())
+			minRevision, a.cfg.MinRevisionWait, a.eng.Store().Revision())
 	}
-	return nil, httpkit.Errorf(http.StatusServiceUnavailable, "revision %d was not reached within %s; this node is at revision %d", minRevision, e.cfg.MinRevisionWait, e.store.Revision())
+	return nil, httpkit.Errorf(http.StatusServiceUnavailable, "revision %d was not reached within %s; this node is at revision %d", minRevision, a.cfg.MinRevisionWait, a.eng.Store().Revision())
 }
 
 // decisionWriter encodes a decision into a buffer it keeps, with an

@@ -1,4 +1,4 @@
-package sidecar
+package checkapi
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wardenauthz/warden/internal/httpkit"
+	"github.com/wardenauthz/warden/sidecar"
 )
 
 // Decision log modes.
@@ -40,7 +41,7 @@ func newDecisionLog(cfg Config, log *slog.Logger) *decisionLog {
 }
 
 // wants reports whether to log a decision of class c.
-func (l *decisionLog) wants(c ReasonClass) bool {
+func (l *decisionLog) wants(c sidecar.ReasonClass) bool {
 	if l.denyOnly && c.Allows() {
 		return false
 	}
@@ -56,8 +57,8 @@ type loggedCall struct {
 
 // startCall gives a request its call id and sends it back, when the log is
 // on; otherwise it returns nil.
-func (e *Engine) startCall(w http.ResponseWriter, r *http.Request) *loggedCall {
-	if e.dlog == nil {
+func (a *API) startCall(w http.ResponseWriter, r *http.Request) *loggedCall {
+	if a.dlog == nil {
 		return nil
 	}
 	c := &loggedCall{id: callID(r.Header.Get("X-Request-Id")), source: httpkit.Source(r), start: time.Now()}
@@ -68,8 +69,8 @@ func (e *Engine) startCall(w http.ResponseWriter, r *http.Request) *loggedCall {
 // logDecision writes a decision when the call is logged and the decision
 // passes the filter and the sample. index is its place in a batch, -1
 // for a single check.
-func (e *Engine) logDecision(ctx context.Context, c *loggedCall, index int, action, resource string, d Decision) {
-	if c == nil || !e.dlog.wants(d.Class) {
+func (a *API) logDecision(ctx context.Context, c *loggedCall, index int, action, resource string, d sidecar.Decision) {
+	if c == nil || !a.dlog.wants(d.Class) {
 		return
 	}
 	attrs := make([]slog.Attr, 0, 14)
@@ -81,7 +82,7 @@ func (e *Engine) logDecision(ctx context.Context, c *loggedCall, index int, acti
 		slog.String("reason", d.Reason),
 		slog.String("action", action),
 		slog.String("resource", resource),
-		slog.String("account", e.accountOf(resource)),
+		slog.String("account", a.eng.AccountOf(resource)),
 		slog.Int64("revision", d.Revision),
 	)
 	if index >= 0 {
@@ -97,7 +98,7 @@ func (e *Engine) logDecision(ctx context.Context, c *loggedCall, index int, acti
 		attrs = append(attrs, slog.String("source", c.source))
 	}
 	attrs = append(attrs, slog.Float64("elapsed_us", float64(time.Since(c.start).Nanoseconds())/1e3))
-	e.dlog.log.LogAttrs(ctx, slog.LevelInfo, "decision", attrs...)
+	a.dlog.log.LogAttrs(ctx, slog.LevelInfo, "decision", attrs...)
 }
 
 // maxCallID bounds a caller's request id; a longer or odder one is

@@ -1,4 +1,4 @@
-package sidecar
+package checkapi
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"github.com/wardenauthz/warden/internal/httpkit"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -15,14 +14,6 @@ import (
 	"github.com/wardenauthz/warden/sdk/model"
 	"github.com/wardenauthz/warden/sidecar/state"
 )
-
-func (f *fixture) server() *httptest.Server {
-	mux := http.NewServeMux()
-	f.eng.Register(mux)
-	srv := httptest.NewServer(mux)
-	f.t.Cleanup(srv.Close)
-	return srv
-}
 
 func post(t *testing.T, url, auth, body string) (int, []byte) {
 	t.Helper()
@@ -143,7 +134,7 @@ func TestMinRevisionWaits(t *testing.T) {
 		_ = json.Unmarshal(raw, &d)
 		done <- d
 	}()
-	f.apply(func(b *state.Batch) {
+	f.Apply(func(b *state.Batch) {
 		b.PutAgent(model.Agent{ID: bobID, Type: model.AgentClient, Account: testAcc,
 			Identities: []model.Identity{{IssuerID: testIssuer, Subject: "bob"}},
 			Grants:     []model.Permission{{Action: "function:*", Resource: "/"}}})

@@ -1,4 +1,4 @@
-package sidecar
+package checkapi
 
 import (
 	"net/http"
@@ -11,8 +11,7 @@ import (
 // request built anew each time (httptest's own allocations included).
 func BenchmarkServeCheck(b *testing.B) {
 	f := newFixture(b, Config{})
-	mux := http.NewServeMux()
-	f.eng.Register(mux)
+	mux := f.mux()
 	auth := "Bearer " + f.tok("rsa1", aliceSub)
 	body := `{"action":"function:get","resource":"` + aliceRes + `"}`
 	b.ReportAllocs()

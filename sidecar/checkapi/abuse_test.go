@@ -1,4 +1,4 @@
-package sidecar
+package checkapi
 
 import (
 	"encoding/base64"
@@ -19,7 +19,7 @@ func TestAbuseCases(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, Config{})
 	srv := f.server()
-	now := f.clock.Now()
+	now := f.Clock.Now()
 	claims := jwt.MapClaims{"iss": testIssuer, "sub": aliceSub, "aud": testAud, "exp": now.Add(time.Hour).Unix()}
 	rsa1, ec256 := key(t, "rsa1"), key(t, "ec256")
 	valid := f.tok("rsa1", aliceSub)

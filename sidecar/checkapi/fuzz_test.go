@@ -1,0 +1,61 @@
+package checkapi
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// FuzzCheckBody feeds arbitrary JSON bodies to both check routes: the answer
+// is a decision (200), a clear 400 or 413, never a 5xx or a panic.
+func FuzzCheckBody(f *testing.F) {
+	fx := newFixture(f, Config{MinRevisionWait: 1})
+	mux := fx.mux()
+	tok := fx.tok("rsa1", aliceSub)
+	for _, s := range []string{
+		`{"action":"function:get","resource":"` + aliceRes + `"}`,
+		`{"action":"a","resource":"/","minRevision":1}`,
+		`{"checks":[{"action":"a","resource":"/"}]}`,
+		`{"checks":null}`, `{"action":null}`, `[]`, `null`, `"x"`, `{"minRevision":1e400}`,
+	} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, body string, batch bool) {
+		path := "/v1/check"
+		if batch {
+			path = "/v1/check/batch"
+		}
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		switch rec.Code {
+		case 200, 400, 413, 503:
+		default:
+			t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body)
+		}
+		if !strings.HasPrefix(rec.Body.String(), "{") {
+			t.Fatalf("non-JSON answer %q", rec.Body)
+		}
+	})
+}
+
+// FuzzCallID: a caller's X-Request-Id is kept only when it is a plain
+// token of at most 128 characters; whatever comes in, the call id that
+// goes to the log and the answer's header is one.
+func FuzzCallID(f *testing.F) {
+	for _, s := range []string{"", "req-42", "a b", "x\ny", strings.Repeat("a", 129), "ünïcode", `"quoted"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		id := callID(in)
+		if id == "" || len(id) > maxCallID || !plainID(id) {
+			t.Fatalf("callID(%q) = %q", in, id)
+		}
+		if in != "" && len(in) <= maxCallID && plainID(in) && id != in {
+			t.Fatalf("callID(%q) = %q, dropping a usable id", in, id)
+		}
+	})
+}

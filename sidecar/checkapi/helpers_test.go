@@ -1,0 +1,85 @@
+package checkapi
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/wardenauthz/warden/sdk"
+	"github.com/wardenauthz/warden/sidecar"
+	"github.com/wardenauthz/warden/sidecar/internal/testkit"
+)
+
+// The world of the tests (testkit), by its short names here.
+const (
+	testAud    = testkit.Aud
+	testIssuer = testkit.Issuer
+	testAcc    = testkit.Acc
+	aliceID    = testkit.AliceID
+	bobID      = testkit.BobID
+	carolID    = testkit.CarolID
+	aliceSub   = testkit.AliceSub
+	aliceRes   = testkit.AliceRes
+	accountRe  = testkit.AccountRes
+	otherAcc   = testkit.OtherAcc
+)
+
+var (
+	key    = testkit.Key
+	pemOf  = testkit.PEM
+	rawTok = testkit.RawTok
+)
+
+// fixture is the check API over an engine in a testkit world.
+type fixture struct {
+	*testkit.World
+	t   testing.TB
+	eng *sidecar.Engine
+	api *API
+}
+
+// newFixture builds the check API with cfg over an engine in a populated
+// world.
+func newFixture(t testing.TB, cfg Config) *fixture {
+	t.Helper()
+	return newFixtureLogging(t, cfg, io.Discard)
+}
+
+// newFixtureLogging is newFixture with the decision log written to out.
+func newFixtureLogging(t testing.TB, cfg Config, out io.Writer) *fixture {
+	t.Helper()
+	w := testkit.New(t)
+	eng, err := sidecar.New(w.Store, sidecar.Config{Audiences: []string{testAud}, DefaultAccount: testAcc},
+		sidecar.Deps{Now: w.Clock.Now, Registerer: w.Reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := New(eng, cfg, slog.New(slog.NewJSONHandler(out, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Populate()
+	return &fixture{World: w, t: t, eng: eng, api: api}
+}
+
+// mux serves the check API's routes.
+func (f *fixture) mux() *http.ServeMux {
+	mux := http.NewServeMux()
+	f.api.Register(mux)
+	return mux
+}
+
+// server serves the check API on loopback until the test ends.
+func (f *fixture) server() *httptest.Server {
+	srv := httptest.NewServer(f.mux())
+	f.t.Cleanup(srv.Close)
+	return srv
+}
+
+// tok mints a token for subject signed with the named key (kid = name).
+func (f *fixture) tok(keyName, subject string, edit ...func(*sdk.TokenSpec)) string {
+	f.t.Helper()
+	return f.Tok(keyName, subject, edit...)
+}
