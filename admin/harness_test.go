@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/wardenauthz/warden/internal/testkit"
 	"github.com/wardenauthz/warden/sidecar/checkapi"
 	"io"
 	"log/slog"
@@ -67,17 +68,7 @@ const (
 var prefixes atomic.Int64
 
 // clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type clock = testkit.Clock
 
 var (
 	keyOnce sync.Once
@@ -116,7 +107,7 @@ type Engine = sidecar.Engine
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, clock: &clock{t: time.Now().Truncate(time.Second)},
+	e := &env{t: t, clock: testkit.NewClock(time.Now().Truncate(time.Second)),
 		layout: storage.NewLayout(fmt.Sprintf("/test/%s/%d/", strings.ReplaceAll(t.Name(), "/", "_"), prefixes.Add(1)))}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

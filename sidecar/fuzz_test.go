@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"github.com/wardenauthz/warden/internal/testkit"
 	"strings"
 	"testing"
 )
@@ -10,18 +11,18 @@ import (
 // more than a short piece of the token in its reason.
 func FuzzCheckToken(f *testing.F) {
 	fx := newFixture(f, Config{})
-	valid := fx.tok("rsa1", aliceSub)
-	validEd := fx.tok("ed", aliceSub)
+	valid := fx.tok("rsa1", testkit.AliceSub)
+	validEd := fx.tok("ed", testkit.AliceSub)
 	f.Add(valid)
 	f.Add(validEd)
-	f.Add(withHeader(f, valid, `{"alg":"none","kid":"rsa1"}`))
-	f.Add(withHeader(f, valid, `{"alg":"HS256","kid":"rsa1"}`))
-	f.Add(withHeader(f, valid, `{"alg":"RS256","kid":["x"]}`))
+	f.Add(testkit.WithHeader(f, valid, `{"alg":"none","kid":"rsa1"}`))
+	f.Add(testkit.WithHeader(f, valid, `{"alg":"HS256","kid":"rsa1"}`))
+	f.Add(testkit.WithHeader(f, valid, `{"alg":"RS256","kid":["x"]}`))
 	f.Add("e30.e30.")
 	f.Add("..")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, token string) {
-		d := fx.check(token, "function:get", aliceRes)
+		d := fx.check(token, "function:get", testkit.AliceRes)
 		switch d.Status {
 		case 200:
 			// Only the two seeds are signed; strict base64 decoding rules

@@ -5,32 +5,10 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/wardenauthz/warden/internal/testkit"
 	"github.com/wardenauthz/warden/sdk"
 	"github.com/wardenauthz/warden/sdk/model"
-	"github.com/wardenauthz/warden/sidecar/internal/testkit"
 	"github.com/wardenauthz/warden/sidecar/state"
-)
-
-// The world of the engine's tests (testkit), by its short names here.
-const (
-	testAud    = testkit.Aud
-	testIssuer = testkit.Issuer
-	testAcc    = testkit.Acc
-	otherAcc   = testkit.OtherAcc
-	aliceID    = testkit.AliceID
-	bobID      = testkit.BobID
-	carolID    = testkit.CarolID
-	aliceSub   = testkit.AliceSub
-	aliceRes   = testkit.AliceRes
-	accountRe  = testkit.AccountRes
-)
-
-var (
-	key         = testkit.Key
-	pemOf       = testkit.PEM
-	rawTok      = testkit.RawTok
-	withHeader  = testkit.WithHeader
-	aliceClaims = testkit.AliceClaims
 )
 
 // fixture is an engine in a testkit world.
@@ -56,10 +34,10 @@ func newFixtureWith(t testing.TB, cfg Config, deps Deps) *fixture {
 	w := testkit.New(t)
 	f := &fixture{World: w, t: t, store: w.Store, clock: w.Clock, reg: w.Reg}
 	if cfg.Audiences == nil {
-		cfg.Audiences = []string{testAud}
+		cfg.Audiences = []string{testkit.Aud}
 	}
 	if cfg.DefaultAccount == "" {
-		cfg.DefaultAccount = testAcc
+		cfg.DefaultAccount = testkit.Acc
 	}
 	deps.Now, deps.Registerer = f.clock.Now, f.reg
 	eng, err := New(f.store, cfg, deps)

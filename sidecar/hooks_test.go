@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/wardenauthz/warden/internal/testkit"
 	"github.com/wardenauthz/warden/policywasm"
 	"github.com/wardenauthz/warden/sdk/model"
-	"github.com/wardenauthz/warden/sidecar/internal/testkit"
 	"github.com/wardenauthz/warden/sidecar/state"
 )
 
@@ -33,13 +33,13 @@ func TestHooks(t *testing.T) {
 	allow := testkit.LoadHook(t, rt, "testdata/guests/allow")
 	trap := testkit.LoadHook(t, rt, "testdata/guests/trap")
 
-	plain := f.tok("rsa1", aliceSub)
+	plain := f.tok("rsa1", testkit.AliceSub)
 	// A token with a tenant claim needs a custom mint: the SDK's has none.
-	tenantTok := rawTok(t, jwt.SigningMethodRS256, key(t, "rsa1"), map[string]any{"kid": "rsa1"}, jwt.MapClaims{
-		"iss": testIssuer, "sub": aliceSub, "aud": testAud, "exp": f.clock.Now().Add(time.Hour).Unix(), "tenant": testAcc})
+	tenantTok := testkit.RawTok(t, jwt.SigningMethodRS256, testkit.Key(t, "rsa1"), map[string]any{"kid": "rsa1"}, jwt.MapClaims{
+		"iss": testkit.Issuer, "sub": testkit.AliceSub, "aud": testkit.Aud, "exp": f.clock.Now().Add(time.Hour).Unix(), "tenant": testkit.Acc})
 	now := f.clock.Now().UTC()
 	inHours := now.Weekday() != time.Saturday && now.Weekday() != time.Sunday && now.Hour() >= 9 && now.Hour() < 17
-	res := aliceRes + "fn"
+	res := testkit.AliceRes + "fn"
 
 	tests := []struct {
 		name   string
@@ -53,7 +53,7 @@ func TestHooks(t *testing.T) {
 		{"no hooks", nil, plain, "function:get", true, 200, "allowed"},
 		{"restrict: the hook allows", []AttachedHook{{Hook: allow}}, plain, "function:get", true, 200, "allowed"},
 		{"restrict: the tenant hook denies a token without the tenant", []AttachedHook{{Hook: tenant}}, plain, "function:get", false, 403,
-			`hook "examples/tenant" denied: the token's tenant is not ` + testAcc},
+			`hook "examples/tenant" denied: the token's tenant is not ` + testkit.Acc},
 		{"restrict: the tenant hook allows the tenant's token", []AttachedHook{{Hook: tenant}}, tenantTok, "function:get", true, 200, "allowed"},
 		{"restrict never widens", []AttachedHook{{Hook: allow}}, plain, "function:put", false, 403, "no grant allows"},
 		{"decide: the hook's answer stands", []AttachedHook{{Hook: allow, Mode: HookDecide}}, plain, "function:put", true, 200, `hook "testdata/guests/allow" allowed: saw function:put`},
@@ -63,8 +63,8 @@ func TestHooks(t *testing.T) {
 		{"business hours by the engine's clock", []AttachedHook{{Hook: hours}}, plain, "function:get", inHours, 0, ""},
 		{"no source address in-process", []AttachedHook{{Hook: ipallow}}, plain, "function:get", false, 403, "no source address to check"},
 		{"a hook of another account does not apply", []AttachedHook{{Hook: tenant, Account: "acc-0000000000000000"}}, plain, "function:get", true, 200, "allowed"},
-		{"a hook of the resource's account applies", []AttachedHook{{Hook: tenant, Account: testAcc, Name: "tenant"}}, plain, "function:get", false, 403,
-			`hook "tenant" denied: the token's tenant is not ` + testAcc},
+		{"a hook of the resource's account applies", []AttachedHook{{Hook: tenant, Account: testkit.Acc, Name: "tenant"}}, plain, "function:get", false, 403,
+			`hook "tenant" denied: the token's tenant is not ` + testkit.Acc},
 		{"a broken hook denies", []AttachedHook{{Name: "gone", Broken: "its module is missing"}}, plain, "function:get", false, 403,
 			`hook "gone" could not be loaded: its module is missing`},
 		{"a broken restrict hook takes nothing from a denial", []AttachedHook{{Name: "gone", Broken: "x"}}, plain, "function:put", false, 403, "no grant allows"},
@@ -141,7 +141,7 @@ func TestHooks(t *testing.T) {
 			}
 		})
 	}
-	if _, err := f.eng.SetHooks([]AttachedHook{{Hook: allow, Name: "allow", Account: testAcc}, {Hook: tenant, Name: "tenant"}}); err != nil {
+	if _, err := f.eng.SetHooks([]AttachedHook{{Hook: allow, Name: "allow", Account: testkit.Acc}, {Hook: tenant, Name: "tenant"}}); err != nil {
 		t.Fatal(err)
 	}
 	f.check(plain, "function:get", res)
@@ -158,7 +158,7 @@ func TestHooks(t *testing.T) {
 			}
 		}
 	}
-	if len(timed) != 2 || timed[testAcc+"/allow"] != 2 || timed["/tenant"] != 2 {
+	if len(timed) != 2 || timed[testkit.Acc+"/allow"] != 2 || timed["/tenant"] != 2 {
 		t.Fatalf("hook timings %v; want the two attached hooks, 2 calls each, and no detached ones", timed)
 	}
 	lintClean(t, f.reg)
@@ -174,7 +174,7 @@ func TestHooks(t *testing.T) {
 // TestHookInput: the decision context is JSON with the documented fields.
 func TestHookInput(t *testing.T) {
 	t.Parallel()
-	d := model.Decision{Allow: true, Status: 200, Reason: "allowed", Agent: model.AgentRef{ID: aliceID, Type: model.AgentUser},
+	d := model.Decision{Allow: true, Status: 200, Reason: "allowed", Agent: model.AgentRef{ID: testkit.AliceID, Type: model.AgentUser},
 		Grant: model.Permission{Action: "function:*", Resource: "/a/"}}
 	tok := "h." + "eyJzdWIiOiJhbGljZSIsInQiOlsxLDJdfQ" + ".s"
 	p := Principal{ent: &entry{}, token: tok}
@@ -195,7 +195,7 @@ func TestHookInput(t *testing.T) {
 		t.Fatalf("%s: %v", in, err)
 	}
 	if got.Now != 1700000000 || got.Request.Action != "function:get\x01" || got.Request.Resource != "/a/b/" || got.Request.SourceIP != "10.0.0.1" ||
-		got.Claims["sub"] != "alice" || got.Agent.ID != aliceID || got.Grant.Action != "function:*" || !got.Decision.Allow {
+		got.Claims["sub"] != "alice" || got.Agent.ID != testkit.AliceID || got.Grant.Action != "function:*" || !got.Decision.Allow {
 		t.Fatalf("%+v", got)
 	}
 	// The claims are the principal's, decoded once: a later check of the
@@ -224,7 +224,7 @@ func TestHookSwapUnderLoad(t *testing.T) {
 	defer rt.Close(context.Background())
 	allow := testkit.LoadHook(t, rt, "testdata/guests/allow")
 	sets := [][]AttachedHook{nil, {{Hook: allow}}, {{Hook: allow, Mode: HookDecide}}, {{Hook: allow, ActionPrefix: "function:"}}}
-	tok := f.tok("rsa1", aliceSub)
+	tok := f.tok("rsa1", testkit.AliceSub)
 	stop := make(chan struct{})
 	errs := make(chan string, 4)
 	var wg sync.WaitGroup
@@ -238,7 +238,7 @@ func TestHookSwapUnderLoad(t *testing.T) {
 					return
 				default:
 				}
-				if d := f.check(tok, "function:get", aliceRes); !d.Allow {
+				if d := f.check(tok, "function:get", testkit.AliceRes); !d.Allow {
 					errs <- d.Reason
 					return
 				}
@@ -264,7 +264,7 @@ func TestHookSwapUnderLoad(t *testing.T) {
 // never closed under a check running it.
 func TestHookSetDrain(t *testing.T) {
 	t.Parallel()
-	e, err := New(state.New(), Config{DefaultAccount: testAcc, Audiences: []string{"aud"}}, Deps{})
+	e, err := New(state.New(), Config{DefaultAccount: testkit.Acc, Audiences: []string{"aud"}}, Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"github.com/wardenauthz/warden/internal/testkit"
 	"strings"
 	"testing"
 	"time"
@@ -24,19 +25,19 @@ func TestReasonClasses(t *testing.T) {
 		resource string
 		class    ReasonClass
 	}{
-		{"a grant allows", f.tok("rsa1", aliceSub), "function:get", aliceRes, ClassGranted},
-		{"no token", "", "function:get", aliceRes, ClassMissingToken},
-		{"expired", f.tok("rsa1", aliceSub, func(s *sdk.TokenSpec) { s.Now, s.Lifetime = now.Add(-2*time.Hour), time.Hour }), "function:get", aliceRes, ClassExpiredToken},
-		{"not valid yet", rawTok(t, jwt.SigningMethodRS256, key(t, "rsa1"), map[string]any{"kid": "rsa1"}, jwt.MapClaims{
-			"iss": testIssuer, "sub": aliceSub, "aud": testAud, "exp": now.Add(2 * time.Hour).Unix(), "nbf": now.Add(time.Hour).Unix()}), "function:get", aliceRes, ClassExpiredToken},
-		{"bad signature", f.tok("rsa1", aliceSub)[:40] + "x" + f.tok("rsa1", aliceSub)[41:], "function:get", aliceRes, ClassInvalidToken},
-		{"malformed", "not.a.token", "function:get", aliceRes, ClassInvalidToken},
-		{"wrong audience", f.tok("rsa1", aliceSub, func(s *sdk.TokenSpec) { s.Audience = "elsewhere" }), "function:get", aliceRes, ClassInvalidToken},
-		{"unknown identity", f.tok("rsa1", "nobody"), "function:get", aliceRes, ClassUnknownIdentity},
-		{"inline permissions broader than the grants", f.tok("rsa1", aliceSub, func(s *sdk.TokenSpec) {
+		{"a grant allows", f.tok("rsa1", testkit.AliceSub), "function:get", testkit.AliceRes, ClassGranted},
+		{"no token", "", "function:get", testkit.AliceRes, ClassMissingToken},
+		{"expired", f.tok("rsa1", testkit.AliceSub, func(s *sdk.TokenSpec) { s.Now, s.Lifetime = now.Add(-2*time.Hour), time.Hour }), "function:get", testkit.AliceRes, ClassExpiredToken},
+		{"not valid yet", testkit.RawTok(t, jwt.SigningMethodRS256, testkit.Key(t, "rsa1"), map[string]any{"kid": "rsa1"}, jwt.MapClaims{
+			"iss": testkit.Issuer, "sub": testkit.AliceSub, "aud": testkit.Aud, "exp": now.Add(2 * time.Hour).Unix(), "nbf": now.Add(time.Hour).Unix()}), "function:get", testkit.AliceRes, ClassExpiredToken},
+		{"bad signature", f.tok("rsa1", testkit.AliceSub)[:40] + "x" + f.tok("rsa1", testkit.AliceSub)[41:], "function:get", testkit.AliceRes, ClassInvalidToken},
+		{"malformed", "not.a.token", "function:get", testkit.AliceRes, ClassInvalidToken},
+		{"wrong audience", f.tok("rsa1", testkit.AliceSub, func(s *sdk.TokenSpec) { s.Audience = "elsewhere" }), "function:get", testkit.AliceRes, ClassInvalidToken},
+		{"unknown identity", f.tok("rsa1", "nobody"), "function:get", testkit.AliceRes, ClassUnknownIdentity},
+		{"inline permissions broader than the grants", f.tok("rsa1", testkit.AliceSub, func(s *sdk.TokenSpec) {
 			s.Permissions = []model.Permission{{Action: "*", Resource: "/"}}
-		}), "function:get", aliceRes, ClassInlinePermissions},
-		{"no grant", f.tok("rsa1", aliceSub), "function:put", aliceRes, ClassNoGrant},
+		}), "function:get", testkit.AliceRes, ClassInlinePermissions},
+		{"no grant", f.tok("rsa1", testkit.AliceSub), "function:put", testkit.AliceRes, ClassNoGrant},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,12 +56,12 @@ func TestReasonClasses(t *testing.T) {
 // exposition passes the linter.
 func TestCheckMetrics(t *testing.T) {
 	f := newFixture(t, Config{TimingSample: 1})
-	tok := f.tok("rsa1", aliceSub)
-	f.check(tok, "function:get", aliceRes)     // miss, granted
-	f.check(tok, "function:get", aliceRes)     // hit, granted
-	f.check(tok, "function:put", aliceRes)     // hit, no grant
-	f.check("", "function:get", aliceRes)      // missing token
-	f.check("x.y.z", "function:get", aliceRes) // miss, invalid
+	tok := f.tok("rsa1", testkit.AliceSub)
+	f.check(tok, "function:get", testkit.AliceRes)     // miss, granted
+	f.check(tok, "function:get", testkit.AliceRes)     // hit, granted
+	f.check(tok, "function:put", testkit.AliceRes)     // hit, no grant
+	f.check("", "function:get", testkit.AliceRes)      // missing token
+	f.check("x.y.z", "function:get", testkit.AliceRes) // miss, invalid
 
 	const want = `
 # HELP warden_decisions_total Checks decided, by result (allow or deny) and reason class.
@@ -120,10 +121,10 @@ warden_token_cache_misses_total 2
 // about one in 16 timed.
 func TestTimingSample(t *testing.T) {
 	f := newFixture(t, Config{})
-	tok := f.tok("rsa1", aliceSub)
+	tok := f.tok("rsa1", testkit.AliceSub)
 	const n = 16 * 400
 	for range n {
-		f.check(tok, "function:get", aliceRes)
+		f.check(tok, "function:get", testkit.AliceRes)
 	}
 	if got := f.eng.metrics.decisions.Value(int(ClassGranted)); got != n {
 		t.Fatalf("%d checks counted, want %d", got, n)
@@ -135,14 +136,14 @@ func TestTimingSample(t *testing.T) {
 }
 
 func TestNoRegistererNoMetrics(t *testing.T) {
-	e, err := New(newFixture(t, Config{}).store, Config{Audiences: []string{testAud}}, Deps{})
+	e, err := New(newFixture(t, Config{}).store, Config{Audiences: []string{testkit.Aud}}, Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if e.metrics != nil {
 		t.Fatal("an engine without a Registerer records metrics")
 	}
-	if _, err := New(e.store, Config{Audiences: []string{testAud}, TimingSample: -1}, Deps{}); err == nil {
+	if _, err := New(e.store, Config{Audiences: []string{testkit.Aud}, TimingSample: -1}, Deps{}); err == nil {
 		t.Fatal("a negative timing sample was accepted")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/wardenauthz/warden/internal/testkit"
 	"io"
 	"log/slog"
 	"net"
@@ -43,7 +44,7 @@ type keyServer struct {
 func newKeyServer(t testing.TB, kidMap bool, names ...string) *keyServer {
 	ks := &keyServer{t: t, keys: map[string]crypto.Signer{}, kidMap: kidMap}
 	for _, n := range names {
-		ks.keys[n] = key(t, n)
+		ks.keys[n] = testkit.Key(t, n)
 	}
 	ks.srv = httptest.NewServer(http.HandlerFunc(ks.serve))
 	t.Cleanup(ks.srv.Close)
@@ -52,7 +53,7 @@ func newKeyServer(t testing.TB, kidMap bool, names ...string) *keyServer {
 
 func (ks *keyServer) add(name string) {
 	ks.mu.Lock()
-	ks.keys[name] = key(ks.t, name)
+	ks.keys[name] = testkit.Key(ks.t, name)
 	ks.mu.Unlock()
 }
 
@@ -91,7 +92,7 @@ func (ks *keyServer) serve(w http.ResponseWriter, r *http.Request) {
 func remoteFixture(t *testing.T, ks *keyServer) *fixture {
 	f := newFixture(t, Config{AllowInsecureKeyURLs: true})
 	f.apply(func(b *state.Batch) {
-		b.PutIssuer(testAcc, model.Issuer{ID: testIssuer, JSONKeysURL: ks.srv.URL + "/keys?secret=s3cr3t"})
+		b.PutIssuer(testkit.Acc, model.Issuer{ID: testkit.Issuer, JSONKeysURL: ks.srv.URL + "/keys?secret=s3cr3t"})
 	})
 	return f
 }
@@ -107,7 +108,7 @@ func TestJWKSKeys(t *testing.T) {
 				t.Fatal("adding an issuer fetched its keys")
 			}
 			for _, name := range []string{"rsa1", "ec256", "ed"} {
-				if d := f.check(f.tok(name, aliceSub), "function:get", aliceRes); !d.Allow {
+				if d := f.check(f.tok(name, testkit.AliceSub), "function:get", testkit.AliceRes); !d.Allow {
 					t.Fatalf("%s: %+v", name, d)
 				}
 			}
@@ -124,15 +125,15 @@ func TestJWKSRotation(t *testing.T) {
 	t.Parallel()
 	ks := newKeyServer(t, false, "rsa1")
 	f := remoteFixture(t, ks)
-	old := f.tok("rsa1", aliceSub)
-	if d := f.check(old, "function:get", aliceRes); !d.Allow {
+	old := f.tok("rsa1", testkit.AliceSub)
+	if d := f.check(old, "function:get", testkit.AliceRes); !d.Allow {
 		t.Fatalf("before rotation: %+v", d)
 	}
 	ks.add("ec256")
-	if d := f.check(f.tok("ec256", aliceSub), "function:get", aliceRes); !d.Allow {
+	if d := f.check(f.tok("ec256", testkit.AliceSub), "function:get", testkit.AliceRes); !d.Allow {
 		t.Fatalf("new kid after rotation: %+v", d)
 	}
-	if d := f.check(old, "function:get", aliceRes); !d.Allow {
+	if d := f.check(old, "function:get", testkit.AliceRes); !d.Allow {
 		t.Fatalf("old kid after rotation: %+v", d)
 	}
 	if n := ks.fetches.Load(); n != 2 {
@@ -147,16 +148,16 @@ func TestIssuerDown(t *testing.T) {
 	ks := newKeyServer(t, false, "rsa1", "ec256")
 	f := newFixture(t, Config{AllowInsecureKeyURLs: true, MaxKeyStaleness: 2 * time.Hour})
 	f.apply(func(b *state.Batch) {
-		b.PutIssuer(testAcc, model.Issuer{ID: testIssuer, JSONKeysURL: ks.srv.URL})
+		b.PutIssuer(testkit.Acc, model.Issuer{ID: testkit.Issuer, JSONKeysURL: ks.srv.URL})
 	})
-	if d := f.check(f.tok("rsa1", aliceSub), "function:get", aliceRes); !d.Allow {
+	if d := f.check(f.tok("rsa1", testkit.AliceSub), "function:get", testkit.AliceRes); !d.Allow {
 		t.Fatalf("up: %+v", d)
 	}
 	ks.down.Store(true)
 	f.clock.Add(10 * time.Minute) // past max-age: the refresh is due and fails
 	f.eng.keys.RefreshDue(t.Context())
 	waitFor(t, func() bool { return f.eng.keys.Fetches()[keys.FetchKey{Trigger: "scheduled", Result: "failure"}] == 1 })
-	if d := f.check(f.tok("ec256", aliceSub), "function:get", aliceRes); !d.Allow {
+	if d := f.check(f.tok("ec256", testkit.AliceSub), "function:get", testkit.AliceRes); !d.Allow {
 		t.Fatalf("down, fresh token with a known kid: %+v", d)
 	}
 	// Stale on error, visible in the metrics: the keys are 10 minutes old
@@ -176,12 +177,12 @@ warden_key_fetches_total{result="success",trigger="unknown_kid"} 0
 # HELP warden_key_refresh_failing 1 while an issuer's last key fetch failed (its previous keys, if any, are kept until --max-key-staleness), else 0; an issuer whose keys never loaded is 1.
 # TYPE warden_key_refresh_failing gauge
 warden_key_refresh_failing{account=%[1]q,issuer=%[2]q} 1
-`, testAcc, testIssuer)
+`, testkit.Acc, testkit.Issuer)
 	if err := testutil.GatherAndCompare(f.reg, strings.NewReader(want), "warden_key_age_seconds", "warden_key_fetches_total", "warden_key_refresh_failing"); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Add(2 * time.Hour)
-	d := f.check(f.tok("ec256", aliceSub), "function:get", aliceRes)
+	d := f.check(f.tok("ec256", testkit.AliceSub), "function:get", testkit.AliceRes)
 	if d.Status != 401 || !strings.Contains(d.Reason, "stale") {
 		t.Fatalf("down past the staleness bound: %+v", d)
 	}
@@ -202,8 +203,8 @@ func TestForgedKidFlood(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 50; i++ {
-				tok := withHeader(t, f.tok("rsa1", aliceSub), fmt.Sprintf(`{"alg":"RS256","kid":"forged-%d-%d"}`, g, i))
-				if d := f.check(tok, "function:get", aliceRes); d.Status != 401 {
+				tok := testkit.WithHeader(t, f.tok("rsa1", testkit.AliceSub), fmt.Sprintf(`{"alg":"RS256","kid":"forged-%d-%d"}`, g, i))
+				if d := f.check(tok, "function:get", testkit.AliceRes); d.Status != 401 {
 					t.Errorf("forged kid: %+v", d)
 				}
 			}
@@ -215,12 +216,12 @@ func TestForgedKidFlood(t *testing.T) {
 	}
 	// After the window, one more refetch is allowed.
 	f.clock.Add(31 * time.Second)
-	f.check(withHeader(t, f.tok("rsa1", aliceSub), `{"alg":"RS256","kid":"late"}`), "function:get", aliceRes)
+	f.check(testkit.WithHeader(t, f.tok("rsa1", testkit.AliceSub), `{"alg":"RS256","kid":"late"}`), "function:get", testkit.AliceRes)
 	if n := ks.fetches.Load(); n > 3 {
 		t.Fatalf("%d fetches after the window, want at most 3", n)
 	}
 	// The real key still works throughout.
-	if d := f.check(f.tok("rsa1", aliceSub), "function:get", aliceRes); !d.Allow {
+	if d := f.check(f.tok("rsa1", testkit.AliceSub), "function:get", testkit.AliceRes); !d.Allow {
 		t.Fatalf("real kid during flood: %+v", d)
 	}
 }
@@ -231,18 +232,18 @@ func TestRemoteKeyChangeDropsCachedTokens(t *testing.T) {
 	t.Parallel()
 	ks := newKeyServer(t, false, "rsa1")
 	f := remoteFixture(t, ks)
-	tok := f.tok("rsa1", aliceSub)
-	if d := f.check(tok, "function:get", aliceRes); !d.Allow {
+	tok := f.tok("rsa1", testkit.AliceSub)
+	if d := f.check(tok, "function:get", testkit.AliceRes); !d.Allow {
 		t.Fatalf("before: %+v", d)
 	}
 	ks.mu.Lock()
-	ks.keys["rsa1"] = key(t, "rsa2") // same kid, other key
+	ks.keys["rsa1"] = testkit.Key(t, "rsa2") // same kid, other key
 	ks.mu.Unlock()
 	f.clock.Add(6 * time.Minute)
 	f.eng.keys.RefreshDue(t.Context())
 	waitFor(t, func() bool { return ks.fetches.Load() >= 2 })
 	waitFor(t, func() bool {
-		return f.check(tok, "function:get", aliceRes).Reason == "invalid signature"
+		return f.check(tok, "function:get", testkit.AliceRes).Reason == "invalid signature"
 	})
 }
 
@@ -251,9 +252,9 @@ func TestInsecureKeyURLRefused(t *testing.T) {
 	ks := newKeyServer(t, false, "rsa1")
 	f := newFixture(t, Config{})
 	f.apply(func(b *state.Batch) {
-		b.PutIssuer(testAcc, model.Issuer{ID: testIssuer, JSONKeysURL: ks.srv.URL})
+		b.PutIssuer(testkit.Acc, model.Issuer{ID: testkit.Issuer, JSONKeysURL: ks.srv.URL})
 	})
-	d := f.check(f.tok("rsa1", aliceSub), "function:get", aliceRes)
+	d := f.check(f.tok("rsa1", testkit.AliceSub), "function:get", testkit.AliceRes)
 	if d.Status != 401 || !strings.Contains(d.Reason, "not https") || ks.fetches.Load() != 0 {
 		t.Fatalf("http key URL: %+v, %d fetches", d, ks.fetches.Load())
 	}
@@ -318,10 +319,10 @@ func TestKeyFetchFailureReasons(t *testing.T) {
 			f := newFixtureWith(t, Config{AllowInsecureKeyURLs: true}, Deps{HTTPClient: tc.client,
 				Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &log}, nil))})
 			f.apply(func(b *state.Batch) {
-				b.PutIssuer(testAcc, model.Issuer{ID: testIssuer, JSONKeysURL: tc.url})
+				b.PutIssuer(testkit.Acc, model.Issuer{ID: testkit.Issuer, JSONKeysURL: tc.url})
 			})
-			d := f.check(f.tok("rsa1", aliceSub), "function:get", aliceRes)
-			want := fmt.Sprintf("the keys of issuer %q could not be fetched", testIssuer)
+			d := f.check(f.tok("rsa1", testkit.AliceSub), "function:get", testkit.AliceRes)
+			want := fmt.Sprintf("the keys of issuer %q could not be fetched", testkit.Issuer)
 			if d.Status != 401 || d.Reason != want {
 				t.Fatalf("decision %+v; want 401 %q", d, want)
 			}
@@ -338,7 +339,7 @@ func TestKeyFetchFailureReasons(t *testing.T) {
 # HELP warden_key_refresh_failing 1 while an issuer's last key fetch failed (its previous keys, if any, are kept until --max-key-staleness), else 0; an issuer whose keys never loaded is 1.
 # TYPE warden_key_refresh_failing gauge
 warden_key_refresh_failing{account=%q,issuer=%q} 1
-`, testAcc, testIssuer)
+`, testkit.Acc, testkit.Issuer)
 			if err := testutil.GatherAndCompare(f.reg, strings.NewReader(want), "warden_key_age_seconds", "warden_key_refresh_failing"); err != nil {
 				t.Fatal(err)
 			}
@@ -392,9 +393,9 @@ func TestKeyURLRedirects(t *testing.T) {
 			t.Parallel()
 			f := newFixtureWith(t, Config{}, Deps{HTTPClient: tlsSrv.Client()})
 			f.apply(func(b *state.Batch) {
-				b.PutIssuer(testAcc, model.Issuer{ID: testIssuer, JSONKeysURL: tlsSrv.URL + tc.path})
+				b.PutIssuer(testkit.Acc, model.Issuer{ID: testkit.Issuer, JSONKeysURL: tlsSrv.URL + tc.path})
 			})
-			d := f.check(f.tok("rsa1", aliceSub), "function:get", aliceRes)
+			d := f.check(f.tok("rsa1", testkit.AliceSub), "function:get", testkit.AliceRes)
 			if d.Status != tc.status || !strings.Contains(d.Reason, tc.reason) {
 				t.Fatalf("%+v; want %d %q", d, tc.status, tc.reason)
 			}

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/wardenauthz/warden/internal/testkit"
 	"io"
 	"net"
 	"net/http"
@@ -112,22 +113,7 @@ func etcdBinary(t *testing.T) string {
 }
 
 // logBuffer collects a process's output; it is safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer = testkit.Buffer
 
 // proc is a child process whose output is captured, logged when the test
 // fails, and which is killed when the test ends.

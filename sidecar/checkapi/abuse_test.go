@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"github.com/wardenauthz/warden/internal/httpkit"
+	"github.com/wardenauthz/warden/internal/testkit"
 	"net/http"
 	"strings"
 	"testing"
@@ -20,17 +21,17 @@ func TestAbuseCases(t *testing.T) {
 	f := newFixture(t, Config{})
 	srv := f.server()
 	now := f.Clock.Now()
-	claims := jwt.MapClaims{"iss": testIssuer, "sub": aliceSub, "aud": testAud, "exp": now.Add(time.Hour).Unix()}
-	rsa1, ec256 := key(t, "rsa1"), key(t, "ec256")
-	valid := f.tok("rsa1", aliceSub)
+	claims := jwt.MapClaims{"iss": testkit.Issuer, "sub": testkit.AliceSub, "aud": testkit.Aud, "exp": now.Add(time.Hour).Unix()}
+	rsa1, ec256 := testkit.Key(t, "rsa1"), testkit.Key(t, "ec256")
+	valid := f.tok("rsa1", testkit.AliceSub)
 	parts := strings.Split(valid, ".")
 	seg := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 	none, err := jwt.NewWithClaims(jwt.SigningMethodNone, claims).SignedString(jwt.UnsafeAllowNoneSignatureType)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hsWithPublicKey := rawTok(t, jwt.SigningMethodHS256, []byte(pemOf(t, rsa1)), map[string]any{"kid": "rsa1"}, claims)
-	body := fmt.Sprintf(`{"action":"function:get","resource":%q}`, aliceRes)
+	hsWithPublicKey := testkit.RawTok(t, jwt.SigningMethodHS256, []byte(testkit.PEM(t, rsa1)), map[string]any{"kid": "rsa1"}, claims)
+	body := fmt.Sprintf(`{"action":"function:get","resource":%q}`, testkit.AliceRes)
 
 	tests := []struct {
 		name    string
@@ -43,22 +44,22 @@ func TestAbuseCases(t *testing.T) {
 		{"alg none", []string{"Bearer " + none}, body, 200, `"status":401`},
 		{"alg none, kid set", []string{"Bearer " + seg(`{"alg":"none","kid":"rsa1"}`) + "." + parts[1] + "."}, body, 200, `"status":401`},
 		{"HS256 keyed with the RSA public key", []string{"Bearer " + hsWithPublicKey}, body, 200, `"status":401,"reason":"algorithm not allowed`},
-		{"ES256 header on an RSA key", []string{"Bearer " + rawTok(t, jwt.SigningMethodES256, ec256, map[string]any{"kid": "rsa1"}, claims)}, body, 200, `"status":401,"reason":"algorithm does not fit the key type`},
-		{"RS256 header on an EC key", []string{"Bearer " + rawTok(t, jwt.SigningMethodRS256, rsa1, map[string]any{"kid": "ec256"}, claims)}, body, 200, `"status":401`},
+		{"ES256 header on an RSA key", []string{"Bearer " + testkit.RawTok(t, jwt.SigningMethodES256, ec256, map[string]any{"kid": "rsa1"}, claims)}, body, 200, `"status":401,"reason":"algorithm does not fit the key type`},
+		{"RS256 header on an EC key", []string{"Bearer " + testkit.RawTok(t, jwt.SigningMethodRS256, rsa1, map[string]any{"kid": "ec256"}, claims)}, body, 200, `"status":401`},
 		{"header swapped onto a valid signature", []string{"Bearer " + seg(`{"alg":"PS256","kid":"rsa1"}`) + "." + parts[1] + "." + parts[2]}, body, 200, `"status":401`},
-		{"kid traversal", []string{"Bearer " + rawTok(t, jwt.SigningMethodRS256, rsa1, map[string]any{"kid": "../../../etc/passwd"}, claims)}, body, 200, `"status":401,"reason":"unknown key id`},
-		{"kid injection", []string{"Bearer " + rawTok(t, jwt.SigningMethodRS256, rsa1, map[string]any{"kid": "rsa1' OR '1'='1"}, claims)}, body, 200, `"status":401`},
-		{"kid of 10 KB", []string{"Bearer " + rawTok(t, jwt.SigningMethodRS256, rsa1, map[string]any{"kid": strings.Repeat("k", 10<<10)}, claims)}, body, 200, `kkk…`},
-		{"token over 16 KiB", []string{"Bearer " + rawTok(t, jwt.SigningMethodRS256, rsa1, map[string]any{"kid": "rsa1"}, jwt.MapClaims{"iss": testIssuer, "sub": aliceSub, "aud": testAud, "exp": now.Add(time.Hour).Unix(), "pad": strings.Repeat("x", 16<<10)})}, body, 200, `"reason":"token larger than 16384 bytes"`},
+		{"kid traversal", []string{"Bearer " + testkit.RawTok(t, jwt.SigningMethodRS256, rsa1, map[string]any{"kid": "../../../etc/passwd"}, claims)}, body, 200, `"status":401,"reason":"unknown key id`},
+		{"kid injection", []string{"Bearer " + testkit.RawTok(t, jwt.SigningMethodRS256, rsa1, map[string]any{"kid": "rsa1' OR '1'='1"}, claims)}, body, 200, `"status":401`},
+		{"kid of 10 KB", []string{"Bearer " + testkit.RawTok(t, jwt.SigningMethodRS256, rsa1, map[string]any{"kid": strings.Repeat("k", 10<<10)}, claims)}, body, 200, `kkk…`},
+		{"token over 16 KiB", []string{"Bearer " + testkit.RawTok(t, jwt.SigningMethodRS256, rsa1, map[string]any{"kid": "rsa1"}, jwt.MapClaims{"iss": testkit.Issuer, "sub": testkit.AliceSub, "aud": testkit.Aud, "exp": now.Add(time.Hour).Unix(), "pad": strings.Repeat("x", 16<<10)})}, body, 200, `"reason":"token larger than 16384 bytes"`},
 		{"a fourth segment", []string{"Bearer " + valid + ".x"}, body, 200, `"status":401`},
 		{"padded base64", []string{"Bearer " + parts[0] + "=." + parts[1] + "." + parts[2]}, body, 200, `"status":401`},
 		{"JSON serialization", []string{"Bearer " + `{"payload":"` + parts[1] + `","signatures":[]}`}, body, 200, `"status":401`},
 		{"two Authorization headers", []string{"Bearer " + valid, "Bearer " + valid}, body, 200, `"status":401,"reason":"missing bearer token"`},
 		{"two bearer tokens in one header", []string{"Bearer " + valid + ", Bearer " + valid}, body, 200, `"status":401`},
 		{"a body over 1 MiB", []string{"Bearer " + valid}, `{"action":"` + strings.Repeat("a", httpkit.MaxBodySize) + `","resource":"/"}`, 413, `"statusCode":413`},
-		{"a path-traversing resource", []string{"Bearer " + valid}, `{"action":"function:get","resource":"` + aliceRes + `../../x/"}`, 400, `has a '..' segment`},
-		{"an encoded traversal stays literal and covered only as written", []string{"Bearer " + valid}, `{"action":"function:get","resource":"` + aliceRes + `%2e%2e/x/"}`, 200, `"allow":true`},
-		{"a resource with a NUL", []string{"Bearer " + valid}, `{"action":"function:get","resource":"` + aliceRes + `\u0000/"}`, 400, `control character`},
+		{"a path-traversing resource", []string{"Bearer " + valid}, `{"action":"function:get","resource":"` + testkit.AliceRes + `../../x/"}`, 400, `has a '..' segment`},
+		{"an encoded traversal stays literal and covered only as written", []string{"Bearer " + valid}, `{"action":"function:get","resource":"` + testkit.AliceRes + `%2e%2e/x/"}`, 200, `"allow":true`},
+		{"a resource with a NUL", []string{"Bearer " + valid}, `{"action":"function:get","resource":"` + testkit.AliceRes + `\u0000/"}`, 400, `control character`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

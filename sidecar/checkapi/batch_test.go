@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wardenauthz/warden/internal/testkit"
 	"github.com/wardenauthz/warden/policywasm"
 	"github.com/wardenauthz/warden/sidecar"
-	"github.com/wardenauthz/warden/sidecar/internal/testkit"
 )
 
 // TestBatchTimeout: a batch is bounded as a whole. With a decide hook that

@@ -4,13 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/wardenauthz/warden/internal/httpkit"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/wardenauthz/warden/internal/httpkit"
+	"github.com/wardenauthz/warden/internal/testkit"
 	"github.com/wardenauthz/warden/sdk/model"
 	"github.com/wardenauthz/warden/sidecar/state"
 )
@@ -35,17 +37,17 @@ func TestCheckHTTP(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, Config{MinRevisionWait: 50 * time.Millisecond})
 	srv := f.server()
-	tok := f.tok("rsa1", aliceSub)
-	okBody := fmt.Sprintf(`{"action":"function:get","resource":%q}`, aliceRes)
+	tok := f.tok("rsa1", testkit.AliceSub)
+	okBody := fmt.Sprintf(`{"action":"function:get","resource":%q}`, testkit.AliceRes)
 	tests := []struct {
 		name, path, auth, body string
 		status                 int
 		want                   string // substring of the response
 	}{
 		{name: "allowed", path: "/v1/check", auth: "Bearer " + tok, body: okBody, status: 200,
-			want: `{"allow":true,"status":200,"reason":"allowed","agent":{"id":"` + aliceID + `","type":"user"},"grant":{"action":"function:get","resource":"` + aliceRes + `"},"revision":1}`},
+			want: `{"allow":true,"status":200,"reason":"allowed","agent":{"id":"` + testkit.AliceID + `","type":"user"},"grant":{"action":"function:get","resource":"` + testkit.AliceRes + `"},"revision":1}`},
 		{name: "scheme is case-insensitive", path: "/v1/check", auth: "bEaReR " + tok, body: okBody, status: 200, want: `"allow":true`},
-		{name: "denied is still 200", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"function:put","resource":"` + aliceRes + `"}`, status: 200,
+		{name: "denied is still 200", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"function:put","resource":"` + testkit.AliceRes + `"}`, status: 200,
 			want: `"allow":false,"status":403,"reason":"no grant allows 'function:put' on`},
 		{name: "no header", path: "/v1/check", body: okBody, status: 200, want: `{"allow":false,"status":401,"reason":"missing bearer token","revision":1}`},
 		{name: "basic auth", path: "/v1/check", auth: "Basic dXNlcjpwYXNz", body: okBody, status: 200, want: `"status":401`},
@@ -54,22 +56,22 @@ func TestCheckHTTP(t *testing.T) {
 		{name: "missing action", path: "/v1/check", auth: "Bearer " + tok, body: `{"resource":"/"}`, status: 400, want: `\"action\" is required`},
 		{name: "empty resource", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"a","resource":""}`, status: 400, want: `\"resource\" is not allowed to be empty`},
 		// The grammar: a resource with a '..' or '.' segment is refused,
-		// never matched literally (a grant on aliceRes would otherwise
-		// cover aliceRes + "../elsewhere/").
-		{name: "resource with ..", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"function:get","resource":"` + aliceRes + `../elsewhere/"}`, status: 400,
-			want: `\"resource\": the resource '` + aliceRes + `../elsewhere/' has a '..' segment`},
-		{name: "resource with .", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"function:get","resource":"` + aliceRes + `./"}`, status: 400, want: `has a '.' segment`},
-		{name: "resource with an empty segment", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"function:get","resource":"` + aliceRes + `/x"}`, status: 400, want: `has an empty segment`},
+		// never matched literally (a grant on testkit.AliceRes would otherwise
+		// cover testkit.AliceRes + "../elsewhere/").
+		{name: "resource with ..", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"function:get","resource":"` + testkit.AliceRes + `../elsewhere/"}`, status: 400,
+			want: `\"resource\": the resource '` + testkit.AliceRes + `../elsewhere/' has a '..' segment`},
+		{name: "resource with .", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"function:get","resource":"` + testkit.AliceRes + `./"}`, status: 400, want: `has a '.' segment`},
+		{name: "resource with an empty segment", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"function:get","resource":"` + testkit.AliceRes + `/x"}`, status: 400, want: `has an empty segment`},
 		{name: "resource with white space", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"function:get","resource":"/account/a b/"}`, status: 400, want: `holds white space`},
 		{name: "action with an empty segment", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"function::get","resource":"/"}`, status: 400, want: `\"action\": the action 'function::get' has an empty segment`},
 		{name: "batch entry with ..", path: "/v1/check/batch", auth: "Bearer " + tok, body: `{"checks":[{"action":"a","resource":"/"},{"action":"a","resource":"/x/../"}]}`, status: 400,
 			want: `\"checks[1].resource\": the resource '/x/../' has a '..' segment`},
 		{name: "body over 1 MiB", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"` + strings.Repeat("a", httpkit.MaxBodySize) + `"}`, status: 413, want: `"status":413`},
-		{name: "minRevision reached", path: "/v1/check", auth: "Bearer " + tok, body: fmt.Sprintf(`{"action":"function:get","resource":%q,"minRevision":1}`, aliceRes), status: 200, want: `"allow":true`},
-		{name: "minRevision not reached", path: "/v1/check", auth: "Bearer " + tok, body: fmt.Sprintf(`{"action":"function:get","resource":%q,"minRevision":7}`, aliceRes), status: 503, want: `revision 7 was not reached within 50ms`},
+		{name: "minRevision reached", path: "/v1/check", auth: "Bearer " + tok, body: fmt.Sprintf(`{"action":"function:get","resource":%q,"minRevision":1}`, testkit.AliceRes), status: 200, want: `"allow":true`},
+		{name: "minRevision not reached", path: "/v1/check", auth: "Bearer " + tok, body: fmt.Sprintf(`{"action":"function:get","resource":%q,"minRevision":7}`, testkit.AliceRes), status: 503, want: `revision 7 was not reached within 50ms`},
 		{name: "negative minRevision", path: "/v1/check", auth: "Bearer " + tok, body: `{"action":"a","resource":"/","minRevision":-1}`, status: 400, want: `minRevision`},
 		{name: "batch", path: "/v1/check/batch", auth: "Bearer " + tok,
-			body:   fmt.Sprintf(`{"checks":[{"action":"function:get","resource":%q},{"action":"function:put","resource":%q}]}`, aliceRes, aliceRes),
+			body:   fmt.Sprintf(`{"checks":[{"action":"function:get","resource":%q},{"action":"function:put","resource":%q}]}`, testkit.AliceRes, testkit.AliceRes),
 			status: 200, want: `{"results":[{"allow":true,`},
 		{name: "empty batch", path: "/v1/check/batch", auth: "Bearer " + tok, body: `{"checks":[]}`, status: 400, want: `\"checks\" must contain at least 1 items`},
 		{name: "batch over 100", path: "/v1/check/batch", auth: "Bearer " + tok, body: `{"checks":[` + strings.TrimSuffix(strings.Repeat(`{"action":"a","resource":"/"},`, 101), ",") + `]}`, status: 400, want: `at most 100`},
@@ -95,13 +97,13 @@ func TestCheckBatchOrder(t *testing.T) {
 	f := newFixture(t, Config{})
 	srv := f.server()
 	checks := []map[string]string{
-		{"action": "function:put", "resource": aliceRes},
-		{"action": "function:get", "resource": aliceRes},
-		{"action": "user:get", "resource": accountRe + "user"},
-		{"action": "user:get", "resource": "/account/" + otherAcc + "/user"},
+		{"action": "function:put", "resource": testkit.AliceRes},
+		{"action": "function:get", "resource": testkit.AliceRes},
+		{"action": "user:get", "resource": testkit.AccountRes + "user"},
+		{"action": "user:get", "resource": "/account/" + testkit.OtherAcc + "/user"},
 	}
 	body, _ := json.Marshal(map[string]any{"checks": checks})
-	status, raw := post(t, srv.URL+"/v1/check/batch", "Bearer "+f.tok("ec256", aliceSub), string(body))
+	status, raw := post(t, srv.URL+"/v1/check/batch", "Bearer "+f.tok("ec256", testkit.AliceSub), string(body))
 	if status != 200 {
 		t.Fatalf("%d %s", status, raw)
 	}
@@ -129,14 +131,14 @@ func TestMinRevisionWaits(t *testing.T) {
 	tok := f.tok("rsa1", "bob")
 	done := make(chan model.Decision)
 	go func() {
-		_, raw := post(t, srv.URL+"/v1/check", "Bearer "+tok, fmt.Sprintf(`{"action":"function:get","resource":%q,"minRevision":2}`, aliceRes))
+		_, raw := post(t, srv.URL+"/v1/check", "Bearer "+tok, fmt.Sprintf(`{"action":"function:get","resource":%q,"minRevision":2}`, testkit.AliceRes))
 		var d model.Decision
 		_ = json.Unmarshal(raw, &d)
 		done <- d
 	}()
 	f.Apply(func(b *state.Batch) {
-		b.PutAgent(model.Agent{ID: bobID, Type: model.AgentClient, Account: testAcc,
-			Identities: []model.Identity{{IssuerID: testIssuer, Subject: "bob"}},
+		b.PutAgent(model.Agent{ID: testkit.BobID, Type: model.AgentClient, Account: testkit.Acc,
+			Identities: []model.Identity{{IssuerID: testkit.Issuer, Subject: "bob"}},
 			Grants:     []model.Permission{{Action: "function:*", Resource: "/"}}})
 	})
 	if d := <-done; !d.Allow || d.Revision != 2 {
@@ -159,13 +161,32 @@ func TestCheckWaitsForHooks(t *testing.T) {
 		}
 	})
 	srv := f.server()
-	body := fmt.Sprintf(`{"action":"function:get","resource":%q,"minRevision":1}`, aliceRes)
-	status, out := post(t, srv.URL+"/v1/check", "Bearer "+f.tok("rsa1", aliceSub), body)
+	body := fmt.Sprintf(`{"action":"function:get","resource":%q,"minRevision":1}`, testkit.AliceRes)
+	status, out := post(t, srv.URL+"/v1/check", "Bearer "+f.tok("rsa1", testkit.AliceSub), body)
 	if status != 503 || !strings.Contains(string(out), "the policy hooks of revision 1 were not attached within 50ms") {
 		t.Fatalf("with the hooks late: %d %s", status, out)
 	}
 	close(attached)
-	if status, out := post(t, srv.URL+"/v1/check", "Bearer "+f.tok("rsa1", aliceSub), body); status != 200 || !strings.Contains(string(out), `"allow":true`) {
+	if status, out := post(t, srv.URL+"/v1/check", "Bearer "+f.tok("rsa1", testkit.AliceSub), body); status != 200 || !strings.Contains(string(out), `"allow":true`) {
 		t.Fatalf("with the hooks attached: %d %s", status, out)
+	}
+}
+
+// BenchmarkServeCheck is the check API's handler on a cached token, the
+// request built anew each time (httptest's own allocations included).
+func BenchmarkServeCheck(b *testing.B) {
+	f := newFixture(b, Config{})
+	mux := f.mux()
+	auth := "Bearer " + f.tok("rsa1", testkit.AliceSub)
+	body := `{"action":"function:get","resource":"` + testkit.AliceRes + `"}`
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/v1/check", strings.NewReader(body))
+		req.Header["Authorization"] = []string{auth}
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, req)
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"allow":true`) {
+			b.Fatal(w.Code, w.Body.String())
+		}
 	}
 }

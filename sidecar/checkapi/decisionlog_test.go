@@ -2,34 +2,22 @@ package checkapi
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/wardenauthz/warden/internal/testkit"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
+// syncBuffer is the decision log's output.
+type syncBuffer struct{ testkit.Buffer }
 
 // records returns the log's decision records.
 func (s *syncBuffer) records(t *testing.T) []map[string]any {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(s.b.Bytes()))
+	sc := bufio.NewScanner(strings.NewReader(s.String()))
 	for sc.Scan() {
 		var rec map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
@@ -40,12 +28,6 @@ func (s *syncBuffer) records(t *testing.T) []map[string]any {
 		}
 	}
 	return out
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // logFixture is the fixture with its decision log written to a buffer.
@@ -77,12 +59,12 @@ func checkWithID(t *testing.T, url, token, requestID, body string) (string, int)
 func TestDecisionLog(t *testing.T) {
 	t.Parallel()
 	body := func(action string) string {
-		return fmt.Sprintf(`{"action":%q,"resource":%q}`, action, aliceRes)
+		return fmt.Sprintf(`{"action":%q,"resource":%q}`, action, testkit.AliceRes)
 	}
 	t.Run("deny only", func(t *testing.T) {
 		f, buf := logFixture(t, Config{DecisionLog: DecisionLogDeny})
 		srv := f.server()
-		tok := f.tok("rsa1", aliceSub)
+		tok := f.tok("rsa1", testkit.AliceSub)
 		id1, _ := checkWithID(t, srv.URL+"/v1/check", tok, "req-42", body("function:get"))
 		id2, _ := checkWithID(t, srv.URL+"/v1/check", tok, "", body("function:put"))
 		id3, _ := checkWithID(t, srv.URL+"/v1/check", tok, "bad id with spaces", body("function:put"))
@@ -95,7 +77,7 @@ func TestDecisionLog(t *testing.T) {
 		}
 		r := recs[0]
 		want := map[string]any{"call_id": id2, "allow": false, "status": 403.0, "reason_class": "no_grant", "action": "function:put",
-			"resource": aliceRes, "account": testAcc, "agent_id": aliceID, "agent_type": "user", "component": "decision", "revision": 1.0}
+			"resource": testkit.AliceRes, "account": testkit.Acc, "agent_id": testkit.AliceID, "agent_type": "user", "component": "decision", "revision": 1.0}
 		for k, v := range want {
 			if r[k] != v {
 				t.Errorf("%s = %v, want %v (record %v)", k, r[k], v, r)
@@ -111,7 +93,7 @@ func TestDecisionLog(t *testing.T) {
 	t.Run("all, with a batch", func(t *testing.T) {
 		f, buf := logFixture(t, Config{DecisionLog: DecisionLogAll})
 		srv := f.server()
-		tok := f.tok("rsa1", aliceSub)
+		tok := f.tok("rsa1", testkit.AliceSub)
 		id, _ := checkWithID(t, srv.URL+"/v1/check/batch", tok, "", fmt.Sprintf(`{"checks":[%s,%s]}`, body("function:get"), body("function:put")))
 		recs := buf.records(t)
 		if len(recs) != 2 || recs[0]["batch_index"] != 0.0 || recs[1]["batch_index"] != 1.0 || recs[0]["call_id"] != id || recs[1]["call_id"] != id {
@@ -146,7 +128,7 @@ func TestDecisionLog(t *testing.T) {
 	t.Run("no token material", func(t *testing.T) {
 		f, buf := logFixture(t, Config{DecisionLog: DecisionLogAll})
 		srv := f.server()
-		good := f.tok("rsa1", aliceSub)
+		good := f.tok("rsa1", testkit.AliceSub)
 		forged := good[:len(good)-8] + "AAAAAAAA"
 		other := f.tok("rsa1", "nobody")
 		for _, tk := range []string{good, forged, other, "garbage.token.here"} {

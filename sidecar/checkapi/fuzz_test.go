@@ -1,6 +1,7 @@
 package checkapi
 
 import (
+	"github.com/wardenauthz/warden/internal/testkit"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,9 +13,9 @@ import (
 func FuzzCheckBody(f *testing.F) {
 	fx := newFixture(f, Config{MinRevisionWait: 1})
 	mux := fx.mux()
-	tok := fx.tok("rsa1", aliceSub)
+	tok := fx.tok("rsa1", testkit.AliceSub)
 	for _, s := range []string{
-		`{"action":"function:get","resource":"` + aliceRes + `"}`,
+		`{"action":"function:get","resource":"` + testkit.AliceRes + `"}`,
 		`{"action":"a","resource":"/","minRevision":1}`,
 		`{"checks":[{"action":"a","resource":"/"}]}`,
 		`{"checks":null}`, `{"action":null}`, `[]`, `null`, `"x"`, `{"minRevision":1e400}`,

@@ -7,29 +7,9 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/wardenauthz/warden/internal/testkit"
 	"github.com/wardenauthz/warden/sdk"
 	"github.com/wardenauthz/warden/sidecar"
-	"github.com/wardenauthz/warden/sidecar/internal/testkit"
-)
-
-// The world of the tests (testkit), by its short names here.
-const (
-	testAud    = testkit.Aud
-	testIssuer = testkit.Issuer
-	testAcc    = testkit.Acc
-	aliceID    = testkit.AliceID
-	bobID      = testkit.BobID
-	carolID    = testkit.CarolID
-	aliceSub   = testkit.AliceSub
-	aliceRes   = testkit.AliceRes
-	accountRe  = testkit.AccountRes
-	otherAcc   = testkit.OtherAcc
-)
-
-var (
-	key    = testkit.Key
-	pemOf  = testkit.PEM
-	rawTok = testkit.RawTok
 )
 
 // fixture is the check API over an engine in a testkit world.
@@ -51,7 +31,7 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 func newFixtureLogging(t testing.TB, cfg Config, out io.Writer) *fixture {
 	t.Helper()
 	w := testkit.New(t)
-	eng, err := sidecar.New(w.Store, sidecar.Config{Audiences: []string{testAud}, DefaultAccount: testAcc},
+	eng, err := sidecar.New(w.Store, sidecar.Config{Audiences: []string{testkit.Aud}, DefaultAccount: testkit.Acc},
 		sidecar.Deps{Now: w.Clock.Now, Registerer: w.Reg})
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@
 package testkit
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -84,6 +85,9 @@ type Clock struct {
 	t  time.Time
 }
 
+// NewClock returns a clock at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
 // Now returns the clock's time.
 func (c *Clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 
@@ -105,7 +109,7 @@ type World struct {
 
 // New returns an empty world; Populate fills it.
 func New(t testing.TB) *World {
-	return &World{T: t, Store: state.New(), Clock: &Clock{t: time.Unix(1_800_000_000, 0)}, Reg: prometheus.NewPedanticRegistry()}
+	return &World{T: t, Store: state.New(), Clock: NewClock(time.Unix(1_800_000_000, 0)), Reg: prometheus.NewPedanticRegistry()}
 }
 
 // Populate adds one account (and another, empty), an issuer with uploaded
@@ -207,4 +211,25 @@ func LoadHook(t testing.TB, rt *policywasm.Runtime, dir string) *policywasm.Hook
 		t.Fatal(err)
 	}
 	return h
+}
+
+// Buffer is a bytes.Buffer safe for concurrent writers: a server's log, a
+// process's output.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
