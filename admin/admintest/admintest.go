@@ -7,10 +7,9 @@ package admintest
 import (
 	"context"
 	"fmt"
-	"github.com/wardenauthz/warden/sidecar/checkapi"
+	"github.com/wardenauthz/warden/internal/node"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -22,7 +21,6 @@ import (
 	"github.com/wardenauthz/warden/policywasm"
 	"github.com/wardenauthz/warden/sidecar"
 	"github.com/wardenauthz/warden/sidecar/hooks"
-	"github.com/wardenauthz/warden/sidecar/state"
 	"github.com/wardenauthz/warden/sidecar/storage"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -42,7 +40,7 @@ type Server struct {
 	Hooks *hooks.Manager
 
 	cancel    context.CancelFunc
-	hookRT    *policywasm.Runtime
+	node      *node.Node
 	srv       *httptest.Server
 	emb       *storage.Embedded
 	closeOnce sync.Once
@@ -96,39 +94,22 @@ func (s *Server) start(ctx context.Context, dir string, o Options, log *slog.Log
 		return err
 	}
 	s.RootInitToken = strings.TrimSpace(string(tok))
-	st := state.New()
-	eng, err := sidecar.New(st, sidecar.Config{DefaultAccount: res.Account, Audiences: []string{s.URL}, AllowInsecureKeyURLs: o.AllowInsecureKeyURLs},
-		sidecar.Deps{Logger: log})
+	s.node, err = node.New(node.Config{
+		Engine:           sidecar.Config{DefaultAccount: res.Account, Audiences: []string{s.URL}, AllowInsecureKeyURLs: o.AllowInsecureKeyURLs},
+		Hooks:            policywasm.Config{PoolSize: 2},
+		Admin:            cfg,
+		ProgressInterval: 100 * time.Millisecond,
+	}, node.Deps{Client: s.Store, Layout: layout, Logger: log})
 	if err != nil {
 		return err
 	}
-	go eng.Run(ctx)
-	if s.hookRT, err = policywasm.NewRuntime(ctx, policywasm.Config{PoolSize: 2}); err != nil {
-		return err
+	s.Hooks = s.node.Hooks
+	wait, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := s.node.WaitReady(wait); err != nil {
+		return fmt.Errorf("admintest: %w", err)
 	}
-	s.Hooks = hooks.New(hooks.Config{Client: s.Store, Layout: layout, Runtime: s.hookRT, Engine: eng, Logger: log})
-	eng.AwaitHooksWith(s.Hooks.WaitRevision)
-	go s.Hooks.Run(ctx)
-	rep := storage.NewReplica(storage.ReplicaConfig{Client: s.Store, Layout: layout, State: st, Logger: log, ProgressInterval: 100 * time.Millisecond,
-		Followers: map[string]storage.Follower{storage.KindHook: s.Hooks}})
-	go rep.Run(ctx)
-	for deadline := time.Now().Add(30 * time.Second); !rep.Status().Ready; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("admintest: the replica is not ready: %s", rep.Status().Reason)
-		}
-	}
-	adm, err := admin.New(eng, s.Store, layout, cfg, admin.Deps{Logger: log, CheckModule: s.hookRT.Check, AwaitHooks: s.Hooks.WaitRevision})
-	if err != nil {
-		return err
-	}
-	mux := http.NewServeMux()
-	checks, err := checkapi.New(eng, checkapi.Config{}, nil)
-	if err != nil {
-		return err
-	}
-	checks.Register(mux)
-	adm.Register(mux)
-	s.srv.Config.Handler = mux
+	s.srv.Config.Handler = s.node.Handler()
 	s.srv.Start()
 	return nil
 }
@@ -140,11 +121,8 @@ func (s *Server) Close() {
 			s.srv.Close()
 		}
 		s.cancel()
-		if s.Hooks != nil {
-			s.Hooks.Close(context.Background())
-		}
-		if s.hookRT != nil {
-			s.hookRT.Close(context.Background())
+		if s.node != nil {
+			s.node.Close()
 		}
 		if s.Store != nil {
 			s.Store.Close()

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/wardenauthz/warden/internal/httpkit"
+	"github.com/wardenauthz/warden/internal/node"
 	"github.com/wardenauthz/warden/sidecar/checkapi"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -22,8 +21,6 @@ import (
 	"github.com/wardenauthz/warden/policywasm"
 	"github.com/wardenauthz/warden/sdk/model"
 	"github.com/wardenauthz/warden/sidecar"
-	hookmgr "github.com/wardenauthz/warden/sidecar/hooks"
-	"github.com/wardenauthz/warden/sidecar/state"
 	"github.com/wardenauthz/warden/sidecar/storage"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -33,9 +30,9 @@ const drainTimeout = 10 * time.Second
 
 // Roles of a node.
 const (
-	roleAll     = "all"
-	roleAdmin   = "admin"
-	roleSidecar = "sidecar"
+	roleAll     = string(node.RoleAll)
+	roleAdmin   = string(node.RoleAdmin)
+	roleSidecar = string(node.RoleSidecar)
 )
 
 // serveFlags are the flags of warden serve.
@@ -230,13 +227,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		return err
 	}
-	node, err := assemble(f, store.client, layout, adminCfg, log, srv.listeners())
+	n, err := assemble(f, store.client, layout, adminCfg, log, srv.listeners())
 	if err != nil {
 		return err
 	}
-	defer node.close()
+	defer n.Close()
 	started = true
-	srv.ready(node.api, node.diag)
+	srv.ready(n.Handler(), n.DiagHandler())
 	log.Info("warden serving", "listen", srv.apiAddr, "diag_listen", srv.diagAddr, "role", f.role,
 		"account", f.engine.DefaultAccount, "audiences", f.engine.Audiences, "version", version)
 	select {
@@ -251,91 +248,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	return srv.shutdown()
 }
 
-// node is a running node's parts, from the replica to the handlers.
-type node struct {
-	api, diag http.Handler
-	close     func()
-}
-
-// assemble builds the node: replica, engine, hooks and admin API over the
-// store. The replica and the key refresher outlive the drain: requests
-// still in flight after SIGTERM need a current state to answer.
-func assemble(f *serveFlags, client *clientv3.Client, layout storage.Layout, adminCfg admin.Config, log *slog.Logger, conns map[string]*connlimit.Listener) (*node, error) {
-	runCtx, stopRun := context.WithCancel(context.Background())
-	var closers []func()
-	// Closing stops the background work first (the replica, the hook
-	// manager), then releases what it used.
-	n := &node{close: func() {
-		stopRun()
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}}
-	fail := func(err error) (*node, error) {
-		n.close()
-		return nil, err
-	}
-	st := state.New()
+// assemble builds the node over the store, with the process's metrics
+// registry and the listeners' connection counts in it.
+func assemble(f *serveFlags, client *clientv3.Client, layout storage.Layout, adminCfg admin.Config, log *slog.Logger, conns map[string]*connlimit.Listener) (*node.Node, error) {
 	reg := newRegistry()
 	reg.MustRegister(connCollector(conns))
-	eng, err := sidecar.New(st, f.engine, sidecar.Deps{Logger: log, Registerer: reg})
+	n, err := node.New(node.Config{Role: node.Role(f.role), Engine: f.engine, Checks: f.checks, Hooks: f.hooks, Admin: adminCfg, DataDir: f.dataDir},
+		node.Deps{Client: client, Layout: layout, Logger: log, Registry: reg})
 	if err != nil {
-		return fail(usageError{err})
+		return nil, usageError{err}
 	}
-	go eng.Run(runCtx)
-
-	// Policy hooks: compiled off the check path, attached as the store
-	// says, checked before an admin write stores them. Their records reach
-	// the node through the replica's watch, with the rest of the state.
-	hookRT, err := policywasm.NewRuntime(runCtx, f.hooks)
-	if err != nil {
-		return fail(err)
-	}
-	closers = append(closers, func() { hookRT.Close(context.Background()) })
-	followers := map[string]storage.Follower{}
-	var hooks *hookmgr.Manager
-	if f.role != roleAdmin {
-		hooks = hookmgr.New(hookmgr.Config{Client: client, Layout: layout, Runtime: hookRT, Engine: eng, Logger: log})
-		followers[storage.KindHook] = hooks
-		eng.AwaitHooksWith(hooks.WaitRevision)
-		go hooks.Run(runCtx)
-		closers = append(closers, func() { hooks.Close(context.Background()) })
-	}
-	if f.role != roleSidecar {
-		cleaner, err := admin.NewRootTokenCleaner(f.dataDir, layout, log)
-		if err != nil {
-			log.Warn("the root init token's file will not be removed once used", "error", err.Error())
-		} else if cleaner != nil {
-			followers[storage.KindInit] = cleaner
-		}
-	}
-	rep := storage.NewReplica(storage.ReplicaConfig{Client: client, Layout: layout, State: st, Logger: log, Followers: followers})
-	go rep.Run(runCtx)
-
-	mux := http.NewServeMux()
-	if f.role == roleAdmin {
-		refuseChecks(mux)
-	} else {
-		checks, err := checkapi.New(eng, f.checks, log)
-		if err != nil {
-			return fail(usageError{err})
-		}
-		checks.Register(mux)
-	}
-	if f.role == roleSidecar {
-		admin.RegisterRefusal(mux)
-	} else {
-		deps := admin.Deps{Logger: log, CheckModule: hookRT.Check, Registerer: reg}
-		if hooks != nil {
-			deps.AwaitHooks = hooks.WaitRevision
-		}
-		adm, err := admin.New(eng, client, layout, adminCfg, deps)
-		if err != nil {
-			return fail(usageError{err})
-		}
-		adm.Register(mux)
-	}
-	n.api, n.diag = mux, diagMux(reg, rep, hooks, log)
 	return n, nil
 }
 
@@ -438,15 +360,6 @@ func resolveAccount(ctx context.Context, f *serveFlags, client *clientv3.Client,
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-func refuseChecks(mux *http.ServeMux) {
-	mux.HandleFunc("/v1/check", func(w http.ResponseWriter, _ *http.Request) {
-		httpkit.WriteError(w, http.StatusNotFound, "This Warden node serves the admin API only (--role admin); send checks to a node running with --role sidecar or all")
-	})
-	mux.HandleFunc("/v1/check/", func(w http.ResponseWriter, _ *http.Request) {
-		httpkit.WriteError(w, http.StatusNotFound, "This Warden node serves the admin API only (--role admin); send checks to a node running with --role sidecar or all")
-	})
 }
 
 // pagesFlag parses a number of 64 KiB pages from 1 to most into p.

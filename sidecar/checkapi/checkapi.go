@@ -96,6 +96,17 @@ func New(eng *sidecar.Engine, cfg Config, log *slog.Logger) (*API, error) {
 	return &API{eng: eng, cfg: cfg, dlog: newDecisionLog(cfg, log.With("component", "decision"))}, nil
 }
 
+// RegisterRefusal answers the check API's routes with 404 and a message
+// saying that this node serves the admin API only: what a --role admin
+// node mounts.
+func RegisterRefusal(mux *http.ServeMux) {
+	refuse := func(w http.ResponseWriter, _ *http.Request) {
+		httpkit.WriteError(w, http.StatusNotFound, "This Warden node serves the admin API only (--role admin); send checks to a node running with --role sidecar or all")
+	}
+	mux.HandleFunc("/v1/check", refuse)
+	mux.HandleFunc("/v1/check/", refuse)
+}
+
 // Register adds the check API's routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("POST /v1/check", httpkit.HandlerFunc(a.serveCheck))

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"slices"
 	"strings"
@@ -33,6 +34,9 @@ type Config struct {
 	Runtime *policywasm.Runtime
 	Engine  *sidecar.Engine
 	Logger  *slog.Logger
+	// Registerer, when set, receives the hooks' metrics: calls, failures,
+	// attached and broken hooks, instances and their memory.
+	Registerer prometheus.Registerer
 	// Retry is how often hooks that could not be loaded are tried again.
 	// Default 5s.
 	Retry time.Duration
@@ -90,9 +94,13 @@ func New(cfg Config) *Manager {
 	if cfg.Retry <= 0 {
 		cfg.Retry = 5 * time.Second
 	}
-	return &Manager{cfg: cfg, log: cfg.Logger.With("component", "hooks"), loaded: map[string]*loaded{},
+	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "hooks"), loaded: map[string]*loaded{},
 		reason: "the hooks are not loaded yet", changed: make(chan struct{}), wake: make(chan struct{}, 1),
 		recs: map[string]stored{}, runDone: make(chan struct{})}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(collector{m})
+	}
+	return m
 }
 
 // Reset takes every hook record at revision rev; it implements

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"slices"
 	"strings"
@@ -42,6 +43,9 @@ type ReplicaConfig struct {
 	// Followers follow kinds of record the state does not hold (hooks),
 	// keyed by kind, through the replica's own list and watch.
 	Followers map[string]Follower
+	// Registerer, when set, receives the replica's metrics: its revision,
+	// lag, readiness, relists, watch restarts and bad records.
+	Registerer prometheus.Registerer
 }
 
 // A Follower follows the records of one kind that the state does not hold
@@ -122,6 +126,9 @@ func NewReplica(cfg ReplicaConfig) *Replica {
 	r := &Replica{cfg: cfg, log: cfg.Logger.With("component", "replica"), applied: map[string]int64{}}
 	// Until the first contact, the lag counts from the start.
 	r.lastContact.Store(cfg.Now().UnixNano())
+	if cfg.Registerer != nil {
+		r.registerMetrics(cfg.Registerer)
+	}
 	return r
 }
 

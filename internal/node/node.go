@@ -1,0 +1,248 @@
+// Package node assembles a Warden node over a store, in one place: the
+// replica that fills the state, the engine, the policy hooks, the check API
+// and the admin API, as its role asks, and their diagnostics. warden serve
+// and admintest build their nodes with it.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/wardenauthz/warden/admin"
+	"github.com/wardenauthz/warden/internal/httpkit"
+	"github.com/wardenauthz/warden/policywasm"
+	"github.com/wardenauthz/warden/sidecar"
+	"github.com/wardenauthz/warden/sidecar/checkapi"
+	"github.com/wardenauthz/warden/sidecar/hooks"
+	"github.com/wardenauthz/warden/sidecar/state"
+	"github.com/wardenauthz/warden/sidecar/storage"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Role is what a node serves.
+type Role string
+
+// Roles.
+const (
+	// RoleAll serves checks and the admin API.
+	RoleAll Role = "all"
+	// RoleAdmin serves the admin API; checks are refused with 404.
+	RoleAdmin Role = "admin"
+	// RoleSidecar serves checks; the admin API is refused with 404.
+	RoleSidecar Role = "sidecar"
+)
+
+// Config is what a node is built from. The zero value of each field is its
+// default.
+type Config struct {
+	// Role defaults to RoleAll.
+	Role   Role
+	Engine sidecar.Config
+	Checks checkapi.Config
+	Hooks  policywasm.Config
+	Admin  admin.Config
+	// DataDir holds the root init token's file, which an admin node
+	// removes once the token is used or expired; "" when there is none.
+	DataDir string
+	// ProgressInterval is how often the replica asks etcd to confirm its
+	// watch is current (storage.ReplicaConfig). Default 1s.
+	ProgressInterval time.Duration
+}
+
+// Deps are what a node takes from its surroundings.
+type Deps struct {
+	// Client is the store's client; the node does not close it.
+	Client *clientv3.Client
+	Layout storage.Layout
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Registry receives every part's metrics, and DiagHandler serves
+	// them; nil: a registry of the node's own.
+	Registry *prometheus.Registry
+}
+
+// Node is an assembled node. Its background work runs until Close.
+type Node struct {
+	// Engine decides checks; Replica fills its state; Hooks keeps its
+	// policy hooks attached (nil on an admin node).
+	Engine  *sidecar.Engine
+	Replica *storage.Replica
+	Hooks   *hooks.Manager
+
+	api, diag http.Handler
+	// stop ends the background work; closers then release what it used.
+	stop    context.CancelFunc
+	closers []func()
+}
+
+// New assembles a node and starts its background work: the replica, the
+// key refresher and the hook manager.
+func New(cfg Config, deps Deps) (_ *Node, err error) {
+	if cfg.Role == "" {
+		cfg.Role = RoleAll
+	}
+	switch cfg.Role {
+	case RoleAll, RoleAdmin, RoleSidecar:
+	default:
+		return nil, fmt.Errorf("role %q must be one of all, admin, sidecar", cfg.Role)
+	}
+	if deps.Client == nil {
+		return nil, errors.New("node: no store client")
+	}
+	log := deps.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	reg := deps.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	// The replica and the key refresher outlive the drain of warden serve:
+	// requests still in flight after SIGTERM need a current state.
+	runCtx, stopRun := context.WithCancel(context.Background())
+	n := &Node{stop: stopRun}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+
+	st := state.New()
+	if n.Engine, err = sidecar.New(st, cfg.Engine, sidecar.Deps{Logger: log, Registerer: reg}); err != nil {
+		return nil, err
+	}
+	go n.Engine.Run(runCtx)
+
+	// Policy hooks: compiled off the check path, attached as the store
+	// says, checked before an admin write stores them. Their records reach
+	// the node through the replica's watch, with the rest of the state.
+	hookRT, err := policywasm.NewRuntime(runCtx, cfg.Hooks)
+	if err != nil {
+		return nil, err
+	}
+	n.closers = append(n.closers, func() { hookRT.Close(context.Background()) })
+	followers := map[string]storage.Follower{}
+	if cfg.Role != RoleAdmin {
+		n.Hooks = hooks.New(hooks.Config{Client: deps.Client, Layout: deps.Layout, Runtime: hookRT, Engine: n.Engine, Logger: log, Registerer: reg})
+		followers[storage.KindHook] = n.Hooks
+		n.Engine.AwaitHooksWith(n.Hooks.WaitRevision)
+		go n.Hooks.Run(runCtx)
+		n.closers = append(n.closers, func() { n.Hooks.Close(context.Background()) })
+	}
+	if cfg.Role != RoleSidecar && cfg.DataDir != "" {
+		cleaner, err := admin.NewRootTokenCleaner(cfg.DataDir, deps.Layout, log)
+		if err != nil {
+			log.Warn("the root init token's file will not be removed once used", "error", err.Error())
+		} else if cleaner != nil {
+			followers[storage.KindInit] = cleaner
+		}
+	}
+	n.Replica = storage.NewReplica(storage.ReplicaConfig{Client: deps.Client, Layout: deps.Layout, State: st, Logger: log,
+		ProgressInterval: cfg.ProgressInterval, Followers: followers, Registerer: reg})
+	go n.Replica.Run(runCtx)
+
+	mux := http.NewServeMux()
+	if cfg.Role == RoleAdmin {
+		checkapi.RegisterRefusal(mux)
+	} else {
+		checks, err := checkapi.New(n.Engine, cfg.Checks, log)
+		if err != nil {
+			return nil, err
+		}
+		checks.Register(mux)
+	}
+	if cfg.Role == RoleSidecar {
+		admin.RegisterRefusal(mux)
+	} else {
+		ad := admin.Deps{Logger: log, CheckModule: hookRT.Check, Registerer: reg}
+		if n.Hooks != nil {
+			ad.AwaitHooks = n.Hooks.WaitRevision
+		}
+		adm, err := admin.New(n.Engine, deps.Client, deps.Layout, cfg.Admin, ad)
+		if err != nil {
+			return nil, err
+		}
+		adm.Register(mux)
+	}
+	n.api, n.diag = mux, n.diagMux(reg, log)
+	return n, nil
+}
+
+// Handler serves the node's APIs.
+func (n *Node) Handler() http.Handler { return n.api }
+
+// DiagHandler serves /healthz, /readyz and /metrics.
+func (n *Node) DiagHandler() http.Handler { return n.diag }
+
+// Close stops the background work (the replica, the hook manager, the key
+// refresher), then releases what it used. Closing again does nothing.
+func (n *Node) Close() {
+	n.stop()
+	for i := len(n.closers) - 1; i >= 0; i-- {
+		n.closers[i]()
+	}
+	n.closers = nil
+}
+
+// Readiness is the body of /readyz: the replica's status, and the hooks'
+// on nodes that serve checks.
+type Readiness struct {
+	storage.Status
+	Hooks *hooks.Status `json:"hooks,omitempty"`
+}
+
+// Ready says whether the node's state is loaded, its watch current and
+// its hooks attached.
+func (n *Node) Ready() Readiness {
+	body := Readiness{Status: n.Replica.Status()}
+	if n.Hooks != nil {
+		hs := n.Hooks.Status()
+		body.Hooks = &hs
+		if !hs.Ready {
+			body.Ready = false
+			if body.Reason == "" {
+				body.Reason = hs.Reason
+			}
+		}
+	}
+	return body
+}
+
+// WaitReady waits until the node is ready, or ctx ends.
+func (n *Node) WaitReady(ctx context.Context) error {
+	for {
+		r := n.Ready()
+		if r.Ready {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the node is not ready: %s", r.Reason)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// diagMux serves /healthz (the process runs), /readyz and /metrics.
+func (n *Node) diagMux(reg *prometheus.Registry, log *slog.Logger) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		httpkit.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		body := n.Ready()
+		code := http.StatusOK
+		if !body.Ready {
+			code = http.StatusServiceUnavailable
+		}
+		httpkit.WriteJSON(w, code, body)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
+	return mux
+}

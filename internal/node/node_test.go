@@ -1,0 +1,86 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/wardenauthz/warden/admin"
+	"github.com/wardenauthz/warden/sidecar"
+	"github.com/wardenauthz/warden/sidecar/storage"
+)
+
+// TestRoles: a node of each role serves what its role says and refuses the
+// rest with 404, is ready on an empty store, shows its parts' metrics, and
+// closes.
+func TestRoles(t *testing.T) {
+	emb, err := storage.StartEmbedded(storage.EmbeddedConfig{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	client, err := storage.Dial(emb.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+
+	serve := func(h http.Handler, method, path string) (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(`{"action":"function:get","resource":"/x/"}`)))
+		return rec.Code, rec.Body.String()
+	}
+	for i, tc := range []struct {
+		role             Role
+		check, adminCall int
+		checkMsg, admMsg string
+		hookMetrics      bool
+	}{
+		{RoleAll, 200, 403, `"status":401`, "Unauthorized", true},
+		{RoleAdmin, 404, 403, "serves the admin API only", "Unauthorized", false},
+		{RoleSidecar, 200, 404, `"status":401`, "serves checks only", true},
+	} {
+		t.Run(string(tc.role), func(t *testing.T) {
+			n, err := New(Config{Role: tc.role,
+				Engine: sidecar.Config{DefaultAccount: "acc-0123456789abcdef", Audiences: []string{"http://warden.test"}},
+				Admin:  admin.Config{BaseURL: "http://warden.test"}},
+				Deps{Client: client, Layout: storage.NewLayout(fmt.Sprintf("/node-test/%d/", i)), Registry: prometheus.NewRegistry()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := n.WaitReady(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if code, body := serve(n.Handler(), http.MethodPost, "/v1/check"); code != tc.check || !strings.Contains(body, tc.checkMsg) {
+				t.Errorf("check: %d %s", code, body)
+			}
+			if code, body := serve(n.Handler(), http.MethodGet, "/v1/account/acc-0123456789abcdef/me"); code != tc.adminCall || !strings.Contains(body, tc.admMsg) {
+				t.Errorf("admin: %d %s", code, body)
+			}
+			if code, body := serve(n.DiagHandler(), http.MethodGet, "/readyz"); code != 200 || !strings.Contains(body, `"ready":true`) {
+				t.Errorf("/readyz: %d %s", code, body)
+			}
+			_, metrics := serve(n.DiagHandler(), http.MethodGet, "/metrics")
+			if !strings.Contains(metrics, "warden_replication_ready 1") || strings.Contains(metrics, "warden_hooks_attached") != tc.hookMetrics {
+				t.Errorf("/metrics:\n%s", metrics)
+			}
+			closed := make(chan struct{})
+			go func() { n.Close(); n.Close(); close(closed) }()
+			select {
+			case <-closed:
+			case <-time.After(30 * time.Second):
+				t.Fatal("Close did not return")
+			}
+		})
+	}
+	if _, err := New(Config{Role: "boss"}, Deps{Client: client}); err == nil || !strings.Contains(err.Error(), `role "boss"`) {
+		t.Fatalf("a bad role: %v", err)
+	}
+}
