@@ -52,6 +52,21 @@ type Config struct {
 	Steps uint32 `yaml:"-"`
 }
 
+// Validate reports every problem with the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("hook-timeout %s must not be negative", c.Timeout))
+	}
+	if c.MemoryLimitPages > 65536 {
+		errs = append(errs, fmt.Errorf("hook-memory-pages %d must be at most 65536 (4 GiB)", c.MemoryLimitPages))
+	}
+	if c.PoolSize < 0 {
+		errs = append(errs, fmt.Errorf("hook-pool-size %d must not be negative", c.PoolSize))
+	}
+	return errors.Join(errs...)
+}
+
 func (c *Config) setDefaults() {
 	if c.Timeout <= 0 {
 		c.Timeout = 50 * time.Millisecond
@@ -101,6 +116,9 @@ func (r *Runtime) spawn(fn func()) {
 // NewRuntime returns a runtime. Close releases it and every hook loaded in
 // it.
 func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("policy hook configuration: %w", err)
+	}
 	cfg.setDefaults()
 	var cache wazero.CompilationCache
 	if cfg.CacheDir != "" {

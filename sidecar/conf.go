@@ -37,8 +37,8 @@ type Config struct {
 	// MaxKeyStaleness is how long fetched keys outlive failed refreshes.
 	// Default 24h.
 	MaxKeyStaleness time.Duration `yaml:"max-key-staleness"`
-	// TokenCacheSize bounds the verified-token cache. Default 100000; a
-	// negative size disables the cache.
+	// TokenCacheSize bounds the verified-token cache. Default 100000; -1
+	// disables the cache.
 	TokenCacheSize int `yaml:"token-cache-size"`
 	// TimingSample: one check in TimingSample is timed for
 	// warden_check_duration_seconds; every check is counted. Default
@@ -80,6 +80,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxKeyStaleness < 0 {
 		errs = append(errs, fmt.Errorf("max-key-staleness %s must not be negative", c.MaxKeyStaleness))
+	}
+	if c.TokenCacheSize < -1 {
+		errs = append(errs, fmt.Errorf("token-cache-size %d must be a number of tokens, or -1 for no cache", c.TokenCacheSize))
 	}
 	if c.TimingSample < 0 {
 		errs = append(errs, fmt.Errorf("check-timing-sample %d must be positive", c.TimingSample))

@@ -31,10 +31,10 @@ type servers struct {
 // listen binds the listeners of f, completes the flags that depend on the
 // bound API address, and logs the bound addresses: with port 0 the system
 // chooses them, and whoever started the process learns them from the log.
-func listen(f *serveFlags, log *slog.Logger) (*servers, error) {
+func listen(f *serveConfig, log *slog.Logger) (*servers, error) {
 	s := &servers{log: log}
-	apiMax := connectionBudget(f.http.maxConns, log)
-	for i, addr := range []string{f.listen, f.diagListen} {
+	apiMax := connectionBudget(f.HTTP.MaxConns, log)
+	for i, addr := range []string{f.Listen, f.DiagListen} {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			s.close()
@@ -48,9 +48,9 @@ func listen(f *serveFlags, log *slog.Logger) (*servers, error) {
 	placeholder := http.Handler(http.HandlerFunc(s.serveStarting))
 	s.apiH.Store(&placeholder)
 	s.diagH.Store(&placeholder)
-	s.api = f.http.server(swapped(&s.apiH), s.lns[0])
-	s.diag = f.http.server(swapped(&s.diagH), s.lns[1])
-	log.Info("listening", "listen", s.apiAddr, "diag_listen", s.diagAddr, "base_url", f.baseURL)
+	s.api = f.HTTP.server(swapped(&s.apiH), s.lns[0])
+	s.diag = f.HTTP.server(swapped(&s.diagH), s.lns[1])
+	log.Info("listening", "listen", s.apiAddr, "diag_listen", s.diagAddr, "base_url", f.BaseURL)
 	return s, nil
 }
 
@@ -68,10 +68,10 @@ const (
 func (l httpLimits) server(h http.Handler, ln *connlimit.Listener) *http.Server {
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: min(10*time.Second, l.readTimeout),
-		ReadTimeout:       l.readTimeout,
-		WriteTimeout:      l.writeTimeout,
-		IdleTimeout:       l.idleTimeout,
+		ReadHeaderTimeout: min(10*time.Second, l.ReadTimeout),
+		ReadTimeout:       l.ReadTimeout,
+		WriteTimeout:      l.WriteTimeout,
+		IdleTimeout:       l.IdleTimeout,
 		ConnState:         ln.ConnState,
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/wardenauthz/warden/admin"
 	"github.com/wardenauthz/warden/internal/connlimit"
 	"github.com/wardenauthz/warden/policywasm"
-	"github.com/wardenauthz/warden/sdk/model"
 	"github.com/wardenauthz/warden/sidecar"
 	"github.com/wardenauthz/warden/sidecar/storage"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -35,119 +34,131 @@ const (
 	roleSidecar = string(node.RoleSidecar)
 )
 
-// serveFlags are the flags of warden serve.
-type serveFlags struct {
-	engine        sidecar.Config
-	checks        checkapi.Config
-	audiences     listFlag
-	listen        string
-	diagListen    string
-	baseURL       string
-	dataDir       string
-	role          string
-	etcdEndpoints listFlag
-	etcdListen    string
-	boot          admin.BootstrapOptions
-	bootKeyFile   string
-	config        string
-	hooks         policywasm.Config
-	http          httpLimits
+// serveConfig is the configuration of warden serve: one struct, read from
+// the YAML file (--config) through its tags, then from WARDEN_* variables
+// and flags, each over the last. Every key is a flag's name.
+type serveConfig struct {
+	Listen        string            `yaml:"listen"`
+	DiagListen    string            `yaml:"diag-listen"`
+	BaseURL       string            `yaml:"base-url"`
+	DataDir       string            `yaml:"data-dir"`
+	Role          string            `yaml:"role"`
+	EtcdEndpoints []string          `yaml:"etcd-endpoints"`
+	EtcdListen    string            `yaml:"etcd-listen"`
+	Bootstrap     bootstrapConfig   `yaml:",inline"`
+	HTTP          httpLimits        `yaml:",inline"`
+	Engine        sidecar.Config    `yaml:",inline"`
+	Checks        checkapi.Config   `yaml:",inline"`
+	Hooks         policywasm.Config `yaml:",inline"`
+	// ConfigFile is --config: not a key of the file itself.
+	ConfigFile string `yaml:"-"`
+
+	// boot is Bootstrap completed: the key read, the account and the
+	// data directory filled.
+	boot admin.BootstrapOptions
+}
+
+// bootstrapConfig registers an issuer and the root client's identity on
+// every start.
+type bootstrapConfig struct {
+	Issuer        string `yaml:"bootstrap-issuer"`
+	Subject       string `yaml:"bootstrap-subject"`
+	PublicKeyFile string `yaml:"bootstrap-public-key"`
+	KeyID         string `yaml:"bootstrap-key-id"`
 }
 
 // httpLimits bound what a client can hold of the HTTP servers.
 type httpLimits struct {
-	// maxConns caps the API listener's connections (the diagnostics one
+	// MaxConns caps the API listener's connections (the diagnostics one
 	// holds at most diagMaxConns).
-	maxConns                               int
-	readTimeout, writeTimeout, idleTimeout time.Duration
+	MaxConns     int           `yaml:"max-connections"`
+	ReadTimeout  time.Duration `yaml:"read-timeout"`
+	WriteTimeout time.Duration `yaml:"write-timeout"`
+	IdleTimeout  time.Duration `yaml:"idle-timeout"`
 }
 
-func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
+func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	f := &serveFlags{}
-	fs.StringVar(&f.listen, "listen", "127.0.0.1:7800", "`address` of the admin and check APIs")
-	fs.StringVar(&f.diagListen, "diag-listen", "127.0.0.1:7801", "`address` of /metrics, /healthz and /readyz")
-	fs.StringVar(&f.baseURL, "base-url", "", "this deployment's `URL`: the default token audience and the baseUrl of init tokens (default http:// + listen address)")
-	fs.StringVar(&f.dataDir, "data-dir", "./warden-data", "`directory` of the embedded etcd's data and the bootstrap files")
-	fs.StringVar(&f.role, "role", roleAll, "what this node serves: all, admin (the admin API) or sidecar (checks only, never writes)")
-	fs.Var(&f.etcdEndpoints, "etcd-endpoints", "`URLs` of an external etcd cluster, comma-separated, instead of the embedded one")
-	fs.StringVar(&f.etcdListen, "etcd-listen", "", "client `URL` of the embedded etcd (default: a unix socket in the data directory)")
-	fs.StringVar(&f.engine.DefaultAccount, "account", "", "the `account` created on first start and the default for checks (default: random on first start)")
-	fs.Var(&f.audiences, "audience", "accepted aud `values`, comma-separated (default: the base URL)")
-	fs.DurationVar(&f.engine.Leeway, "leeway", 0, "clock skew allowed on exp and nbf")
-	fs.BoolVar(&f.engine.AllowInsecureKeyURLs, "allow-insecure-key-urls", false, "accept http:// key URLs (loopback tests only)")
-	fs.BoolVar(&f.engine.AllowTokensWithoutExp, "allow-tokens-without-exp", false, "accept tokens that carry no exp")
-	fs.DurationVar(&f.engine.MaxKeyStaleness, "max-key-staleness", 24*time.Hour, "how long fetched keys outlive failed refreshes")
-	fs.DurationVar(&f.checks.MinRevisionWait, "min-revision-wait", time.Second, "how long a check waits for minRevision")
-	fs.DurationVar(&f.checks.BatchTimeout, "batch-timeout", 2*time.Second, "how long a batch of checks may take as a whole; one that runs past it answers 503")
-	fs.IntVar(&f.engine.TokenCacheSize, "token-cache-size", 100_000, "verified tokens kept in the token cache (`N`; -1: no cache)")
-	fs.StringVar(&f.engine.PermissionsClaim, "permissions-claim", sidecar.DefaultPermissionsClaim, "the inline-permissions `claim`")
-	fs.StringVar(&f.boot.Issuer, "bootstrap-issuer", "", "an `issuer` to register on every start, whose subject --bootstrap-subject becomes the root client's identity")
-	fs.StringVar(&f.boot.Subject, "bootstrap-subject", "", "the root client's `subject` at --bootstrap-issuer")
-	fs.StringVar(&f.bootKeyFile, "bootstrap-public-key", "", "`file` with the PEM public key of --bootstrap-issuer")
-	fs.StringVar(&f.boot.KeyID, "bootstrap-key-id", "", "the key id of --bootstrap-public-key (default: its RFC 7638 thumbprint)")
-	fs.DurationVar(&f.hooks.Timeout, "hook-timeout", 50*time.Millisecond, "deadline of one call of a policy hook")
-	fs.Func("hook-memory-pages", "memory cap of a policy hook instance, in 64 KiB `pages` (default 512)", pagesFlag(&f.hooks.MemoryLimitPages, 65536))
-	fs.Func("hook-memory-total-pages", "memory cap of all policy hook instances together, in 64 KiB `pages` (default 16384, 1 GiB)", pagesFlag(&f.hooks.MemoryTotalPages, 1<<32-1))
-	fs.IntVar(&f.hooks.PoolSize, "hook-pool-size", 0, "instances of each policy hook (default GOMAXPROCS)")
-	fs.StringVar(&f.hooks.CacheDir, "hook-cache-dir", "", "`directory` keeping compiled policy hooks across restarts (default: in memory)")
-	fs.IntVar(&f.engine.TimingSample, "check-timing-sample", sidecar.DefaultTimingSample, "time one check in `N` for warden_check_duration_seconds (1: every check, about 45 ns each); every check is counted")
-	fs.StringVar(&f.checks.DecisionLog, "decision-log", checkapi.DecisionLogOff, "log the check API's decisions to stderr as JSON: off, deny (denials only) or all")
-	fs.Float64Var(&f.checks.DecisionLogSample, "decision-log-sample", 1, "the `share` of the selected decisions logged, from 0 (exclusive) to 1")
-	fs.IntVar(&f.http.maxConns, "max-connections", defaultMaxConns, "connections the API listener holds at most; at the cap, a new one takes the place of the one idle the longest")
-	fs.DurationVar(&f.http.readTimeout, "read-timeout", 30*time.Second, "how long a client may take to send a whole request, body included")
-	fs.DurationVar(&f.http.writeTimeout, "write-timeout", 3*time.Minute, "how long a request may take until its answer is written (longer than the slowest route: a hook upload compiles its module)")
-	fs.DurationVar(&f.http.idleTimeout, "idle-timeout", 90*time.Second, "how long a keep-alive connection may wait for its next request")
-	fs.StringVar(&f.config, "config", "", "YAML `file` with the same keys as the flags")
+	f := &serveConfig{}
+	fs.StringVar(&f.Listen, "listen", "127.0.0.1:7800", "`address` of the admin and check APIs")
+	fs.StringVar(&f.DiagListen, "diag-listen", "127.0.0.1:7801", "`address` of /metrics, /healthz and /readyz")
+	fs.StringVar(&f.BaseURL, "base-url", "", "this deployment's `URL`: the default token audience and the baseUrl of init tokens (default http:// + listen address)")
+	fs.StringVar(&f.DataDir, "data-dir", "./warden-data", "`directory` of the embedded etcd's data and the bootstrap files")
+	fs.StringVar(&f.Role, "role", roleAll, "what this node serves: all, admin (the admin API) or sidecar (checks only, never writes)")
+	fs.Var((*listFlag)(&f.EtcdEndpoints), "etcd-endpoints", "`URLs` of an external etcd cluster, comma-separated, instead of the embedded one")
+	fs.StringVar(&f.EtcdListen, "etcd-listen", "", "client `URL` of the embedded etcd (default: a unix socket in the data directory)")
+	fs.StringVar(&f.Engine.DefaultAccount, "account", "", "the `account` created on first start and the default for checks (default: random on first start)")
+	fs.Var((*listFlag)(&f.Engine.Audiences), "audience", "accepted aud `values`, comma-separated (default: the base URL)")
+	fs.DurationVar(&f.Engine.Leeway, "leeway", 0, "clock skew allowed on exp and nbf")
+	fs.BoolVar(&f.Engine.AllowInsecureKeyURLs, "allow-insecure-key-urls", false, "accept http:// key URLs (loopback tests only)")
+	fs.BoolVar(&f.Engine.AllowTokensWithoutExp, "allow-tokens-without-exp", false, "accept tokens that carry no exp")
+	fs.DurationVar(&f.Engine.MaxKeyStaleness, "max-key-staleness", 24*time.Hour, "how long fetched keys outlive failed refreshes")
+	fs.DurationVar(&f.Checks.MinRevisionWait, "min-revision-wait", time.Second, "how long a check waits for minRevision")
+	fs.DurationVar(&f.Checks.BatchTimeout, "batch-timeout", 2*time.Second, "how long a batch of checks may take as a whole; one that runs past it answers 503")
+	fs.IntVar(&f.Engine.TokenCacheSize, "token-cache-size", 100_000, "verified tokens kept in the token cache (`N`; -1: no cache)")
+	fs.StringVar(&f.Engine.PermissionsClaim, "permissions-claim", sidecar.DefaultPermissionsClaim, "the inline-permissions `claim`")
+	fs.StringVar(&f.Bootstrap.Issuer, "bootstrap-issuer", "", "an `issuer` to register on every start, whose subject --bootstrap-subject becomes the root client's identity")
+	fs.StringVar(&f.Bootstrap.Subject, "bootstrap-subject", "", "the root client's `subject` at --bootstrap-issuer")
+	fs.StringVar(&f.Bootstrap.PublicKeyFile, "bootstrap-public-key", "", "`file` with the PEM public key of --bootstrap-issuer")
+	fs.StringVar(&f.Bootstrap.KeyID, "bootstrap-key-id", "", "the key id of --bootstrap-public-key (default: its RFC 7638 thumbprint)")
+	fs.DurationVar(&f.Hooks.Timeout, "hook-timeout", 50*time.Millisecond, "deadline of one call of a policy hook")
+	fs.Func("hook-memory-pages", "memory cap of a policy hook instance, in 64 KiB `pages` (default 512)", pagesFlag(&f.Hooks.MemoryLimitPages))
+	fs.Func("hook-memory-total-pages", "memory cap of all policy hook instances together, in 64 KiB `pages` (default 16384, 1 GiB)", pagesFlag(&f.Hooks.MemoryTotalPages))
+	fs.IntVar(&f.Hooks.PoolSize, "hook-pool-size", 0, "instances of each policy hook (default GOMAXPROCS)")
+	fs.StringVar(&f.Hooks.CacheDir, "hook-cache-dir", "", "`directory` keeping compiled policy hooks across restarts (default: in memory)")
+	fs.IntVar(&f.Engine.TimingSample, "check-timing-sample", sidecar.DefaultTimingSample, "time one check in `N` for warden_check_duration_seconds (1: every check, about 45 ns each); every check is counted")
+	fs.StringVar(&f.Checks.DecisionLog, "decision-log", checkapi.DecisionLogOff, "log the check API's decisions to stderr as JSON: off, deny (denials only) or all")
+	fs.Float64Var(&f.Checks.DecisionLogSample, "decision-log-sample", 1, "the `share` of the selected decisions logged, from 0 (exclusive) to 1")
+	fs.IntVar(&f.HTTP.MaxConns, "max-connections", defaultMaxConns, "connections the API listener holds at most; at the cap, a new one takes the place of the one idle the longest")
+	fs.DurationVar(&f.HTTP.ReadTimeout, "read-timeout", 30*time.Second, "how long a client may take to send a whole request, body included")
+	fs.DurationVar(&f.HTTP.WriteTimeout, "write-timeout", 3*time.Minute, "how long a request may take until its answer is written (longer than the slowest route: a hook upload compiles its module)")
+	fs.DurationVar(&f.HTTP.IdleTimeout, "idle-timeout", 90*time.Second, "how long a keep-alive connection may wait for its next request")
+	fs.StringVar(&f.ConfigFile, "config", "", "YAML `file` with the same keys as the flags")
 	return fs, f
 }
 
-// complete fills defaults that depend on other flags and checks the flags,
-// reporting every problem at once.
-func (f *serveFlags) complete() error {
+// complete checks the configuration, reporting every problem at once:
+// its own rules, and each part's Validate (the engine's, the check API's,
+// the hooks'), so that a rule is written once, whether the value came from
+// a flag, a variable or the file. It then completes the bootstrap options.
+func (f *serveConfig) complete() error {
 	var errs []error
-	switch f.role {
+	switch f.Role {
 	case roleAll, roleAdmin, roleSidecar:
 	default:
-		errs = append(errs, fmt.Errorf("--role %q must be one of all, admin, sidecar", f.role))
+		errs = append(errs, fmt.Errorf("role %q must be one of all, admin, sidecar", f.Role))
 	}
-	if f.engine.DefaultAccount != "" && !model.ValidID(model.AccountPrefix, f.engine.DefaultAccount) {
-		errs = append(errs, fmt.Errorf("account %q does not match %s", f.engine.DefaultAccount, model.IDPattern(model.AccountPrefix)))
+	if len(f.EtcdEndpoints) > 0 && f.EtcdListen != "" {
+		errs = append(errs, errors.New("etcd-listen configures the embedded etcd, which etcd-endpoints replaces"))
 	}
-	if len(f.etcdEndpoints) > 0 && f.etcdListen != "" {
-		errs = append(errs, errors.New("--etcd-listen configures the embedded etcd, which --etcd-endpoints replaces"))
-	}
-	if f.bootKeyFile != "" {
-		pem, err := os.ReadFile(f.bootKeyFile)
+	f.boot = admin.BootstrapOptions{Issuer: f.Bootstrap.Issuer, Subject: f.Bootstrap.Subject, KeyID: f.Bootstrap.KeyID}
+	if f.Bootstrap.PublicKeyFile != "" {
+		pem, err := os.ReadFile(f.Bootstrap.PublicKeyFile)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("--bootstrap-public-key: %w", err))
+			errs = append(errs, fmt.Errorf("bootstrap-public-key: %w", err))
 		}
 		f.boot.PublicKeyPEM = string(pem)
 	}
-	if f.engine.TokenCacheSize < -1 || f.engine.TokenCacheSize == 0 {
-		errs = append(errs, fmt.Errorf("--token-cache-size %d must be a number of tokens, or -1 for no cache", f.engine.TokenCacheSize))
+	if f.HTTP.MaxConns < 1 {
+		errs = append(errs, fmt.Errorf("max-connections %d must be at least 1", f.HTTP.MaxConns))
 	}
-	if f.engine.TimingSample < 1 {
-		errs = append(errs, fmt.Errorf("--check-timing-sample %d must be at least 1", f.engine.TimingSample))
-	}
-	switch f.checks.DecisionLog {
-	case checkapi.DecisionLogOff, checkapi.DecisionLogDeny, checkapi.DecisionLogAll:
-	default:
-		errs = append(errs, fmt.Errorf("--decision-log %q must be one of off, deny, all", f.checks.DecisionLog))
-	}
-	if f.http.maxConns < 1 {
-		errs = append(errs, fmt.Errorf("--max-connections %d must be at least 1", f.http.maxConns))
-	}
-	for name, d := range map[string]time.Duration{"--read-timeout": f.http.readTimeout, "--write-timeout": f.http.writeTimeout, "--idle-timeout": f.http.idleTimeout} {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("%s %s must be positive", name, d))
+	for _, t := range []struct {
+		name string
+		d    time.Duration
+	}{{"read-timeout", f.HTTP.ReadTimeout}, {"write-timeout", f.HTTP.WriteTimeout}, {"idle-timeout", f.HTTP.IdleTimeout}} {
+		if t.d <= 0 {
+			errs = append(errs, fmt.Errorf("%s %s must be positive", t.name, t.d))
 		}
 	}
-	if !(f.checks.DecisionLogSample > 0 && f.checks.DecisionLogSample <= 1) {
-		errs = append(errs, fmt.Errorf("--decision-log-sample %g must be more than 0 and at most 1", f.checks.DecisionLogSample))
+	// The audience defaults to the base URL, known once the listener is
+	// bound; the engine's rule on it applies to what was given.
+	engine := f.Engine
+	if len(engine.Audiences) == 0 {
+		engine.Audiences = []string{"the base URL"}
 	}
-	f.boot.Account, f.boot.DataDir = f.engine.DefaultAccount, f.dataDir
+	errs = append(errs, engine.Validate(), f.Checks.Validate(), f.Hooks.Validate())
+	f.boot.Account, f.boot.DataDir = f.Engine.DefaultAccount, f.DataDir
 	return errors.Join(errs...)
 }
 
@@ -155,34 +166,33 @@ func (f *serveFlags) complete() error {
 // was bound to: the base URL, and the audience. The base URL is --listen as
 // given ("http://localhost:7800" stays so, and tokens minted for it keep
 // passing); only a port 0 is replaced by the port the system chose.
-func (f *serveFlags) bound(apiAddr string) {
-	if f.baseURL == "" {
-		f.baseURL = "http://" + f.listen
-		host, port, err := net.SplitHostPort(f.listen)
+func (f *serveConfig) bound(apiAddr string) {
+	if f.BaseURL == "" {
+		f.BaseURL = "http://" + f.Listen
+		host, port, err := net.SplitHostPort(f.Listen)
 		if _, bport, berr := net.SplitHostPort(apiAddr); err == nil && berr == nil && port == "0" {
 			if host == "" {
-				f.baseURL = "http://" + apiAddr
+				f.BaseURL = "http://" + apiAddr
 			} else {
-				f.baseURL = "http://" + net.JoinHostPort(host, bport)
+				f.BaseURL = "http://" + net.JoinHostPort(host, bport)
 			}
 		}
 	}
-	f.engine.Audiences = f.audiences
-	if len(f.engine.Audiences) == 0 {
-		f.engine.Audiences = []string{f.baseURL}
+	if len(f.Engine.Audiences) == 0 {
+		f.Engine.Audiences = []string{f.BaseURL}
 	}
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs, f := newServeFlags(stderr)
-	if err := parseFlags(fs, args, "config"); err != nil {
+	if err := loadConfig(fs, f, args); err != nil {
 		return err
 	}
 	if err := f.complete(); err != nil {
 		return usageError{err}
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	if f.engine.AllowInsecureKeyURLs {
+	if f.Engine.AllowInsecureKeyURLs {
 		log.Warn("accepting http:// key URLs: tokens can be forged by anyone on the network path to the key server; use only for loopback tests")
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -207,8 +217,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	started := false
 	defer func() {
 		if fresh && !started {
-			if err := os.RemoveAll(f.dataDir); err == nil {
-				log.Info("removed the data directory this failed start created", "data_dir", f.dataDir)
+			if err := os.RemoveAll(f.DataDir); err == nil {
+				log.Info("removed the data directory this failed start created", "data_dir", f.DataDir)
 			}
 		}
 	}()
@@ -218,7 +228,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer store.close()
 	layout := storage.NewLayout("")
-	adminCfg := admin.Config{BaseURL: f.baseURL}
+	adminCfg := admin.Config{BaseURL: f.BaseURL}
 	srv.setStarting("bootstrapping the store, or waiting for it to be bootstrapped")
 	if err := resolveAccount(ctx, f, store.client, layout, adminCfg, log); err != nil {
 		if ctx.Err() != nil {
@@ -234,8 +244,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer n.Close()
 	started = true
 	srv.ready(n.Handler(), n.DiagHandler())
-	log.Info("warden serving", "listen", srv.apiAddr, "diag_listen", srv.diagAddr, "role", f.role,
-		"account", f.engine.DefaultAccount, "audiences", f.engine.Audiences, "version", version)
+	log.Info("warden serving", "listen", srv.apiAddr, "diag_listen", srv.diagAddr, "role", f.Role,
+		"account", f.Engine.DefaultAccount, "audiences", f.Engine.Audiences, "version", version)
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -250,10 +260,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 // assemble builds the node over the store, with the process's metrics
 // registry and the listeners' connection counts in it.
-func assemble(f *serveFlags, client *clientv3.Client, layout storage.Layout, adminCfg admin.Config, log *slog.Logger, conns map[string]*connlimit.Listener) (*node.Node, error) {
+func assemble(f *serveConfig, client *clientv3.Client, layout storage.Layout, adminCfg admin.Config, log *slog.Logger, conns map[string]*connlimit.Listener) (*node.Node, error) {
 	reg := newRegistry()
 	reg.MustRegister(connCollector(conns))
-	n, err := node.New(node.Config{Role: node.Role(f.role), Engine: f.engine, Checks: f.checks, Hooks: f.hooks, Admin: adminCfg, DataDir: f.dataDir},
+	n, err := node.New(node.Config{Role: node.Role(f.Role), Engine: f.Engine, Checks: f.Checks, Hooks: f.Hooks, Admin: adminCfg, DataDir: f.DataDir},
 		node.Deps{Client: client, Layout: layout, Logger: log, Registry: reg})
 	if err != nil {
 		return nil, usageError{err}
@@ -264,14 +274,14 @@ func assemble(f *serveFlags, client *clientv3.Client, layout storage.Layout, adm
 // claimDataDir creates the data directory of the embedded store, and says
 // whether this start created it: only then may a failed start remove it.
 // Of two processes starting on a new directory at once, one creates it.
-func claimDataDir(f *serveFlags) (bool, error) {
-	if len(f.etcdEndpoints) > 0 {
+func claimDataDir(f *serveConfig) (bool, error) {
+	if len(f.EtcdEndpoints) > 0 {
 		return false, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(filepath.Clean(f.dataDir)), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(f.DataDir)), 0o755); err != nil {
 		return false, fmt.Errorf("--data-dir: %w", err)
 	}
-	err := os.Mkdir(f.dataDir, 0o700)
+	err := os.Mkdir(f.DataDir, 0o700)
 	switch {
 	case err == nil:
 		return true, nil
@@ -294,18 +304,18 @@ var startEmbedded = storage.StartEmbedded
 
 // openStore connects to the external etcd cluster, or starts the embedded
 // server and connects to it.
-func openStore(f *serveFlags, log *slog.Logger) (*store, error) {
-	endpoints := []string(f.etcdEndpoints)
+func openStore(f *serveConfig, log *slog.Logger) (*store, error) {
+	endpoints := []string(f.EtcdEndpoints)
 	s := &store{close: func() {}}
 	if len(endpoints) == 0 {
 		start := time.Now()
-		emb, err := startEmbedded(storage.EmbeddedConfig{DataDir: f.dataDir, ClientURL: f.etcdListen})
+		emb, err := startEmbedded(storage.EmbeddedConfig{DataDir: f.DataDir, ClientURL: f.EtcdListen})
 		if err != nil {
 			return nil, err
 		}
 		s.close, s.failed = emb.Close, emb.Failed()
 		endpoints = []string{emb.Endpoint()}
-		log.Info("embedded etcd started", "data_dir", f.dataDir, "endpoint", emb.Endpoint(), "took", time.Since(start).Round(time.Millisecond).String())
+		log.Info("embedded etcd started", "data_dir", f.DataDir, "endpoint", emb.Endpoint(), "took", time.Since(start).Round(time.Millisecond).String())
 	}
 	client, err := storage.Dial(endpoints...)
 	if err != nil {
@@ -323,15 +333,15 @@ const storeWait = 60 * time.Second
 // resolveAccount sets the default account: an admin node bootstraps the
 // store (or reads what the first start created); a sidecar, which never
 // writes, takes --account or waits for an admin node to bootstrap.
-func resolveAccount(ctx context.Context, f *serveFlags, client *clientv3.Client, layout storage.Layout, cfg admin.Config, log *slog.Logger) error {
-	if f.role != roleSidecar {
+func resolveAccount(ctx context.Context, f *serveConfig, client *clientv3.Client, layout storage.Layout, cfg admin.Config, log *slog.Logger) error {
+	if f.Role != roleSidecar {
 		bctx, cancel := context.WithTimeout(ctx, storeWait)
 		defer cancel()
 		res, err := admin.Bootstrap(bctx, client, layout, cfg, admin.Deps{Logger: log}, f.boot)
 		if err != nil {
 			return fmt.Errorf("bootstrap: %w", err)
 		}
-		f.engine.DefaultAccount = res.Account
+		f.Engine.DefaultAccount = res.Account
 		if res.Created {
 			log.Info("bootstrapped a new store", "account", res.Account, "root_client", res.RootClient)
 		}
@@ -340,7 +350,7 @@ func resolveAccount(ctx context.Context, f *serveFlags, client *clientv3.Client,
 		}
 		return nil
 	}
-	if f.engine.DefaultAccount != "" {
+	if f.Engine.DefaultAccount != "" {
 		return nil
 	}
 	for first := true; ; first = false {
@@ -348,7 +358,7 @@ func resolveAccount(ctx context.Context, f *serveFlags, client *clientv3.Client,
 		acc, found, err := admin.ReadAccount(rctx, client, layout)
 		cancel()
 		if found {
-			f.engine.DefaultAccount = acc
+			f.Engine.DefaultAccount = acc
 			return nil
 		}
 		if first || err != nil {
@@ -362,12 +372,13 @@ func resolveAccount(ctx context.Context, f *serveFlags, client *clientv3.Client,
 	}
 }
 
-// pagesFlag parses a number of 64 KiB pages from 1 to most into p.
-func pagesFlag(p *uint32, most uint64) func(string) error {
+// pagesFlag parses a number of 64 KiB pages into p; its range is the
+// hooks' configuration's rule (policywasm.Config.Validate).
+func pagesFlag(p *uint32) func(string) error {
 	return func(v string) error {
 		n, err := strconv.ParseUint(v, 10, 32)
-		if err != nil || n == 0 || n > most {
-			return fmt.Errorf("%q is not a number of pages from 1 to %d", v, most)
+		if err != nil {
+			return fmt.Errorf("%q is not a number of pages", v)
 		}
 		*p = uint32(n)
 		return nil
