@@ -44,18 +44,10 @@ const maxWriteAttempts = 5
 
 var errContended = errorf(http.StatusConflict, "the record changed concurrently too often; try again")
 
-// publicRecord is the record as the API returns it: a user or a client,
-// with empty fields left out.
+// publicRecord is the record as the API returns it.
 func publicRecord(rec *storage.AgentRecord) any {
-	var access *model.Access
-	if len(rec.Allow) > 0 {
-		access = &model.Access{Allow: rec.Allow}
-	}
-	if rec.Type == model.AgentUser {
-		return model.User{ID: rec.ID, FirstName: rec.FirstName, LastName: rec.LastName, PrimaryEmail: rec.PrimaryEmail,
-			Identities: rec.Identities, Access: access}
-	}
-	return model.Client{ID: rec.ID, DisplayName: rec.DisplayName, Identities: rec.Identities, Access: access}
+	a := rec.Agent("")
+	return a.Wire(true)
 }
 
 // setNames copies the kind's name fields present in o to rec; null clears.
@@ -120,19 +112,19 @@ func (s *Server) addAgent(k kind, c *call) (any, error) {
 }
 
 func (s *Server) getAgent(k kind, c *call) (any, error) {
-	a, ok := s.eng.Store().Snapshot().Agent(c.id)
+	a, ok := s.eng.Snapshot().Agent(c.id)
 	if !ok || a.Account != c.acc || a.Type != k.typ {
 		return nil, notFound(string(k.typ), c.id)
 	}
-	return publicRecord(storage.AgentRecordOf(a)), nil
+	return a.Wire(true), nil
 }
 
 func (s *Server) me(c *call) (any, error) {
-	a, ok := s.eng.Store().Snapshot().Agent(c.caller.Agent().ID)
+	a, ok := s.eng.Snapshot().Agent(c.caller.Agent().ID)
 	if !ok {
 		return nil, errUnauthorized
 	}
-	return publicRecord(storage.AgentRecordOf(a)), nil
+	return a.Wire(true), nil
 }
 
 func (s *Server) updateAgent(k kind, c *call) (any, error) {

@@ -97,7 +97,7 @@ func (s *Server) listHooks(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	col := &collector{page: p, cKind: cursorHooks}
+	col := &pager{page: p, cKind: cursorHooks}
 	for _, kv := range resp.Kvs {
 		k, err := s.layout.Parse(string(kv.Key))
 		if err != nil || k.Kind != storage.KindHook {

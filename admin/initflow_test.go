@@ -232,8 +232,8 @@ func TestInitAnswerIsAJSONString(t *testing.T) {
 		t.Fatalf("answer %s", r.body)
 	}
 	// The write returns once this node's state is at its revision.
-	if rev := r.revision(t); e.eng.Store().Revision() < rev {
-		t.Fatalf("answered at revision %d before the state reached it (%d)", rev, e.eng.Store().Revision())
+	if rev := r.revision(t); e.eng.State().Revision() < rev {
+		t.Fatalf("answered at revision %d before the state reached it (%d)", rev, e.eng.State().Revision())
 	}
 }
 

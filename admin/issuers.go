@@ -13,7 +13,7 @@ import (
 const maxIssuerKeys = 3
 
 func (s *Server) getIssuer(c *call) (any, error) {
-	row, ok := s.eng.Store().Snapshot().Issuer(c.acc, c.id)
+	row, ok := s.eng.Snapshot().Issuer(c.acc, c.id)
 	if !ok {
 		return nil, notFound("issuer", c.id)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/wardenauthz/warden/sdk/model"
 	"github.com/wardenauthz/warden/sidecar/state"
-	"github.com/wardenauthz/warden/sidecar/storage"
 )
 
 // Page sizes of lists.
@@ -81,9 +80,9 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// collect fills a page from items offered in id order: it takes the items
+// pager fills a page from items offered in id order: it takes the items
 // after the cursor until the page is full, and sets Next when more follow.
-type collector struct {
+type pager struct {
 	page  page
 	out   list
 	cKind string
@@ -93,7 +92,7 @@ type collector struct {
 // offer adds an item with id, offered in id order after the cursor; it
 // returns false once the page is full and one more item showed there is a
 // next page.
-func (c *collector) offer(id string, item any) bool {
+func (c *pager) offer(id string, item any) bool {
 	if len(c.out.Items) == c.page.count {
 		c.out.Next = encodeCursor(c.cKind, c.last)
 		return false
@@ -103,7 +102,7 @@ func (c *collector) offer(id string, item any) bool {
 	return true
 }
 
-func (c *collector) result() list {
+func (c *pager) result() list {
 	if c.out.Items == nil {
 		c.out.Items = []any{}
 	}
@@ -156,14 +155,6 @@ func (f agentFilter) text(value, want string) bool {
 	return strings.Contains(strings.ToLower(value), strings.ToLower(want))
 }
 
-// summary is a list item without include=all.
-func summary(a *model.Agent) any {
-	if a.Type == model.AgentUser {
-		return model.User{ID: a.ID, FirstName: a.FirstName, LastName: a.LastName, PrimaryEmail: a.PrimaryEmail}
-	}
-	return model.Client{ID: a.ID, DisplayName: a.DisplayName}
-}
-
 func (s *Server) listAgents(k kind, c *call) (any, error) {
 	q := c.r.URL.Query()
 	p, err := parsePage(q, cursorAgents)
@@ -174,18 +165,18 @@ func (s *Server) listAgents(k kind, c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	col := &collector{page: p, cKind: cursorAgents}
-	snap := s.eng.Store().Snapshot()
+	col := &pager{page: p, cKind: cursorAgents}
+	snap := s.eng.Snapshot()
 	snap.Agents(c.acc, p.after, func(a *model.Agent) bool {
 		if a.Type != k.typ || !f.match(a) {
 			return true
 		}
 		if !f.all {
-			return col.offer(a.ID, summary(a))
+			return col.offer(a.ID, a.Wire(false))
 		}
 		whole := *a
 		whole.Grants = snap.Grants(a.ID)
-		return col.offer(a.ID, publicRecord(storage.AgentRecordOf(&whole)))
+		return col.offer(a.ID, whole.Wire(true))
 	})
 	return col.result(), nil
 }
@@ -195,8 +186,8 @@ func (s *Server) listIssuers(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	col := &collector{page: p, cKind: cursorIssuers}
-	s.eng.Store().Snapshot().Issuers(c.acc, p.after, func(row *state.IssuerRow) bool {
+	col := &pager{page: p, cKind: cursorIssuers}
+	s.eng.Snapshot().Issuers(c.acc, p.after, func(row *state.IssuerRow) bool {
 		return col.offer(row.ID, row.Issuer)
 	})
 	return col.result(), nil

@@ -219,7 +219,7 @@ func checkIssuerID(id string) error {
 // action on the request path after /v1, as received (still escaped) and
 // normalized. An empty action only requires a resolved agent.
 func (s *Server) authorize(c *call, action string) error {
-	snap := s.eng.Store().Snapshot()
+	snap := s.eng.Snapshot()
 	if snap.Revision == 0 {
 		return errNotLoaded
 	}

@@ -56,7 +56,7 @@ func refusal(err error) error {
 func (s *Server) awaitReplica(ctx context.Context, rev int64) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.WriteWait)
 	defer cancel()
-	if _, err := s.eng.Store().WaitRevision(ctx, rev); err != nil {
+	if _, err := s.eng.State().WaitRevision(ctx, rev); err != nil {
 		s.log.Warn("a write is committed but this node's replica has not applied it yet", "revision", rev, "error", err.Error())
 	}
 }

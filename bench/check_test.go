@@ -69,7 +69,7 @@ func grants(i int) []model.Permission {
 
 // newState returns a store with the issuer (all three keys uploaded) and
 // agents agents of grantsPerAgent grants each.
-func newState(agents int) *state.Store {
+func newState(agents int) *state.DB {
 	st := state.New()
 	const chunk = 10_000
 	rev := int64(1)
@@ -97,11 +97,11 @@ func newState(agents int) *state.Store {
 	return st
 }
 
-func newEngine(b *testing.B, st *state.Store, cacheSize int) *sidecar.Engine {
+func newEngine(b *testing.B, st *state.DB, cacheSize int) *sidecar.Engine {
 	return newEngineWith(b, st, sidecar.Config{TokenCacheSize: cacheSize}, sidecar.Deps{})
 }
 
-func newEngineWith(b *testing.B, st *state.Store, cfg sidecar.Config, deps sidecar.Deps) *sidecar.Engine {
+func newEngineWith(b *testing.B, st *state.DB, cfg sidecar.Config, deps sidecar.Deps) *sidecar.Engine {
 	cfg.DefaultAccount, cfg.Audiences = account, []string{audience}
 	e, err := sidecar.New(st, cfg, deps)
 	if err != nil {
@@ -125,7 +125,7 @@ func mustAllow(b *testing.B, d model.Decision) {
 	}
 }
 
-var small = sync.OnceValue(func() *state.Store { return newState(10) })
+var small = sync.OnceValue(func() *state.DB { return newState(10) })
 
 // BenchmarkCheckCachedToken is the in-process check of a token seen before.
 func BenchmarkCheckCachedToken(b *testing.B) {
@@ -275,7 +275,7 @@ const (
 	grantsCheckAgents = 10
 )
 
-func benchGrants(b *testing.B, st *state.Store, agents int) {
+func benchGrants(b *testing.B, st *state.DB, agents int) {
 	e := newEngine(b, st, 0)
 	type probe struct{ tok, res string }
 	probes := make([]probe, grantsCheckTokens)
@@ -303,8 +303,8 @@ func benchGrants(b *testing.B, st *state.Store, agents int) {
 }
 
 var (
-	state100 = sync.OnceValue(func() *state.Store { return newState(100 / grantsPerAgent) })
-	state1M  = sync.OnceValue(func() *state.Store { return newState(1_000_000 / grantsPerAgent) })
+	state100 = sync.OnceValue(func() *state.DB { return newState(100 / grantsPerAgent) })
+	state1M  = sync.OnceValue(func() *state.DB { return newState(1_000_000 / grantsPerAgent) })
 )
 
 // BenchmarkCheckGrants100 checks cached tokens of many agents on a state of
@@ -317,7 +317,7 @@ func BenchmarkCheckGrants1M(b *testing.B) { benchGrants(b, state1M(), 1_000_000/
 
 // benchResolve measures what a check does on a new snapshot: the agent's
 // resolution through memdb and the grant match, without the memo.
-func benchResolve(b *testing.B, st *state.Store, agents int) {
+func benchResolve(b *testing.B, st *state.DB, agents int) {
 	snap := st.Snapshot()
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -252,7 +252,7 @@ func newWorld(r *mrand.Rand) *world {
 
 // store loads the world into a state, as the replica would from records
 // the admin API wrote (grants normalized).
-func (w *world) store() *state.Store {
+func (w *world) store() *state.DB {
 	st := state.New()
 	b := &state.Batch{Revision: 1}
 	for acc, issuers := range w.issuers {

@@ -21,7 +21,7 @@ import (
 // Engine decides checks against a state store.
 type Engine struct {
 	cfg    Config
-	store  *state.Store
+	state  *state.DB
 	log    *slog.Logger
 	now    func() time.Time
 	keys   *keys.Registry
@@ -55,7 +55,7 @@ var ErrHooksBehind = errors.New("the policy hooks of the revision are not attach
 // WaitRevision waits until the state is at revision rev or later, and the
 // hooks of that revision are attached, and returns the state's snapshot.
 func (e *Engine) WaitRevision(ctx context.Context, rev int64) (*state.Snapshot, error) {
-	snap, err := e.store.WaitRevision(ctx, rev)
+	snap, err := e.state.WaitRevision(ctx, rev)
 	if err != nil {
 		return nil, err
 	}
@@ -65,14 +65,14 @@ func (e *Engine) WaitRevision(ctx context.Context, rev int64) (*state.Snapshot, 
 		}
 		// The state may have moved on while the hooks loaded; a check
 		// reads the newest.
-		snap = e.store.Snapshot()
+		snap = e.state.Snapshot()
 	}
 	return snap, nil
 }
 
 // New returns an engine reading st. Call Run to refresh issuer keys in the
 // background.
-func New(st *state.Store, cfg Config, deps Deps) (*Engine, error) {
+func New(st *state.DB, cfg Config, deps Deps) (*Engine, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("sidecar configuration: %w", err)
@@ -87,7 +87,7 @@ func New(st *state.Store, cfg Config, deps Deps) (*Engine, error) {
 	log := deps.Logger.With("component", "sidecar")
 	e := &Engine{
 		cfg:   cfg,
-		store: st,
+		state: st,
 		log:   log,
 		now:   deps.Now,
 		keys: keys.NewRegistry(keys.RegistryConfig{
@@ -118,8 +118,11 @@ func (e *Engine) Run(ctx context.Context) {
 	e.keys.Run(ctx, time.Second)
 }
 
-// Store returns the state store the engine reads.
-func (e *Engine) Store() *state.Store { return e.store }
+// State returns the state the engine reads.
+func (e *Engine) State() *state.DB { return e.state }
+
+// Snapshot returns the state's current snapshot.
+func (e *Engine) Snapshot() *state.Snapshot { return e.state.Snapshot() }
 
 // Config returns the engine's configuration, defaults applied.
 func (e *Engine) Config() Config { return e.cfg }
@@ -231,10 +234,10 @@ func (p Principal) Permissions() []model.Permission {
 // never matched.
 func (e *Engine) Check(ctx context.Context, token, action, resource string) model.Decision {
 	if err := model.ValidatePermission(model.Permission{Action: action, Resource: resource}); err != nil {
-		return model.Decision{Status: 400, Reason: err.Error(), Revision: e.store.Revision()}
+		return model.Decision{Status: 400, Reason: err.Error(), Revision: e.state.Revision()}
 	}
 	reqs := [1]model.Permission{{Action: action, Resource: resource}}
-	return e.Decide(ctx, e.store.Snapshot(), token, reqs[:], RequestInfo{}).Decision
+	return e.Decide(ctx, e.state.Snapshot(), token, reqs[:], RequestInfo{}).Decision
 }
 
 // AccountOf returns the account a resource names, else the engine's

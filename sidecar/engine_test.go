@@ -317,7 +317,7 @@ func TestDenialClasses(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			snap := f.eng.Store().Snapshot()
+			snap := f.eng.Snapshot()
 			p, err := f.eng.Authenticate(context.Background(), snap, tc.token, testkit.Acc)
 			if err == nil {
 				err = p.Denial()

@@ -15,7 +15,7 @@ import (
 type fixture struct {
 	*testkit.World
 	t     testing.TB
-	store *state.Store
+	store *state.DB
 	eng   *Engine
 	clock *testkit.Clock
 	reg   *prometheus.Registry

@@ -143,7 +143,7 @@ func TestNoRegistererNoMetrics(t *testing.T) {
 	if e.metrics != nil {
 		t.Fatal("an engine without a Registerer records metrics")
 	}
-	if _, err := New(e.store, Config{Audiences: []string{testkit.Aud}, TimingSample: -1}, Deps{}); err == nil {
+	if _, err := New(e.state, Config{Audiences: []string{testkit.Aud}, TimingSample: -1}, Deps{}); err == nil {
 		t.Fatal("a negative timing sample was accepted")
 	}
 }

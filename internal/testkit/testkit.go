@@ -101,7 +101,7 @@ func (c *Clock) Add(d time.Duration) {
 // World is a state, a clock and a metrics registry.
 type World struct {
 	T     testing.TB
-	Store *state.Store
+	Store *state.DB
 	Clock *Clock
 	Reg   *prometheus.Registry
 	rev   int64

@@ -73,6 +73,24 @@ type Agent struct {
 	FirstName, LastName, PrimaryEmail, DisplayName string
 }
 
+// Wire returns the agent as the admin API shows it: a User or a Client,
+// with empty fields left out. full adds its identities and grants; without
+// them it is a list's summary.
+func (a *Agent) Wire(full bool) any {
+	var ids []Identity
+	var access *Access
+	if full {
+		ids = a.Identities
+		if len(a.Grants) > 0 {
+			access = &Access{Allow: a.Grants}
+		}
+	}
+	if a.Type == AgentUser {
+		return User{ID: a.ID, FirstName: a.FirstName, LastName: a.LastName, PrimaryEmail: a.PrimaryEmail, Identities: ids, Access: access}
+	}
+	return Client{ID: a.ID, DisplayName: a.DisplayName, Identities: ids, Access: access}
+}
+
 // AgentRef names the agent a decision was made for.
 type AgentRef struct {
 	ID   string    `json:"id"`

@@ -230,7 +230,7 @@ func (a *API) snapshotAt(ctx context.Context, minRevision int64) (*state.Snapsho
 	case minRevision < 0:
 		return nil, httpkit.Errorf(http.StatusBadRequest, `"minRevision" must be a positive number`)
 	case minRevision == 0:
-		return a.eng.Store().Snapshot(), nil
+		return a.eng.Snapshot(), nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.MinRevisionWait)
 	defer cancel()
@@ -240,9 +240,9 @@ func (a *API) snapshotAt(ctx context.Context, minRevision int64) (*state.Snapsho
 		return snap, nil
 	case errors.Is(err, sidecar.ErrHooksBehind):
 		return nil, httpkit.Errorf(http.StatusServiceUnavailable, "the policy hooks of revision %d were not attached within %s (this node's state is at revision %d); they may still be compiling",
-			minRevision, a.cfg.MinRevisionWait, a.eng.Store().Revision())
+			minRevision, a.cfg.MinRevisionWait, a.eng.State().Revision())
 	}
-	return nil, httpkit.Errorf(http.StatusServiceUnavailable, "revision %d was not reached within %s; this node is at revision %d", minRevision, a.cfg.MinRevisionWait, a.eng.Store().Revision())
+	return nil, httpkit.Errorf(http.StatusServiceUnavailable, "revision %d was not reached within %s; this node is at revision %d", minRevision, a.cfg.MinRevisionWait, a.eng.State().Revision())
 }
 
 // decisionWriter encodes a decision into a buffer it keeps, with an

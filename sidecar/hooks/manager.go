@@ -166,20 +166,20 @@ func (m *Manager) Status() Status {
 	return st
 }
 
-// HookStats are the call counts of one attached hook.
-type HookStats struct {
+// AttachedStats are the call counts of one attached hook.
+type AttachedStats struct {
 	Account, Name string
 	policywasm.Stats
 }
 
 // Stats returns the counts of every attached hook.
-func (m *Manager) Stats() []HookStats {
+func (m *Manager) Stats() []AttachedStats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]HookStats, 0, len(m.loaded))
+	out := make([]AttachedStats, 0, len(m.loaded))
 	for _, l := range m.loaded {
 		if l.hook != nil {
-			out = append(out, HookStats{Account: l.acc, Name: l.name, Stats: l.hook.Stats()})
+			out = append(out, AttachedStats{Account: l.acc, Name: l.name, Stats: l.hook.Stats()})
 		}
 	}
 	return out

@@ -14,8 +14,8 @@ import (
 	"github.com/wardenauthz/warden/sidecar/internal/keys"
 )
 
-// Store holds the state. Apply is serialized; Snapshot is wait-free.
-type Store struct {
+// DB holds the state, in go-memdb. Apply is serialized; Snapshot is wait-free.
+type DB struct {
 	mu  sync.Mutex // serializes Apply
 	db  *memdb.MemDB
 	cur atomic.Pointer[Snapshot]
@@ -23,14 +23,14 @@ type Store struct {
 	applied atomic.Pointer[chan struct{}]
 }
 
-// New returns an empty store at revision 0.
-func New() *Store {
+// New returns an empty state at revision 0.
+func New() *DB {
 	db, err := memdb.NewMemDB(Schema())
 	if err != nil {
 		// The schema is a constant; TestSchema validates it.
 		panic("state: invalid schema: " + err.Error())
 	}
-	s := &Store{db: db}
+	s := &DB{db: db}
 	s.cur.Store(&Snapshot{db: db.Snapshot()})
 	ch := make(chan struct{})
 	s.applied.Store(&ch)
@@ -38,17 +38,17 @@ func New() *Store {
 }
 
 // Snapshot returns the current immutable snapshot.
-func (s *Store) Snapshot() *Snapshot { return s.cur.Load() }
+func (s *DB) Snapshot() *Snapshot { return s.cur.Load() }
 
 // Revision returns the revision of the current snapshot.
-func (s *Store) Revision() int64 { return s.cur.Load().Revision }
+func (s *DB) Revision() int64 { return s.cur.Load().Revision }
 
 // ErrRevisionNotReached is returned by WaitRevision when the wait ends first.
 var ErrRevisionNotReached = errors.New("state revision not reached")
 
 // WaitRevision waits until a snapshot at revision rev or later is current,
 // or ctx ends.
-func (s *Store) WaitRevision(ctx context.Context, rev int64) (*Snapshot, error) {
+func (s *DB) WaitRevision(ctx context.Context, rev int64) (*Snapshot, error) {
 	for {
 		ch := *s.applied.Load()
 		if snap := s.cur.Load(); snap.Revision >= rev {
@@ -65,7 +65,7 @@ func (s *Store) WaitRevision(ctx context.Context, rev int64) (*Snapshot, error) 
 // Apply applies a batch in one write transaction and publishes a snapshot at
 // the batch's revision. On error nothing is applied. A batch whose revision
 // is lower than the current one is refused, so state never goes back.
-func (s *Store) Apply(b *Batch) (*Snapshot, error) {
+func (s *DB) Apply(b *Batch) (*Snapshot, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur := s.cur.Load()

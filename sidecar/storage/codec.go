@@ -35,15 +35,6 @@ func (r *AgentRecord) Agent(acc string) model.Agent {
 	}
 }
 
-// AgentRecordOf is the record of a state agent.
-func AgentRecordOf(a *model.Agent) *AgentRecord {
-	return &AgentRecord{
-		ID: a.ID, Type: a.Type,
-		FirstName: a.FirstName, LastName: a.LastName, PrimaryEmail: a.PrimaryEmail, DisplayName: a.DisplayName,
-		Identities: a.Identities, Allow: a.Grants,
-	}
-}
-
 // InitRecord is the value of an init token's key. The secret signs the
 // token (HS256); the record exists until the token expires, and is marked
 // consumed, not deleted, when the token is used, so that a replay is told

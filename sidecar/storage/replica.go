@@ -24,7 +24,7 @@ import (
 type ReplicaConfig struct {
 	Client *clientv3.Client
 	Layout Layout
-	State  *state.Store
+	State  *state.DB
 	Logger *slog.Logger
 	Now    func() time.Time
 	// ProgressInterval is how often the replica asks etcd to confirm that
@@ -76,7 +76,7 @@ type Record struct {
 	Deleted  bool
 }
 
-// Replica keeps a state.Store equal to the store's prefix: it lists the
+// Replica keeps a state.DB equal to the store's prefix: it lists the
 // prefix at a revision R, loads it in one batch, then watches from R+1 and
 // applies each watch response in one batch. On a compacted watch it lists
 // again and applies the difference, so no change is ever skipped.
