@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/wardenauthz/warden/sidecar/internal/tick"
 	"log/slog"
 	"slices"
 	"strings"
@@ -439,18 +440,11 @@ func (r *Replica) watch(ctx context.Context, rev int64) (int64, error) {
 // current: the answer is what keeps the replica ready while nothing
 // changes, and its absence is how an unreachable etcd is noticed.
 func (r *Replica) askProgress(ctx context.Context) {
-	t := time.NewTicker(r.cfg.ProgressInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			rctx, cancel := context.WithTimeout(ctx, r.cfg.ProgressInterval)
-			_ = r.cfg.Client.RequestProgress(rctx)
-			cancel()
-		}
-	}
+	tick.Every(ctx, r.cfg.ProgressInterval, func() {
+		rctx, cancel := context.WithTimeout(ctx, r.cfg.ProgressInterval)
+		_ = r.cfg.Client.RequestProgress(rctx)
+		cancel()
+	})
 }
 
 // put adds a record's change to b. Records the state does not hold

@@ -151,34 +151,26 @@ func (c Closed) Run(ctx context.Context, t Target) (Result, error) {
 	end := from.Add(c.Duration)
 	var next atomic.Int64
 	var ranOut atomic.Bool
-	recs := make([]recorder, len(conns))
-	var wg sync.WaitGroup
-	for w, conn := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rec := &recs[w]
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if !t.more(i) {
-					ranOut.Store(true)
-					return
-				}
-				req := t.Request(i)
-				sent := clk.Now()
-				if !sent.Before(end) {
-					return
-				}
-				status, body, err := conn.Do(req)
-				done := clk.Now()
-				if sent.Before(from) || done.After(end) {
-					continue
-				}
-				rec.record(done.Sub(sent), t, i, status, body, err, done)
+	recs := onEach(conns, func(conn Doer, rec *recorder) {
+		for ctx.Err() == nil {
+			i := int(next.Add(1) - 1)
+			if !t.more(i) {
+				ranOut.Store(true)
+				return
 			}
-		}()
-	}
-	wg.Wait()
+			req := t.Request(i)
+			sent := clk.Now()
+			if !sent.Before(end) {
+				return
+			}
+			status, body, err := conn.Do(req)
+			done := clk.Now()
+			if sent.Before(from) || done.After(end) {
+				continue
+			}
+			rec.record(done.Sub(sent), t, i, status, body, err, done)
+		}
+	})
 	res, err := collect(recs)
 	res.Elapsed = c.Duration
 	if ranOut.Load() {
@@ -276,31 +268,23 @@ func (o Open) Run(ctx context.Context, t Target) (Result, error) {
 		defer close(released)
 		pacer(ctx, sched, total, func(k int) { released <- k })
 	}()
-	recs := make([]recorder, len(conns))
-	var wg sync.WaitGroup
-	for w, conn := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rec := &recs[w]
-			for k := range released {
-				if ctx.Err() != nil {
-					return
-				}
-				due := sched.At(k)
-				clk.SleepUntil(due)
-				sent := clk.Now()
-				status, body, err := conn.Do(t.Request(k))
-				done := clk.Now()
-				if k < warm {
-					continue
-				}
-				rec.lag += sent.Sub(due)
-				rec.record(done.Sub(due), t, k, status, body, err, done)
+	recs := onEach(conns, func(conn Doer, rec *recorder) {
+		for k := range released {
+			if ctx.Err() != nil {
+				return
 			}
-		}()
-	}
-	wg.Wait()
+			due := sched.At(k)
+			clk.SleepUntil(due)
+			sent := clk.Now()
+			status, body, err := conn.Do(t.Request(k))
+			done := clk.Now()
+			if k < warm {
+				continue
+			}
+			rec.lag += sent.Sub(due)
+			rec.record(done.Sub(due), t, k, status, body, err, done)
+		}
+	})
 	res, err := collect(recs)
 	// The window is the time over which the recorded requests were due.
 	res.Elapsed = sched.At(total).Sub(sched.At(warm))
@@ -308,4 +292,16 @@ func (o Open) Run(ctx context.Context, t Target) (Result, error) {
 		return res, ctx.Err()
 	}
 	return res, err
+}
+
+// onEach runs work on every connection at once, each with a recorder of its
+// own, and returns the recorders once every work has returned.
+func onEach(conns []Doer, work func(conn Doer, rec *recorder)) []recorder {
+	recs := make([]recorder, len(conns))
+	var wg sync.WaitGroup
+	for w, conn := range conns {
+		wg.Go(func() { work(conn, &recs[w]) })
+	}
+	wg.Wait()
+	return recs
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/wardenauthz/warden/sidecar/internal/tick"
 	"io"
 	"log/slog"
 	"net"
@@ -290,17 +291,8 @@ func (r *Registry) Remote(account, issuer, keyURL string) *Remote {
 }
 
 // Run refreshes due key sets and drops idle ones every tick until ctx ends.
-func (r *Registry) Run(ctx context.Context, tick time.Duration) {
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			r.RefreshDue(ctx)
-		}
-	}
+func (r *Registry) Run(ctx context.Context, every time.Duration) {
+	tick.Every(ctx, every, func() { r.RefreshDue(ctx) })
 }
 
 // RefreshDue starts a refresh of every loaded set whose refresh time has
