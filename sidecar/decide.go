@@ -16,7 +16,7 @@ type RequestInfo struct {
 	Source string
 }
 
-// Decision is the engine's answer to a Request.
+// Decision is the engine's answer to Decide or Authorize.
 type Decision struct {
 	model.Decision
 	// Class is the kind of the decision's reason, for metrics and logs.
@@ -33,8 +33,11 @@ type Decision struct {
 // several. The first requirement names the account (else the engine's
 // default account) and is what hooks see. Requirements follow the grammar
 // (model.ValidatePermission): a front door refuses a request whose
-// requirements do not.
+// requirements do not. Without a requirement the answer is a 400.
 func (e *Engine) Decide(ctx context.Context, snap *state.Snapshot, token string, reqs []model.Permission, info RequestInfo) Decision {
+	if len(reqs) == 0 {
+		return noRequirement(snap)
+	}
 	now := e.now()
 	timed, start := false, now
 	if e.metrics != nil && e.metrics.timed() {
@@ -55,7 +58,16 @@ func (e *Engine) Decide(ctx context.Context, snap *state.Snapshot, token string,
 // applies the policy hooks. A principal whose authentication failed is
 // denied with 401, unless a hook in decide mode allows it.
 func (e *Engine) Authorize(ctx context.Context, snap *state.Snapshot, p Principal, reqs []model.Permission, info RequestInfo) Decision {
+	if len(reqs) == 0 {
+		return noRequirement(snap)
+	}
 	return e.authorize(ctx, snap, p, reqs, info, e.now())
+}
+
+// noRequirement answers a question with nothing to decide: a front door's
+// mistake, never an allow.
+func noRequirement(snap *state.Snapshot) Decision {
+	return Decision{Decision: model.Decision{Status: 400, Reason: "no requirement to decide", Revision: snap.Revision}, Class: ClassInvalidToken}
 }
 
 func (e *Engine) authorize(ctx context.Context, snap *state.Snapshot, p Principal, reqs []model.Permission, info RequestInfo, now time.Time) Decision {

@@ -354,6 +354,7 @@ func TestDecideRequirements(t *testing.T) {
 		{"two covered", []model.Permission{addUser, get}, true, "allowed", "user:*"},
 		{"the second not covered", []model.Permission{get, put}, false, "no grant allows 'function:put'", ""},
 		{"the first not covered", []model.Permission{put, get}, false, "no grant allows 'function:put'", ""},
+		{"no requirement", nil, false, "no requirement to decide", ""},
 	} {
 		d := f.eng.Decide(context.Background(), f.store.Snapshot(), tok, tc.reqs, RequestInfo{})
 		if d.Allow != tc.allow || !strings.Contains(d.Reason, tc.reason) || d.Grant.Action != tc.grant {

@@ -42,7 +42,7 @@ func invalid(format string, args ...any) error {
 // errTooLarge refuses a token past MaxTokenSize before any parsing.
 var errTooLarge = invalid("token larger than %d bytes", MaxTokenSize)
 
-// Denials met in more than one place.
+// Denials in fixed words.
 var (
 	errAudience    = invalid("token audience is not accepted")
 	errKeysChanged = invalid("issuer keys changed")
