@@ -266,7 +266,9 @@ func assemble(f *serveConfig, client *clientv3.Client, layout storage.Layout, ad
 	n, err := node.New(node.Config{Role: node.Role(f.Role), Engine: f.Engine, Checks: f.Checks, Hooks: f.Hooks, Admin: adminCfg, DataDir: f.DataDir},
 		node.Deps{Client: client, Layout: layout, Logger: log, Registry: reg})
 	if err != nil {
-		return nil, usageError{err}
+		// The configuration was checked before (complete): what fails
+		// here fails at run time.
+		return nil, err
 	}
 	return n, nil
 }
