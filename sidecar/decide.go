@@ -24,6 +24,8 @@ type Decision struct {
 	// Headers are what the hooks that allowed asked to send with the
 	// request upstream; nil when there are none or the decision denies.
 	Headers map[string]string
+	// Subject is the verified token's sub, "" when authentication failed.
+	Subject string
 }
 
 // Decide answers whether the bearer of token (the raw bearer token, ""
@@ -77,6 +79,7 @@ func (e *Engine) authorize(ctx context.Context, snap *state.Snapshot, p Principa
 		d.Class = classOf(p.err)
 	} else {
 		d.Decision, d.Class = p.decide(reqs)
+		d.Subject = p.ent.subject
 	}
 	if set, ref := e.acquireHooks(); set != nil {
 		d = e.runHooks(ctx, set, ref, hookRequest{principal: p, action: reqs[0].Action, resource: reqs[0].Resource, source: info.Source, now: now.Unix()}, d)

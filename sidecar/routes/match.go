@@ -1,0 +1,195 @@
+package routes
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/wardenauthz/warden/sdk/model"
+)
+
+// Table is a compiled route table: safe for concurrent use, never changed.
+type Table struct {
+	spec   *Spec
+	mux    *http.ServeMux
+	routes []compiled
+}
+
+// compiled is a route ready to match.
+type compiled struct {
+	route  *Route
+	params []string
+}
+
+// conflict finds the other pattern in ServeMux's conflict message.
+var conflict = regexp.MustCompile(`conflicts with pattern "([^"]*)"`)
+
+// Compile builds the matcher of a checked table. Two routes whose patterns
+// conflict (ServeMux would not know which to choose) are refused, naming
+// both.
+func Compile(s *Spec) (*Table, error) {
+	t := &Table{spec: s, mux: http.NewServeMux(), routes: make([]compiled, len(s.Routes))}
+	owner := map[string]string{} // pattern → route name
+	var errs []error
+	for i := range s.Routes {
+		r := &s.Routes[i]
+		params, err := patternParams(r.Path)
+		if err != nil {
+			return nil, fmt.Errorf("route %q: %w", r.Name, err)
+		}
+		t.routes[i] = compiled{route: r, params: params}
+		methods := r.Methods
+		if len(methods) == 0 {
+			methods = []string{""}
+		}
+		for _, m := range methods {
+			pattern := strings.ToLower(r.Host) + r.Path
+			if m != "" {
+				pattern = m + " " + pattern
+			}
+			if err := t.register(pattern, i); err != nil {
+				other := "another route"
+				if sub := conflict.FindStringSubmatch(err.Error()); sub != nil {
+					if name, ok := owner[sub[1]]; ok {
+						other = fmt.Sprintf("route %q's %q", name, sub[1])
+					}
+				}
+				errs = append(errs, fmt.Errorf("route %q: its pattern %q conflicts with %s: both match some requests, and neither is more specific", r.Name, pattern, other))
+				continue
+			}
+			owner[pattern] = r.Name
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return t, nil
+}
+
+// register adds a pattern, turning ServeMux's panic on a conflict into an
+// error.
+func (t *Table) register(pattern string, route int) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
+		}
+	}()
+	t.mux.Handle(pattern, matched(route))
+	return nil
+}
+
+// matched is the handler of a route's patterns: it tells the capture which
+// route matched, and the request that carries its path values.
+type matched int
+
+func (m matched) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if c, ok := w.(*capture); ok {
+		c.route, c.req = int(m), r
+	}
+}
+
+// capture receives a match; as a ResponseWriter it drops what ServeMux
+// writes when nothing matched (a 404 or a redirect).
+type capture struct {
+	route int
+	req   *http.Request
+}
+
+func (c *capture) Header() http.Header         { return http.Header{} }
+func (c *capture) Write(b []byte) (int, error) { return len(b), nil }
+func (c *capture) WriteHeader(int)             {}
+
+// Match is a request matched against a table.
+type Match struct {
+	// Route is the route that matched; nil when none did and the table's
+	// default applies.
+	Route *Route
+	// Spec is the security spec that applies: the route's, or the
+	// default's (nil when the default allows or denies outright).
+	Spec *model.SecuritySpec
+	// Requirements are the spec's authorization with the route's
+	// parameters bound into its templates.
+	Requirements []model.Permission
+}
+
+// Name is the matched route's name, or "default".
+func (m Match) Name() string {
+	if m.Route == nil {
+		return "default"
+	}
+	return m.Route.Name
+}
+
+// Spec returns the table as written.
+func (t *Table) Spec() *Spec { return t.spec }
+
+// Match finds the route for a request: method, host (a port and a
+// trailing dot are ignored, case too) and a path as CleanPath returns it.
+// A parameter bound into a template that would carry a '/', or make a
+// resource that breaks the grammar, is an error: the request is refused.
+func (t *Table) Match(method, host, path string) (Match, error) {
+	req := &http.Request{Method: method, Host: normalHost(host), URL: &url.URL{Path: path}}
+	c := capture{route: -1}
+	t.mux.ServeHTTP(&c, req)
+	if c.route < 0 {
+		m := Match{Spec: t.spec.Default.Spec}
+		if m.Spec != nil {
+			m.Requirements = m.Spec.Authorization
+		}
+		return m, nil
+	}
+	cr := &t.routes[c.route]
+	m := Match{Route: cr.route, Spec: &cr.route.Security}
+	if len(cr.route.Security.Authorization) == 0 {
+		return m, nil
+	}
+	values := make(map[string]string, len(cr.params))
+	for _, p := range cr.params {
+		values[p] = c.req.PathValue(p)
+	}
+	m.Requirements = make([]model.Permission, len(cr.route.Security.Authorization))
+	for i, a := range cr.route.Security.Authorization {
+		res, err := bind(a.Resource, values)
+		if err != nil {
+			return Match{}, fmt.Errorf("route %q: %w", cr.route.Name, err)
+		}
+		m.Requirements[i] = model.Permission{Action: a.Action, Resource: res}
+	}
+	return m, nil
+}
+
+// bind expands a resource's templates; a value carrying '/' is refused,
+// and so is a resource that breaks the grammar.
+func bind(resource string, values map[string]string) (string, error) {
+	if !strings.Contains(resource, "{{") {
+		return resource, nil
+	}
+	names, err := model.TemplateNames(resource)
+	if err != nil {
+		return "", err
+	}
+	for _, n := range names {
+		if strings.Contains(values[n], "/") {
+			return "", fmt.Errorf("the path parameter %q carries a '/', which a resource template does not take", n)
+		}
+	}
+	res, err := model.ExpandTemplate(resource, values)
+	if err != nil {
+		return "", err
+	}
+	if err := model.ValidateResource(res); err != nil {
+		return "", fmt.Errorf("the bound resource: %w", err)
+	}
+	return res, nil
+}
+
+// normalHost lowers a host's case and drops its port and a trailing dot.
+func normalHost(host string) string {
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		host = host[:i]
+	}
+	return strings.ToLower(strings.TrimSuffix(host, "."))
+}

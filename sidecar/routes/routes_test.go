@@ -1,0 +1,223 @@
+package routes
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/wardenauthz/warden/internal/testkit"
+	"github.com/wardenauthz/warden/sidecar"
+)
+
+const table = `
+default: deny
+routes:
+  - name: get-function
+    methods: [GET, POST]
+    path: /account/{accountId}/subscription/{subscriptionId}/fn/{fn}
+    security:
+      authentication: required
+      authorization:
+        - action: function:get
+          resource: /account/{{accountId}}/subscription/{{subscriptionId}}/fn/{{fn}}/
+  - name: files
+    path: /files/{rest...}
+    security:
+      authentication: required
+      authorization:
+        - action: function:get
+          resource: /account/` + testkit.Acc + `/subscription/sub-0000000000000001/{{rest}}/
+  - name: health
+    path: /health/{$}
+  - name: catalog
+    path: /catalog/
+    security:
+      authentication: optional
+      authorization:
+        - action: function:get
+          resource: ` + testkit.AliceRes + `
+  - name: users-dry
+    path: /users/
+    mode: dry-run
+    security:
+      authentication: required
+      authorization:
+        - action: user:delete
+          resource: /account/` + testkit.Acc + `/user/
+  - name: api-host
+    host: api.example.com
+    path: /health/{$}
+    security:
+      authentication: required
+      authorization:
+        - action: function:get
+          resource: ` + testkit.AliceRes + `
+`
+
+func compile(t *testing.T, text string) *Table {
+	t.Helper()
+	s, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := Compile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tbl
+}
+
+// TestBadTables: every problem is refused with a message naming its route
+// and field.
+func TestBadTables(t *testing.T) {
+	route := func(body string) string { return "routes:\n  - name: r\n" + body }
+	for _, tc := range []struct {
+		name, text, want string
+	}{
+		{"unknown key", "routes:\n  - name: r\n    path: /a\n    pth: /b\n", "field pth not found"},
+		{"unknown top key", "rutes: []\n", "field rutes not found"},
+		{"template names a missing parameter", route("    path: /a/{x}\n    security:\n      authentication: required\n      authorization:\n        - action: a:b\n          resource: /r/{{y}}/\n"),
+			`route "r": "security": "authorization[0].resource" names {{y}}, which is not a parameter of the route`},
+		{"authorization with none", route("    path: /a\n    security:\n      authentication: none\n      authorization:\n        - action: a:b\n          resource: /r/\n"),
+			`route "r": "security": "authorization" is not allowed when "authentication" is "none"`},
+		{"invalid method", route("    path: /a\n    methods: [get]\n"), `route "r": "methods": "get" is not an HTTP method`},
+		{"bad mode", route("    path: /a\n    mode: audit\n"), `route "r": "mode" must be enforce or dry-run, not "audit"`},
+		{"no name", "routes:\n  - path: /a\n", `route 0: "name" is required`},
+		{"same name", "routes:\n  - name: r\n    path: /a\n  - name: r\n    path: /b\n", `route "r": the name is used by another route`},
+		{"bad pattern", route("    path: /a/{x\n"), `route "r": "path":`},
+		{"relative path", route("    path: a\n"), `route "r": "path": "a" must start with '/'`},
+		{"bad default", "default: maybe\n", `"default" must be deny, allow or a security spec`},
+		{"every problem at once", "routes:\n  - name: a\n    path: /a\n    mode: x\n  - name: b\n    path: b\n",
+			"route \"a\": \"mode\" must be enforce or dry-run, not \"x\"\nroute \"b\": \"path\": \"b\" must start with '/'"},
+	} {
+		if _, err := Parse([]byte(tc.text)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v; want %q", tc.name, err, tc.want)
+		}
+	}
+	if _, err := Parse([]byte(strings.Repeat(" ", MaxTableSize+1))); err == nil || !strings.Contains(err.Error(), "over the limit") {
+		t.Errorf("a table over the size limit: %v", err)
+	}
+	// Conflicts are found when the table is compiled, naming both routes.
+	s, err := Parse([]byte("routes:\n  - name: a\n    path: /x/{id}/b\n  - name: b\n    path: /x/a/{id}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Compile(s); err == nil || !strings.Contains(err.Error(), `route "b": its pattern "/x/a/{id}" conflicts with route "a"'s "/x/{id}/b"`) {
+		t.Errorf("conflicting routes: %v", err)
+	}
+}
+
+// TestMatch: ServeMux's syntax and precedence, hosts, methods, and
+// parameters bound into templates.
+func TestMatch(t *testing.T) {
+	tbl := compile(t, table)
+	for _, tc := range []struct {
+		method, host, path string
+		route              string
+		resource           string
+		err                string
+	}{
+		{"GET", "", "/account/acc-1/subscription/sub-1/fn/f1", "get-function", "/account/acc-1/subscription/sub-1/fn/f1/", ""},
+		{"POST", "app:8080", "/account/acc-1/subscription/sub-1/fn/f1", "get-function", "/account/acc-1/subscription/sub-1/fn/f1/", ""},
+		{"HEAD", "", "/account/acc-1/subscription/sub-1/fn/f1", "get-function", "/account/acc-1/subscription/sub-1/fn/f1/", ""},
+		{"DELETE", "", "/account/acc-1/subscription/sub-1/fn/f1", "default", "", ""},
+		{"GET", "", "/account/acc-1/subscription/sub-1/fn/f1/more", "default", "", ""},
+		{"GET", "", "/health/", "health", "", ""},
+		{"GET", "API.Example.com.", "/health/", "api-host", testkit.AliceRes, ""},
+		{"GET", "", "/health/x", "default", "", ""},
+		{"GET", "", "/catalog/anything/below", "catalog", testkit.AliceRes, ""},
+		{"GET", "", "/files/fn1", "files", "/account/" + testkit.Acc + "/subscription/sub-0000000000000001/fn1/", ""},
+		{"GET", "", "/files/a/b", "", "", `route "files": the path parameter "rest" carries a '/'`},
+		{"GET", "", "/account/acc 1/subscription/s/fn/f", "", "", `route "get-function": the bound resource:`},
+	} {
+		m, err := tbl.Match(tc.method, tc.host, tc.path)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s %s: %v; want %q", tc.method, tc.path, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || m.Name() != tc.route || tc.resource != "" && (len(m.Requirements) == 0 || m.Requirements[0].Resource != tc.resource) {
+			t.Errorf("%s %s%s: %+v %v; want route %s resource %s", tc.method, tc.host, tc.path, m, err, tc.route, tc.resource)
+		}
+	}
+}
+
+// TestCleanPath: percent-decoding happens once, and what an upstream
+// could read otherwise than the table is refused.
+func TestCleanPath(t *testing.T) {
+	for _, tc := range []struct{ uri, path, err string }{
+		{"/a/b?x=1", "/a/b", ""},
+		{"/a%20b/", "/a b/", ""},
+		{"http://app/a/b", "/a/b", ""},
+		{"/a/%252e%252e/b", "/a/%2e%2e/b", ""}, // decoded once: no dot segment
+		{"/a/../b", "", `a ".." segment`},
+		{"/a/%2e%2e/b", "", `a ".." segment`},
+		{"/a/./b", "", `a "." segment`},
+		{"/a/%2F/b", "", "encoded '/'"},
+		{"/a/%2f", "", "encoded '/'"},
+		{"//a", "", "empty segment"},
+		{"/a//b", "", "empty segment"},
+		{"/admin;x=1/", "", "a ';'"},
+		{"/a\\b", "", "backslash"},
+		{"/a%00b", "", "control character"},
+		{"/a%zz", "", "not validly percent-encoded"},
+		{"a/b", "", "does not start with '/'"},
+		{"", "", "empty"},
+	} {
+		got, err := CleanPath(tc.uri)
+		if tc.err == "" && (err != nil || got != tc.path) || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("CleanPath(%q) = %q, %v; want %q / %q", tc.uri, got, err, tc.path, tc.err)
+		}
+	}
+}
+
+// TestDecide: every case of the decision table, through the engine.
+func TestDecide(t *testing.T) {
+	w := testkit.New(t)
+	eng, err := sidecar.New(w.Store, sidecar.Config{Audiences: []string{testkit.Aud}, DefaultAccount: testkit.Acc}, sidecar.Deps{Now: w.Clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Populate()
+	tbl := compile(t, table)
+	alice, carol := w.Tok("rsa1", testkit.AliceSub), w.Tok("rsa1", "carol")
+	own := "/account/" + testkit.Acc + "/subscription/sub-0000000000000001/fn/f1"
+	other := "/account/" + testkit.OtherAcc + "/subscription/sub-0000000000000001/fn/f1"
+	for _, tc := range []struct {
+		name, method, uri, token string
+		let                      bool
+		status                   int
+		route, reason            string
+		dryRun, unauth           bool
+	}{
+		{"no token", "GET", own, "", false, 401, "get-function", "missing bearer token", false, false},
+		{"a bad token", "GET", own, "not-a-jwt", false, 401, "get-function", "malformed token", false, false},
+		{"allowed", "GET", own, alice, true, 200, "get-function", "allowed", false, false},
+		{"another tenant's function", "GET", other, alice, false, 401, "get-function", "unknown issuer", false, false},
+		{"a grant that does not cover it", "GET", own, w.Tok("rsa1", "bob"), false, 403, "get-function", "no grant allows", false, false},
+		{"unmatched", "GET", "/nowhere", alice, false, 403, "default", "no route matches", false, false},
+		{"no authentication", "GET", "/health/", "", true, 200, "health", "requires no authentication", false, false},
+		{"optional without a token", "GET", "/catalog/x", "", true, 200, "catalog", "unauthenticated: missing bearer token", false, true},
+		{"optional with a token", "GET", "/catalog/x", alice, true, 200, "catalog", "allowed", false, false},
+		{"optional with a token lacking the grant", "GET", "/catalog/x", w.Tok("rsa1", "bob"), false, 403, "catalog", "no grant allows", false, false},
+		{"dry-run denial is let through", "DELETE", "/users/", w.Tok("rsa1", "bob"), true, 403, "users-dry", "no grant allows 'user:delete'", true, false},
+		{"dry-run allowed", "DELETE", "/users/", carol, true, 200, "users-dry", "allowed", false, false},
+	} {
+		o, err := tbl.Decide(context.Background(), eng, Request{Method: tc.method, URI: tc.uri, Token: tc.token})
+		if err != nil || o.Let() != tc.let || o.Status != tc.status || o.Route != tc.route || !strings.Contains(o.Reason, tc.reason) ||
+			o.DryRun != tc.dryRun || o.Unauthenticated != tc.unauth {
+			t.Errorf("%s: %+v, %v", tc.name, o, err)
+		}
+	}
+	if o, err := tbl.Decide(context.Background(), eng, Request{Method: "GET", URI: "/a/../health/", Token: alice}); err == nil {
+		t.Errorf("a dot segment was decided: %+v", o)
+	}
+	if o, _ := tbl.Decide(context.Background(), eng, Request{Method: "GET", URI: own, Token: alice}); o.Subject != testkit.AliceSub || o.Agent.ID != testkit.AliceID {
+		t.Errorf("the allowed outcome names no subject or agent: %+v", o)
+	}
+	allow := compile(t, "default: allow\n")
+	if o, err := allow.Decide(context.Background(), eng, Request{Method: "GET", URI: "/x"}); err != nil || !o.Let() || o.Route != "default" {
+		t.Errorf("default allow: %+v, %v", o, err)
+	}
+}
