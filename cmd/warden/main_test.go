@@ -37,6 +37,7 @@ func TestRunExitCodes(t *testing.T) {
 		{name: "serve bad hook memory cap", args: []string{"serve", "--hook-memory-pages", "70000"}, code: exitUsage, out: "hook-memory-pages 70000 must be at most 65536"},
 		{name: "serve every problem at once", args: []string{"serve", "--role", "boss", "--leeway", "-1s", "--batch-timeout", "-1s", "--max-connections", "0"}, code: exitUsage,
 			out: "role \"boss\" must be one of all, admin, sidecar\nmax-connections 0 must be at least 1\nleeway -1s must not be negative\nbatch-timeout -1s must not be negative"},
+		{name: "serve routes on an admin node", args: []string{"serve", "--role", "admin", "--routes", "r.yaml"}, code: exitUsage, out: "which a node of role admin does not serve"},
 		{name: "health help", args: []string{"health", "--help"}, code: exitOK, out: "--live"},
 		{name: "health bad timeout", args: []string{"health", "--timeout", "0s"}, code: exitUsage, out: "--timeout 0s must be positive"},
 		{name: "serve half a bootstrap", args: []string{"serve", "--bootstrap-public-key", "/nonexistent.pem"}, code: exitUsage, out: "bootstrap-public-key: open /nonexistent.pem"},

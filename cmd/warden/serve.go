@@ -45,6 +45,7 @@ type serveConfig struct {
 	Role          string            `yaml:"role"`
 	EtcdEndpoints []string          `yaml:"etcd-endpoints"`
 	EtcdListen    string            `yaml:"etcd-listen"`
+	Routes        string            `yaml:"routes"`
 	Bootstrap     bootstrapConfig   `yaml:",inline"`
 	HTTP          httpLimits        `yaml:",inline"`
 	Engine        sidecar.Config    `yaml:",inline"`
@@ -87,6 +88,7 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&f.DataDir, "data-dir", "./warden-data", "`directory` of the embedded etcd's data and the bootstrap files")
 	fs.StringVar(&f.Role, "role", roleAll, "what this node serves: all, admin (the admin API) or sidecar (checks only, never writes)")
 	fs.Var((*listFlag)(&f.EtcdEndpoints), "etcd-endpoints", "`URLs` of an external etcd cluster, comma-separated, instead of the embedded one")
+	fs.StringVar(&f.Routes, "routes", "", "`file` with the route table of the front doors (YAML; reloaded when it changes)")
 	fs.StringVar(&f.EtcdListen, "etcd-listen", "", "client `URL` of the embedded etcd (default: a unix socket in the data directory)")
 	fs.StringVar(&f.Engine.DefaultAccount, "account", "", "the `account` created on first start and the default for checks (default: random on first start)")
 	fs.Var((*listFlag)(&f.Engine.Audiences), "audience", "accepted aud `values`, comma-separated (default: the base URL)")
@@ -128,6 +130,9 @@ func (f *serveConfig) complete() error {
 	case roleAll, roleAdmin, roleSidecar:
 	default:
 		errs = append(errs, fmt.Errorf("role %q must be one of all, admin, sidecar", f.Role))
+	}
+	if f.Routes != "" && f.Role == roleAdmin {
+		errs = append(errs, errors.New("routes: the route table serves the front doors, which a node of role admin does not serve"))
 	}
 	if len(f.EtcdEndpoints) > 0 && f.EtcdListen != "" {
 		errs = append(errs, errors.New("etcd-listen configures the embedded etcd, which etcd-endpoints replaces"))
@@ -263,7 +268,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 func assemble(f *serveConfig, client *clientv3.Client, layout storage.Layout, adminCfg admin.Config, log *slog.Logger, conns map[string]*connlimit.Listener) (*node.Node, error) {
 	reg := newRegistry()
 	reg.MustRegister(connCollector(conns))
-	n, err := node.New(node.Config{Role: node.Role(f.Role), Engine: f.Engine, Checks: f.Checks, Hooks: f.Hooks, Admin: adminCfg, DataDir: f.DataDir},
+	n, err := node.New(node.Config{Role: node.Role(f.Role), Engine: f.Engine, Checks: f.Checks, Hooks: f.Hooks, Admin: adminCfg, DataDir: f.DataDir, RoutesFile: f.Routes},
 		node.Deps{Client: client, Layout: layout, Logger: log, Registry: reg})
 	if err != nil {
 		// The configuration was checked before (complete): what fails

@@ -19,7 +19,9 @@ import (
 	"github.com/wardenauthz/warden/policywasm"
 	"github.com/wardenauthz/warden/sidecar"
 	"github.com/wardenauthz/warden/sidecar/checkapi"
+	"github.com/wardenauthz/warden/sidecar/forwardauth"
 	"github.com/wardenauthz/warden/sidecar/hooks"
+	"github.com/wardenauthz/warden/sidecar/routes"
 	"github.com/wardenauthz/warden/sidecar/state"
 	"github.com/wardenauthz/warden/sidecar/storage"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -53,6 +55,9 @@ type Config struct {
 	// ProgressInterval is how often the replica asks etcd to confirm its
 	// watch is current (storage.ReplicaConfig). Default 1s.
 	ProgressInterval time.Duration
+	// RoutesFile is the route table of the front doors (--routes),
+	// reloaded when it changes; "" when there is none.
+	RoutesFile string
 }
 
 // Deps are what a node takes from its surroundings.
@@ -74,6 +79,8 @@ type Node struct {
 	Engine  *sidecar.Engine
 	Replica *storage.Replica
 	Hooks   *hooks.Manager
+	// Routes serves the route table of RoutesFile; nil without one.
+	Routes *routes.FileSource
 
 	api, diag http.Handler
 	// stop ends the background work; closers then release what it used.
@@ -156,6 +163,15 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 			return nil, err
 		}
 		checks.Register(mux)
+		table := func() *routes.Table { return nil }
+		if cfg.RoutesFile != "" {
+			if n.Routes, err = routes.NewFileSource(cfg.RoutesFile, log, reg); err != nil {
+				return nil, err
+			}
+			go n.Routes.Run(runCtx, time.Second)
+			table = n.Routes.Table
+		}
+		forwardauth.New(n.Engine, table).Register(mux)
 	}
 	if cfg.Role == RoleSidecar {
 		admin.RegisterRefusal(mux)
@@ -194,13 +210,18 @@ func (n *Node) Close() {
 // on nodes that serve checks.
 type Readiness struct {
 	storage.Status
-	Hooks *hooks.Status `json:"hooks,omitempty"`
+	Hooks  *hooks.Status  `json:"hooks,omitempty"`
+	Routes *routes.Status `json:"routes,omitempty"`
 }
 
 // Ready says whether the node's state is loaded, its watch current and
 // its hooks attached.
 func (n *Node) Ready() Readiness {
 	body := Readiness{Status: n.Replica.Status()}
+	if n.Routes != nil {
+		rs := n.Routes.Status()
+		body.Routes = &rs
+	}
 	if n.Hooks != nil {
 		hs := n.Hooks.Status()
 		body.Hooks = &hs

@@ -3,8 +3,11 @@ package node
 import (
 	"context"
 	"fmt"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,16 +22,7 @@ import (
 // rest with 404, is ready on an empty store, shows its parts' metrics, and
 // closes.
 func TestRoles(t *testing.T) {
-	emb, err := storage.StartEmbedded(storage.EmbeddedConfig{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Close()
-	client, err := storage.Dial(emb.Endpoint())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := startStore(t)
 
 	serve := func(h http.Handler, method, path string) (int, string) {
 		rec := httptest.NewRecorder()
@@ -83,4 +77,74 @@ func TestRoles(t *testing.T) {
 	if _, err := New(Config{Role: "boss"}, Deps{Client: client}); err == nil || !strings.Contains(err.Error(), `role "boss"`) {
 		t.Fatalf("a bad role: %v", err)
 	}
+}
+
+// TestRoutesFile: a node with --routes serves forward auth over the file's
+// table, reloads it when it changes, keeps the table serving when a reload
+// fails and says so on /readyz; a table that does not load stops the start.
+func TestRoutesFile(t *testing.T) {
+	client := startStore(t)
+	file := filepath.Join(t.TempDir(), "routes.yaml")
+	write := func(text string) {
+		if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := Config{Role: RoleSidecar, RoutesFile: file,
+		Engine: sidecar.Config{DefaultAccount: "acc-0123456789abcdef", Audiences: []string{"http://warden.test"}}}
+	deps := Deps{Client: client, Layout: storage.NewLayout("/routes-test/")}
+
+	write("routes:\n  - name: a\n    path: /x/{id\n")
+	if _, err := New(cfg, deps); err == nil || !strings.Contains(err.Error(), `route "a": "path"`) {
+		t.Fatalf("a bad table at start: %v", err)
+	}
+	write("default: allow\n")
+	n, err := New(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	forward := func() int {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/v1/authz/forward", nil)
+		req.Header.Set("X-Original-Method", "GET")
+		req.Header.Set("X-Original-URI", "/anything")
+		n.Handler().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if code := forward(); code != 200 {
+		t.Fatalf("default allow: %d", code)
+	}
+	write("default: deny\nroutes: []\n")
+	waitFor(t, func() bool { return forward() == 403 })
+	write("routes:\n  - name: b\n    mode: audit\n    path: /b\n")
+	waitFor(t, func() bool { return n.Ready().Routes.LoadErrors == 1 })
+	if st := n.Ready().Routes; !st.Loaded || !strings.Contains(st.Error, `route "b": "mode"`) || forward() != 403 {
+		t.Fatalf("after a bad reload: %+v", st)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+	}
+}
+
+// startStore starts an embedded etcd for the test and returns its client.
+func startStore(t *testing.T) *clientv3.Client {
+	t.Helper()
+	emb, err := storage.StartEmbedded(storage.EmbeddedConfig{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Close)
+	client, err := storage.Dial(emb.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return client
 }

@@ -1,6 +1,7 @@
 package checkapi
 
 import (
+	"github.com/wardenauthz/warden/sidecar/internal/enginetest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -30,17 +31,11 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 // newFixtureLogging is newFixture with the decision log written to out.
 func newFixtureLogging(t testing.TB, cfg Config, out io.Writer) *fixture {
 	t.Helper()
-	w := testkit.New(t)
-	eng, err := sidecar.New(w.Store, sidecar.Config{Audiences: []string{testkit.Aud}, DefaultAccount: testkit.Acc},
-		sidecar.Deps{Now: w.Clock.Now, Registerer: w.Reg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, eng := enginetest.New(t)
 	api, err := New(eng, cfg, slog.New(slog.NewJSONHandler(out, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.Populate()
 	return &fixture{World: w, t: t, eng: eng, api: api}
 }
 

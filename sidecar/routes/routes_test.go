@@ -2,11 +2,11 @@ package routes
 
 import (
 	"context"
+	"github.com/wardenauthz/warden/sidecar/internal/enginetest"
 	"strings"
 	"testing"
 
 	"github.com/wardenauthz/warden/internal/testkit"
-	"github.com/wardenauthz/warden/sidecar"
 )
 
 const table = `
@@ -174,12 +174,7 @@ func TestCleanPath(t *testing.T) {
 
 // TestDecide: every case of the decision table, through the engine.
 func TestDecide(t *testing.T) {
-	w := testkit.New(t)
-	eng, err := sidecar.New(w.Store, sidecar.Config{Audiences: []string{testkit.Aud}, DefaultAccount: testkit.Acc}, sidecar.Deps{Now: w.Clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Populate()
+	w, eng := enginetest.New(t)
 	tbl := compile(t, table)
 	alice, carol := w.Tok("rsa1", testkit.AliceSub), w.Tok("rsa1", "carol")
 	own := "/account/" + testkit.Acc + "/subscription/sub-0000000000000001/fn/f1"

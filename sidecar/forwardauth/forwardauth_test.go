@@ -1,0 +1,121 @@
+package forwardauth
+
+import (
+	"github.com/wardenauthz/warden/sidecar/internal/enginetest"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/wardenauthz/warden/internal/testkit"
+	"github.com/wardenauthz/warden/sidecar/routes"
+)
+
+const table = `
+routes:
+  - name: fn
+    methods: [GET]
+    path: /account/{acc}/subscription/{sub}/fn/{fn}
+    security:
+      authentication: required
+      authorization:
+        - action: function:get
+          resource: /account/{{acc}}/subscription/{{sub}}/fn/{{fn}}/
+  - name: admin-dry
+    path: /admin/
+    mode: dry-run
+    security:
+      authentication: required
+      authorization:
+        - action: user:delete
+          resource: /account/` + testkit.Acc + `/user/
+`
+
+// TestForwardAuth: the door's answers for nginx's and Traefik's headers,
+// every case of the decision table.
+func TestForwardAuth(t *testing.T) {
+	w, eng := enginetest.New(t)
+	spec, err := routes.Parse([]byte(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := routes.Compile(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	New(eng, func() *routes.Table { return tbl }).Register(mux)
+	empty := http.NewServeMux()
+	New(eng, func() *routes.Table { return nil }).Register(empty)
+
+	alice, bob := w.Tok("rsa1", testkit.AliceSub), w.Tok("rsa1", "bob")
+	own := "/account/" + testkit.Acc + "/subscription/sub-0000000000000001/fn/f1?x=1"
+	nginx := func(method, uri string) map[string]string {
+		return map[string]string{"X-Original-Method": method, "X-Original-URI": uri}
+	}
+	traefik := func(method, uri string) map[string]string {
+		return map[string]string{"X-Forwarded-Method": method, "X-Forwarded-Uri": uri, "X-Forwarded-Host": "app.example.com"}
+	}
+	for _, tc := range []struct {
+		name    string
+		mux     *http.ServeMux
+		headers map[string]string
+		token   string
+		status  int
+		want    map[string]string // response headers
+		body    string
+	}{
+		{"nginx, allowed", mux, nginx("GET", own), alice, 200, map[string]string{HeaderAgentID: testkit.AliceID, HeaderAgentType: "user", HeaderSubject: testkit.AliceSub}, ""},
+		{"traefik, allowed", mux, traefik("GET", own), alice, 200, map[string]string{HeaderAgentID: testkit.AliceID}, ""},
+		{"no token", mux, nginx("GET", own), "", 401, map[string]string{"WWW-Authenticate": `Bearer realm="warden"`, HeaderAgentID: ""}, "missing bearer token"},
+		{"a bad token", mux, nginx("GET", own), "x.y.z", 401, map[string]string{"WWW-Authenticate": `Bearer realm="warden", error="invalid_token"`}, "malformed token"},
+		{"forbidden", mux, nginx("GET", own), bob, 403, map[string]string{HeaderAgentID: testkit.BobID}, "no grant allows"},
+		{"another method", mux, nginx("POST", own), alice, 403, nil, "no route matches"},
+		{"unmatched", mux, nginx("GET", "/elsewhere"), alice, 403, nil, "no route matches"},
+		{"a dot segment", mux, nginx("GET", "/account/x/../admin/"), alice, 400, nil, `the path has a \"..\" segment`},
+		{"an encoded slash", mux, nginx("GET", "/account/a%2Fb/subscription/s/fn/f"), alice, 400, nil, "encoded '/'"},
+		{"dry-run lets a denial through", mux, nginx("DELETE", "/admin/"), bob, 200, map[string]string{HeaderDryRun: "would answer Forbidden: no grant allows 'user:delete' on '/account/" + testkit.Acc + "/user/'"}, ""},
+		{"no original URI", mux, map[string]string{"X-Original-Method": "GET"}, alice, 400, nil, "names no original URI"},
+		{"no original method", mux, map[string]string{"X-Original-URI": own}, alice, 400, nil, "names no original method"},
+		{"no table", empty, nginx("GET", own), alice, 503, nil, "no route table"},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/v1/authz/forward", nil)
+		for k, v := range tc.headers {
+			req.Header.Set(k, v)
+		}
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		rec := httptest.NewRecorder()
+		tc.mux.ServeHTTP(rec, req)
+		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.body) {
+			t.Errorf("%s: %d %s", tc.name, rec.Code, rec.Body)
+			continue
+		}
+		for k, v := range tc.want {
+			if got, ok := rec.Header()[http.CanonicalHeaderKey(k)]; !ok || got[0] != v {
+				t.Errorf("%s: %s = %q, want %q", tc.name, k, got, v)
+			}
+		}
+	}
+}
+
+// TestForwardAuthSpoofedIdentity: identity headers a client sent itself
+// are overwritten in every answer a proxy would copy them from.
+func TestForwardAuthSpoofedIdentity(t *testing.T) {
+	_, eng := enginetest.New(t)
+	spec, _ := routes.Parse([]byte("default: allow\n"))
+	tbl, _ := routes.Compile(spec)
+	mux := http.NewServeMux()
+	New(eng, func() *routes.Table { return tbl }).Register(mux)
+	req := httptest.NewRequest(http.MethodGet, "/v1/authz/forward", nil)
+	req.Header.Set("X-Original-Method", "GET")
+	req.Header.Set("X-Original-URI", "/anything")
+	req.Header.Set(HeaderAgentID, "usr-00000000000000ff")
+	req.Header.Set(HeaderSubject, "root")
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, req)
+	if rec.Code != 200 || rec.Header().Get(HeaderAgentID) != "" || rec.Header().Get(HeaderSubject) != "" || len(rec.Header()[HeaderAgentID]) != 1 {
+		t.Fatalf("%d %v", rec.Code, rec.Header())
+	}
+}
