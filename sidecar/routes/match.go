@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/wardenauthz/warden/sdk/model"
 )
@@ -22,6 +23,59 @@ type Table struct {
 type compiled struct {
 	route  *Route
 	params []string
+	// reqs are the route's requirements with their resources cut into
+	// literal parts and parameters, so that binding them is one
+	// allocation each.
+	reqs []template
+}
+
+// template is a requirement whose resource is literal parts and path
+// parameters (by their index in params).
+type template struct {
+	action string
+	parts  []part
+	// size is the literal parts' length, a floor for the bound resource.
+	size int
+}
+
+type part struct {
+	lit   string
+	param int // -1 for a literal part
+}
+
+// cutTemplate cuts a resource's {{name}} templates into parts; a name is
+// one of params (the spec's Validate made sure).
+func cutTemplate(action, resource string, params []string) (template, error) {
+	t := template{action: action}
+	for resource != "" {
+		i := strings.Index(resource, "{{")
+		if i < 0 {
+			t.parts = append(t.parts, part{lit: resource, param: -1})
+			t.size += len(resource)
+			break
+		}
+		end := strings.Index(resource[i+2:], "}}")
+		if end < 0 {
+			return t, fmt.Errorf("unclosed '{{' at %q", resource[i:])
+		}
+		if i > 0 {
+			t.parts = append(t.parts, part{lit: resource[:i], param: -1})
+			t.size += i
+		}
+		name := strings.TrimSpace(resource[i+2 : i+2+end])
+		idx := -1
+		for j, p := range params {
+			if p == name {
+				idx = j
+			}
+		}
+		if idx < 0 {
+			return t, fmt.Errorf("{{%s}} is not a parameter of the route", name)
+		}
+		t.parts = append(t.parts, part{param: idx})
+		resource = resource[i+4+end:]
+	}
+	return t, nil
 }
 
 // conflict finds the other pattern in ServeMux's conflict message.
@@ -40,7 +94,15 @@ func Compile(s *Spec) (*Table, error) {
 		if err != nil {
 			return nil, fmt.Errorf("route %q: %w", r.Name, err)
 		}
-		t.routes[i] = compiled{route: r, params: params}
+		cr := compiled{route: r, params: params}
+		for _, a := range r.Security.Authorization {
+			tmpl, err := cutTemplate(a.Action, a.Resource, params)
+			if err != nil {
+				return nil, fmt.Errorf("route %q: %w", r.Name, err)
+			}
+			cr.reqs = append(cr.reqs, tmpl)
+		}
+		t.routes[i] = cr
 		methods := r.Methods
 		if len(methods) == 0 {
 			methods = []string{""}
@@ -126,60 +188,86 @@ func (m Match) Name() string {
 // Spec returns the table as written.
 func (t *Table) Spec() *Spec { return t.spec }
 
+// matching is what one Match uses, pooled: the request ServeMux matches
+// and the capture it answers to.
+type matching struct {
+	req  http.Request
+	url  url.URL
+	c    capture
+	vals [8]string
+}
+
+var matchings = sync.Pool{New: func() any { return new(matching) }}
+
 // Match finds the route for a request: method, host (a port and a
 // trailing dot are ignored, case too) and a path as CleanPath returns it.
 // A parameter bound into a template that would carry a '/', or make a
 // resource that breaks the grammar, is an error: the request is refused.
 func (t *Table) Match(method, host, path string) (Match, error) {
-	req := &http.Request{Method: method, Host: normalHost(host), URL: &url.URL{Path: path}}
-	c := capture{route: -1}
-	t.mux.ServeHTTP(&c, req)
-	if c.route < 0 {
+	mt := matchings.Get().(*matching)
+	defer func() {
+		*mt = matching{}
+		matchings.Put(mt)
+	}()
+	mt.url.Path = path
+	mt.req.Method, mt.req.Host, mt.req.URL = method, normalHost(host), &mt.url
+	mt.c.route = -1
+	t.mux.ServeHTTP(&mt.c, &mt.req)
+	if mt.c.route < 0 {
 		m := Match{Spec: t.spec.Default.Spec}
 		if m.Spec != nil {
 			m.Requirements = m.Spec.Authorization
 		}
 		return m, nil
 	}
-	cr := &t.routes[c.route]
+	cr := &t.routes[mt.c.route]
 	m := Match{Route: cr.route, Spec: &cr.route.Security}
-	if len(cr.route.Security.Authorization) == 0 {
+	if len(cr.reqs) == 0 {
 		return m, nil
 	}
-	values := make(map[string]string, len(cr.params))
-	for _, p := range cr.params {
-		values[p] = c.req.PathValue(p)
+	vals := mt.vals[:0]
+	if len(cr.params) > len(mt.vals) {
+		vals = make([]string, 0, len(cr.params))
 	}
-	m.Requirements = make([]model.Permission, len(cr.route.Security.Authorization))
-	for i, a := range cr.route.Security.Authorization {
-		res, err := bind(a.Resource, values)
+	for _, p := range cr.params {
+		vals = append(vals, mt.c.req.PathValue(p))
+	}
+	m.Requirements = make([]model.Permission, len(cr.reqs))
+	for i, tmpl := range cr.reqs {
+		res, err := tmpl.bind(cr.params, vals)
 		if err != nil {
 			return Match{}, fmt.Errorf("route %q: %w", cr.route.Name, err)
 		}
-		m.Requirements[i] = model.Permission{Action: a.Action, Resource: res}
+		m.Requirements[i] = model.Permission{Action: tmpl.action, Resource: res}
 	}
 	return m, nil
 }
 
-// bind expands a resource's templates; a value carrying '/' is refused,
-// and so is a resource that breaks the grammar.
-func bind(resource string, values map[string]string) (string, error) {
-	if !strings.Contains(resource, "{{") {
-		return resource, nil
+// bind builds a requirement's resource from the path's values; a value
+// carrying '/' is refused, and so is a resource that breaks the grammar.
+func (t template) bind(params, vals []string) (string, error) {
+	if len(t.parts) == 1 && t.parts[0].param < 0 {
+		return t.parts[0].lit, nil
 	}
-	names, err := model.TemplateNames(resource)
-	if err != nil {
-		return "", err
-	}
-	for _, n := range names {
-		if strings.Contains(values[n], "/") {
-			return "", fmt.Errorf("the path parameter %q carries a '/', which a resource template does not take", n)
+	size := t.size
+	for _, p := range t.parts {
+		if p.param >= 0 {
+			if strings.IndexByte(vals[p.param], '/') >= 0 {
+				return "", fmt.Errorf("the path parameter %q carries a '/', which a resource template does not take", params[p.param])
+			}
+			size += len(vals[p.param])
 		}
 	}
-	res, err := model.ExpandTemplate(resource, values)
-	if err != nil {
-		return "", err
+	var b strings.Builder
+	b.Grow(size)
+	for _, p := range t.parts {
+		if p.param >= 0 {
+			b.WriteString(vals[p.param])
+		} else {
+			b.WriteString(p.lit)
+		}
 	}
+	res := b.String()
 	if err := model.ValidateResource(res); err != nil {
 		return "", fmt.Errorf("the bound resource: %w", err)
 	}

@@ -21,8 +21,10 @@ func CleanPath(uri string) (string, error) {
 	}
 	raw, _, _ := strings.Cut(uri, "?")
 	raw, _, _ = strings.Cut(raw, "#")
-	if u, err := url.Parse(raw); err == nil && u.IsAbs() {
-		raw = u.EscapedPath() // an absolute URI: its path
+	if !strings.HasPrefix(raw, "/") {
+		if u, err := url.Parse(raw); err == nil && u.IsAbs() {
+			raw = u.EscapedPath() // an absolute URI: its path
+		}
 	}
 	if !strings.HasPrefix(raw, "/") {
 		return "", fmt.Errorf("the original URI %q does not start with '/'", cut(uri))
@@ -34,14 +36,18 @@ func CleanPath(uri string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("the path is not validly percent-encoded: %w", err)
 	}
-	segments := strings.Split(path[1:], "/")
-	for i, seg := range segments {
+	for rest := path[1:]; ; {
+		seg, after, more := strings.Cut(rest, "/")
 		switch {
 		case seg == "." || seg == "..":
 			return "", fmt.Errorf("the path has a %q segment", seg)
-		case seg == "" && i < len(segments)-1:
+		case seg == "" && more:
 			return "", errors.New("the path has an empty segment (//)")
 		}
+		if !more {
+			break
+		}
+		rest = after
 	}
 	for i := 0; i < len(path); i++ {
 		switch c := path[i]; {
