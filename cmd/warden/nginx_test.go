@@ -18,10 +18,9 @@ import (
 	"github.com/wardenauthz/warden/sdk/model"
 )
 
-// nginxConf puts nginx on a unix socket in front of an upstream, asking
-// Warden's forward-auth door about every request, and passing the
-// identity headers it answers to the upstream (over what the client sent).
-const nginxConf = `daemon off;
+// nginxWrap runs docs/proxies.md's server block in the foreground, with
+// its files in the test's directory.
+const nginxWrap = `daemon off;
 master_process off;
 pid {{dir}}/nginx.pid;
 error_log {{dir}}/error.log;
@@ -33,40 +32,39 @@ http {
   fastcgi_temp_path {{dir}}/tmp;
   uwsgi_temp_path {{dir}}/tmp;
   scgi_temp_path {{dir}}/tmp;
-  server {
-    listen unix:{{dir}}/nginx.sock;
-    location = /_warden {
-      internal;
-      proxy_pass http://{{warden}}/v1/authz/forward;
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-Method $request_method;
-      proxy_set_header X-Original-URI $request_uri;
-    }
-    location / {
-      auth_request /_warden;
-      auth_request_set $warden_agent $upstream_http_x_warden_agent_id;
-      auth_request_set $warden_subject $upstream_http_x_warden_subject;
-      proxy_set_header X-Warden-Agent-Id $warden_agent;
-      proxy_set_header X-Warden-Subject $warden_subject;
-      proxy_pass http://{{upstream}};
-    }
-  }
+{{server}}
 }
 `
 
-// TestNginxForwardAuth: real nginx with auth_request in front of an app,
-// Warden deciding every request through its route table: every case of
-// the decision table end to end, the path bypasses, and spoofed identity
-// headers. A request Warden refuses never reaches the app.
-func TestNginxForwardAuth(t *testing.T) {
-	integration(t)
-	nginx, err := exec.LookPath("nginx")
+// docBlock returns the first code block of a language in a doc of the
+// repository, so that tests run the configurations users copy.
+func docBlock(t *testing.T, doc, lang string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", doc))
 	if err != nil {
-		if nginx, err = exec.LookPath("/usr/sbin/nginx"); err != nil {
-			t.Skip("no nginx binary (.ci/run installs Debian's nginx-light)")
-		}
+		t.Fatal(err)
 	}
+	_, rest, ok := strings.Cut(string(data), "```"+lang+"\n")
+	if !ok {
+		t.Fatalf("%s has no %s block", doc, lang)
+	}
+	block, _, _ := strings.Cut(rest, "```")
+	return block
+}
+
+// proxyWorld is Warden with a route table, an account with alice (who
+// may get one subscription's functions), and an app that says whom it was
+// asked by, counting the requests that reach it.
+type proxyWorld struct {
+	w                 *wardenProc
+	dir, acc, fn      string
+	aliceTok, aliceID string
+	app               string // the app's host:port
+	reached           *atomic.Int64
+}
+
+func newProxyWorld(t *testing.T) *proxyWorld {
+	t.Helper()
 	dir := t.TempDir()
 	acc := model.NewID(model.AccountPrefix)
 	fn := "/account/" + acc + "/subscription/sub-0000000000000001/fn/f1"
@@ -108,8 +106,38 @@ routes:
 		reached.Add(1)
 		fmt.Fprintf(rw, "agent=%s subject=%s", r.Header.Get("X-Warden-Agent-Id"), r.Header.Get("X-Warden-Subject"))
 	}))
-	defer app.Close()
-	conf := strings.NewReplacer("{{dir}}", dir, "{{warden}}", w.listen, "{{upstream}}", strings.TrimPrefix(app.URL, "http://")).Replace(nginxConf)
+	t.Cleanup(app.Close)
+	return &proxyWorld{w: w, dir: dir, acc: acc, fn: fn, aliceTok: aliceTok, aliceID: aliceUser.ID,
+		app: strings.TrimPrefix(app.URL, "http://"), reached: &reached}
+}
+
+// unixClient is an HTTP client whose every connection goes to sock.
+func unixClient(sock string) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		},
+	}}
+}
+
+// TestNginxForwardAuth: real nginx with auth_request, configured as
+// docs/proxies.md says, in front of an app, Warden deciding every request
+// through its route table: every case of the decision table end to end,
+// the path bypasses, and spoofed identity headers. A request Warden
+// refuses never reaches the app.
+func TestNginxForwardAuth(t *testing.T) {
+	integration(t)
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		if nginx, err = exec.LookPath("/usr/sbin/nginx"); err != nil {
+			t.Skip("no nginx binary (.ci/run installs Debian's nginx-light)")
+		}
+	}
+	pw := newProxyWorld(t)
+	dir, w := pw.dir, pw.w
+	server := strings.NewReplacer("listen 80;", "listen unix:"+filepath.Join(dir, "nginx.sock")+";",
+		"127.0.0.1:7800", w.listen, "127.0.0.1:8080", pw.app).Replace(docBlock(t, "docs/proxies.md", "nginx"))
+	conf := strings.NewReplacer("{{dir}}", dir, "{{server}}", server).Replace(nginxWrap)
 	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -122,16 +150,22 @@ routes:
 	}
 	startProc(t, "nginx", nginx, "-p", dir, "-c", confFile)
 	sock := filepath.Join(dir, "nginx.sock")
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		},
-	}}
+	client := unixClient(sock)
 	eventually(t, 10*time.Second, "nginx listens", func() (bool, string) {
 		_, err := os.Stat(sock)
 		return err == nil, fmt.Sprint(err)
 	})
 
+	// nginx answers 500 when the door answers neither 2xx, 401 nor 403.
+	proxyCases(t, pw, client, http.StatusInternalServerError)
+}
+
+// proxyCases runs the decision table through a proxy; refused is the
+// status the proxy answers when the door refuses a path (400).
+func proxyCases(t *testing.T, pw *proxyWorld, client *http.Client, refused int) {
+	t.Helper()
+	acc, fn, aliceTok, reached := pw.acc, pw.fn, pw.aliceTok, pw.reached
+	aliceUser := struct{ ID string }{pw.aliceID}
 	for _, tc := range []struct {
 		name, method, path, token string
 		header                    map[string]string
@@ -148,11 +182,11 @@ routes:
 		{"an unmatched route", "GET", "/elsewhere", aliceTok, nil, 403, ""},
 		{"dry-run lets a denial through", "GET", "/reports/", aliceTok, nil, 200, "agent=" + aliceUser.ID + " subject=alice"},
 		{"case", "GET", strings.ToUpper(fn[:8]) + fn[8:], aliceTok, nil, 403, ""},
-		{"a dot-dot segment", "GET", "/account/" + acc + "/x/../subscription/sub-0000000000000001/fn/f1", aliceTok, nil, 500, ""},
-		{"an encoded dot-dot", "GET", "/account/" + acc + "/x/%2e%2e/subscription/sub-0000000000000001/fn/f1", aliceTok, nil, 500, ""},
-		{"a double slash", "GET", "/account/" + acc + "//subscription/sub-0000000000000001/fn/f1", aliceTok, nil, 500, ""},
-		{"an encoded slash", "GET", "/account/" + acc + "/subscription/sub-0000000000000001/fn/f1%2Fx", aliceTok, nil, 500, ""},
-		{"a semicolon", "GET", fn + ";jsessionid=1", aliceTok, nil, 500, ""},
+		{"a dot-dot segment", "GET", "/account/" + acc + "/x/../subscription/sub-0000000000000001/fn/f1", aliceTok, nil, refused, ""},
+		{"an encoded dot-dot", "GET", "/account/" + acc + "/x/%2e%2e/subscription/sub-0000000000000001/fn/f1", aliceTok, nil, refused, ""},
+		{"a double slash", "GET", "/account/" + acc + "//subscription/sub-0000000000000001/fn/f1", aliceTok, nil, refused, ""},
+		{"an encoded slash", "GET", "/account/" + acc + "/subscription/sub-0000000000000001/fn/f1%2Fx", aliceTok, nil, refused, ""},
+		{"a semicolon", "GET", fn + ";jsessionid=1", aliceTok, nil, refused, ""},
 	} {
 		before := reached.Load()
 		req, _ := http.NewRequest(tc.method, "http://nginx"+tc.path, nil)
@@ -182,4 +216,33 @@ routes:
 			t.Errorf("%s: WWW-Authenticate %q", tc.name, resp.Header.Get("WWW-Authenticate"))
 		}
 	}
+}
+
+// TestCaddyForwardAuth: real Caddy with forward_auth, configured as
+// docs/proxies.md says, through the same decision table as nginx.
+func TestCaddyForwardAuth(t *testing.T) {
+	integration(t)
+	caddy, err := exec.LookPath("caddy")
+	if err != nil {
+		t.Skip("no caddy binary (.ci/run installs Debian's caddy)")
+	}
+	pw := newProxyWorld(t)
+	sock := filepath.Join(pw.dir, "caddy.sock")
+	site := strings.NewReplacer(":80 {", "http:// {\n\tbind unix/"+sock,
+		"127.0.0.1:7800", pw.w.listen, "127.0.0.1:8080", pw.app).Replace(docBlock(t, "docs/proxies.md", "caddyfile"))
+	conf := "{\n\tadmin off\n\tstorage file_system " + filepath.Join(pw.dir, "caddy-data") + "\n}\n" + site
+	confFile := filepath.Join(pw.dir, "Caddyfile")
+	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(caddy, "validate", "--config", confFile, "--adapter", "caddyfile").CombinedOutput(); err != nil {
+		t.Fatalf("caddy validate: %v\n%s", err, out)
+	}
+	startProc(t, "caddy", caddy, "run", "--config", confFile, "--adapter", "caddyfile")
+	eventually(t, 20*time.Second, "caddy listens", func() (bool, string) {
+		_, err := os.Stat(sock)
+		return err == nil, fmt.Sprint(err)
+	})
+	// Caddy passes the door's other answers on as they are.
+	proxyCases(t, pw, unixClient(sock), http.StatusBadRequest)
 }
