@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/wardenauthz/warden/internal/httpkit"
 	"github.com/wardenauthz/warden/internal/node"
 	"github.com/wardenauthz/warden/sidecar/checkapi"
 	"io"
@@ -38,25 +39,28 @@ const (
 // the YAML file (--config) through its tags, then from WARDEN_* variables
 // and flags, each over the last. Every key is a flag's name.
 type serveConfig struct {
-	Listen        string            `yaml:"listen"`
-	DiagListen    string            `yaml:"diag-listen"`
-	BaseURL       string            `yaml:"base-url"`
-	DataDir       string            `yaml:"data-dir"`
-	Role          string            `yaml:"role"`
-	EtcdEndpoints []string          `yaml:"etcd-endpoints"`
-	EtcdListen    string            `yaml:"etcd-listen"`
-	Routes        string            `yaml:"routes"`
-	Bootstrap     bootstrapConfig   `yaml:",inline"`
-	HTTP          httpLimits        `yaml:",inline"`
-	Engine        sidecar.Config    `yaml:",inline"`
-	Checks        checkapi.Config   `yaml:",inline"`
-	Hooks         policywasm.Config `yaml:",inline"`
+	Listen         string            `yaml:"listen"`
+	DiagListen     string            `yaml:"diag-listen"`
+	BaseURL        string            `yaml:"base-url"`
+	DataDir        string            `yaml:"data-dir"`
+	Role           string            `yaml:"role"`
+	EtcdEndpoints  []string          `yaml:"etcd-endpoints"`
+	EtcdListen     string            `yaml:"etcd-listen"`
+	Routes         string            `yaml:"routes"`
+	TrustedProxies []string          `yaml:"trusted-proxies"`
+	Bootstrap      bootstrapConfig   `yaml:",inline"`
+	HTTP           httpLimits        `yaml:",inline"`
+	Engine         sidecar.Config    `yaml:",inline"`
+	Checks         checkapi.Config   `yaml:",inline"`
+	Hooks          policywasm.Config `yaml:",inline"`
 	// ConfigFile is --config: not a key of the file itself.
 	ConfigFile string `yaml:"-"`
 
 	// boot is Bootstrap completed: the key read, the account and the
 	// data directory filled.
 	boot admin.BootstrapOptions
+	// proxies are TrustedProxies parsed.
+	proxies httpkit.Proxies
 }
 
 // bootstrapConfig registers an issuer and the root client's identity on
@@ -88,6 +92,7 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&f.DataDir, "data-dir", "./warden-data", "`directory` of the embedded etcd's data and the bootstrap files")
 	fs.StringVar(&f.Role, "role", roleAll, "what this node serves: all, admin (the admin API) or sidecar (checks only, never writes)")
 	fs.Var((*listFlag)(&f.EtcdEndpoints), "etcd-endpoints", "`URLs` of an external etcd cluster, comma-separated, instead of the embedded one")
+	fs.Var((*listFlag)(&f.TrustedProxies), "trusted-proxies", "`CIDRs` of proxies whose X-Forwarded-For and X-Real-IP are believed, comma-separated (default: none)")
 	fs.StringVar(&f.Routes, "routes", "", "`file` with the route table of the front doors (YAML; reloaded when it changes)")
 	fs.StringVar(&f.EtcdListen, "etcd-listen", "", "client `URL` of the embedded etcd (default: a unix socket in the data directory)")
 	fs.StringVar(&f.Engine.DefaultAccount, "account", "", "the `account` created on first start and the default for checks (default: random on first start)")
@@ -130,6 +135,10 @@ func (f *serveConfig) complete() error {
 	case roleAll, roleAdmin, roleSidecar:
 	default:
 		errs = append(errs, fmt.Errorf("role %q must be one of all, admin, sidecar", f.Role))
+	}
+	var err error
+	if f.proxies, err = httpkit.ParseProxies(f.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("trusted-proxies: %w", err))
 	}
 	if f.Routes != "" && f.Role == roleAdmin {
 		errs = append(errs, errors.New("routes: the route table serves the front doors, which a node of role admin does not serve"))
@@ -268,7 +277,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 func assemble(f *serveConfig, client *clientv3.Client, layout storage.Layout, adminCfg admin.Config, log *slog.Logger, conns map[string]*connlimit.Listener) (*node.Node, error) {
 	reg := newRegistry()
 	reg.MustRegister(connCollector(conns))
-	n, err := node.New(node.Config{Role: node.Role(f.Role), Engine: f.Engine, Checks: f.Checks, Hooks: f.Hooks, Admin: adminCfg, DataDir: f.DataDir, RoutesFile: f.Routes},
+	n, err := node.New(node.Config{Role: node.Role(f.Role), Engine: f.Engine, Checks: f.Checks, Hooks: f.Hooks, Admin: adminCfg, DataDir: f.DataDir, RoutesFile: f.Routes, TrustedProxies: f.proxies},
 		node.Deps{Client: client, Layout: layout, Logger: log, Registry: reg})
 	if err != nil {
 		// The configuration was checked before (complete): what fails

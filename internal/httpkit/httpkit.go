@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 )
@@ -188,4 +189,68 @@ func Source(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// Proxies are the addresses whose X-Forwarded-For and X-Real-IP headers
+// are believed (--trusted-proxies). The zero value trusts none.
+type Proxies []netip.Prefix
+
+// ParseProxies reads a list of CIDRs or single addresses.
+func ParseProxies(list []string) (Proxies, error) {
+	var p Proxies
+	for _, s := range list {
+		if !strings.Contains(s, "/") {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, fmt.Errorf("trusted proxy %q is not an address or a CIDR", s)
+			}
+			p = append(p, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q is not an address or a CIDR", s)
+		}
+		p = append(p, pfx.Masked())
+	}
+	return p, nil
+}
+
+func (p Proxies) trusts(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, pfx := range p {
+		if pfx.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Client is the address a request came from, without its port. When the
+// connection comes from a trusted proxy, it is the last address of
+// X-Forwarded-For that is not a trusted proxy (the one a trusted proxy
+// saw), else X-Real-IP; otherwise the connection's own address, whatever
+// the headers say.
+func (p Proxies) Client(r *http.Request) string {
+	peer := Source(r)
+	a, err := netip.ParseAddr(peer)
+	if err != nil || len(p) == 0 || !p.trusts(a) {
+		return peer
+	}
+	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+		hops := strings.Split(strings.Join(xff, ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			h, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break // a hop that is no address: believe nothing before it
+			}
+			if !p.trusts(h) {
+				return h.Unmap().String()
+			}
+		}
+	}
+	if real, err := netip.ParseAddr(strings.TrimSpace(r.Header.Get("X-Real-IP"))); err == nil {
+		return real.Unmap().String()
+	}
+	return peer
 }

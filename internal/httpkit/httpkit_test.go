@@ -100,3 +100,41 @@ func FuzzBearerToken(f *testing.F) {
 		}
 	})
 }
+
+// TestProxiesClient: forwarded addresses are believed only from a trusted
+// proxy, and only up to the first hop that is not one.
+func TestProxiesClient(t *testing.T) {
+	t.Parallel()
+	trusted, err := ParseProxies([]string{"10.0.0.0/8", "192.0.2.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, remote, xff, real, want string
+		proxies                       Proxies
+	}{
+		{"no proxies trusted", "10.1.1.1:5000", "203.0.113.9", "", "10.1.1.1", nil},
+		{"an untrusted peer", "198.51.100.7:5000", "203.0.113.9", "203.0.113.8", "198.51.100.7", trusted},
+		{"a trusted peer", "10.1.1.1:5000", "203.0.113.9", "", "203.0.113.9", trusted},
+		{"a spoofed first hop", "10.1.1.1:5000", "1.2.3.4, 203.0.113.9", "", "203.0.113.9", trusted},
+		{"a chain of trusted proxies", "10.1.1.1:5000", "203.0.113.9, 192.0.2.1, 10.2.2.2", "", "203.0.113.9", trusted},
+		{"X-Real-IP", "192.0.2.1:5000", "", "203.0.113.5", "203.0.113.5", trusted},
+		{"garbage in the chain", "10.1.1.1:5000", "203.0.113.9, nonsense", "", "10.1.1.1", trusted},
+		{"IPv6", "[::ffff:10.1.1.1]:5000", "2001:db8::1", "", "2001:db8::1", trusted},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = tc.remote
+		if tc.xff != "" {
+			r.Header.Set("X-Forwarded-For", tc.xff)
+		}
+		if tc.real != "" {
+			r.Header.Set("X-Real-IP", tc.real)
+		}
+		if got := tc.proxies.Client(r); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if _, err := ParseProxies([]string{"10.0.0.0/33"}); err == nil || !strings.Contains(err.Error(), `"10.0.0.0/33"`) {
+		t.Errorf("a bad CIDR: %v", err)
+	}
+}

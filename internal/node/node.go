@@ -58,6 +58,9 @@ type Config struct {
 	// RoutesFile is the route table of the front doors (--routes),
 	// reloaded when it changes; "" when there is none.
 	RoutesFile string
+	// TrustedProxies are believed about the client's address
+	// (--trusted-proxies), at every door.
+	TrustedProxies httpkit.Proxies
 }
 
 // Deps are what a node takes from its surroundings.
@@ -158,6 +161,7 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 	if cfg.Role == RoleAdmin {
 		checkapi.RegisterRefusal(mux)
 	} else {
+		cfg.Checks.Proxies = cfg.TrustedProxies
 		checks, err := checkapi.New(n.Engine, cfg.Checks, log)
 		if err != nil {
 			return nil, err
@@ -171,7 +175,7 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 			go n.Routes.Run(runCtx, time.Second)
 			table = n.Routes.Table
 		}
-		forwardauth.New(n.Engine, table).Register(mux)
+		forwardauth.New(n.Engine, table, cfg.TrustedProxies).Register(mux)
 	}
 	if cfg.Role == RoleSidecar {
 		admin.RegisterRefusal(mux)

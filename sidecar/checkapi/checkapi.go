@@ -38,6 +38,8 @@ type Config struct {
 	// DecisionLogSample is the share of selected decisions logged, in
 	// (0, 1]. Default 1.
 	DecisionLogSample float64 `yaml:"decision-log-sample"`
+	// Proxies are believed about the client's address (--trusted-proxies).
+	Proxies httpkit.Proxies `yaml:"-"`
 }
 
 func (c *Config) setDefaults() {
@@ -143,7 +145,7 @@ func (a *API) serveCheck(w http.ResponseWriter, r *http.Request) error {
 	}
 	call := a.startCall(w, r)
 	reqs := [1]model.Permission{{Action: action, Resource: resource}}
-	d := a.eng.Decide(r.Context(), snap, httpkit.Bearer(r), reqs[:], sidecar.RequestInfo{Source: httpkit.Source(r)})
+	d := a.eng.Decide(r.Context(), snap, httpkit.Bearer(r), reqs[:], sidecar.RequestInfo{Source: a.cfg.Proxies.Client(r)})
 	a.logDecision(r.Context(), call, -1, action, resource, d)
 	writeDecision(w, d.Decision)
 	return nil
@@ -170,7 +172,7 @@ func (a *API) serveBatch(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	call := a.startCall(w, r)
-	token, info := httpkit.Bearer(r), sidecar.RequestInfo{Source: httpkit.Source(r)}
+	token, info := httpkit.Bearer(r), sidecar.RequestInfo{Source: a.cfg.Proxies.Client(r)}
 	// The batch as a whole is bounded: its hooks see the deadline, and a
 	// batch that runs past it is refused whole, never half decided.
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.BatchTimeout)

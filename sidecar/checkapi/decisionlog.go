@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/wardenauthz/warden/internal/httpkit"
 	"github.com/wardenauthz/warden/sidecar"
 )
 
@@ -61,7 +60,7 @@ func (a *API) startCall(w http.ResponseWriter, r *http.Request) *loggedCall {
 	if a.dlog == nil {
 		return nil
 	}
-	c := &loggedCall{id: callID(r.Header.Get("X-Request-Id")), source: httpkit.Source(r), start: time.Now()}
+	c := &loggedCall{id: callID(r.Header.Get("X-Request-Id")), source: a.cfg.Proxies.Client(r), start: time.Now()}
 	w.Header().Set(CallIDHeader, c.id)
 	return c
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/wardenauthz/warden/internal/httpkit"
 	"github.com/wardenauthz/warden/internal/testkit"
 	"net/http"
 	"strings"
@@ -159,6 +160,39 @@ func TestDecisionLogConfig(t *testing.T) {
 	for _, cfg := range []Config{{DecisionLog: "denials"}, {DecisionLogSample: 1.5}, {DecisionLogSample: -0.1}, {BatchTimeout: -1}, {MinRevisionWait: -1}} {
 		if _, err := New(eng, cfg, nil); err == nil {
 			t.Errorf("%+v was accepted", cfg)
+		}
+	}
+}
+
+// TestDecisionLogSourceBehindProxy: the logged source is the client's
+// address from X-Forwarded-For only when the request comes from a trusted
+// proxy; otherwise the connection's, whatever the header says.
+func TestDecisionLogSourceBehindProxy(t *testing.T) {
+	t.Parallel()
+	loopback, err := httpkit.ParseProxies([]string{"127.0.0.0/8", "::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		proxies httpkit.Proxies
+		want    string
+	}{
+		{"no trusted proxies", nil, "127.0.0.1"},
+		{"loopback trusted", loopback, "203.0.113.9"},
+	} {
+		f, buf := logFixture(t, Config{DecisionLog: DecisionLogAll, Proxies: tc.proxies})
+		srv := f.server()
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/check", strings.NewReader(`{"action":"function:get","resource":"`+testkit.AliceRes+`"}`))
+		req.Header.Set("X-Forwarded-For", "198.51.100.1, 203.0.113.9")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		recs := buf.records(t)
+		if len(recs) != 1 || recs[0]["source"] != tc.want {
+			t.Errorf("%s: %v", tc.name, recs)
 		}
 	}
 }

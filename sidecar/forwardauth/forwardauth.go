@@ -28,14 +28,16 @@ const (
 
 // Door serves /v1/authz/forward.
 type Door struct {
-	eng   *sidecar.Engine
-	table func() *routes.Table
+	eng     *sidecar.Engine
+	table   func() *routes.Table
+	proxies httpkit.Proxies
 }
 
 // New returns the door over eng, deciding with the table that table
-// returns at the time of each request (nil: none is loaded).
-func New(eng *sidecar.Engine, table func() *routes.Table) *Door {
-	return &Door{eng: eng, table: table}
+// returns at the time of each request (nil: none is loaded). proxies are
+// believed about the client's address: the proxy asking the door is one.
+func New(eng *sidecar.Engine, table func() *routes.Table, proxies httpkit.Proxies) *Door {
+	return &Door{eng: eng, table: table, proxies: proxies}
 }
 
 // Register adds the door's route to mux.
@@ -61,7 +63,7 @@ func (d *Door) serve(w http.ResponseWriter, r *http.Request) error {
 		return httpkit.Errorf(http.StatusServiceUnavailable, "this Warden node has no route table (--routes)")
 	}
 	o, err := table.Decide(r.Context(), d.eng, routes.Request{Method: strings.ToUpper(method), Host: host, URI: uri,
-		Token: httpkit.Bearer(r), Source: httpkit.Source(r)})
+		Token: httpkit.Bearer(r), Source: d.proxies.Client(r)})
 	if err != nil {
 		return httpkit.Errorf(http.StatusBadRequest, "%s", err)
 	}

@@ -44,9 +44,9 @@ func TestForwardAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	New(eng, func() *routes.Table { return tbl }).Register(mux)
+	New(eng, func() *routes.Table { return tbl }, nil).Register(mux)
 	empty := http.NewServeMux()
-	New(eng, func() *routes.Table { return nil }).Register(empty)
+	New(eng, func() *routes.Table { return nil }, nil).Register(empty)
 
 	alice, bob := w.Tok("rsa1", testkit.AliceSub), w.Tok("rsa1", "bob")
 	own := "/account/" + testkit.Acc + "/subscription/sub-0000000000000001/fn/f1?x=1"
@@ -107,7 +107,7 @@ func TestForwardAuthSpoofedIdentity(t *testing.T) {
 	spec, _ := routes.Parse([]byte("default: allow\n"))
 	tbl, _ := routes.Compile(spec)
 	mux := http.NewServeMux()
-	New(eng, func() *routes.Table { return tbl }).Register(mux)
+	New(eng, func() *routes.Table { return tbl }, nil).Register(mux)
 	req := httptest.NewRequest(http.MethodGet, "/v1/authz/forward", nil)
 	req.Header.Set("X-Original-Method", "GET")
 	req.Header.Set("X-Original-URI", "/anything")
