@@ -158,6 +158,7 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 	go n.Replica.Run(runCtx)
 
 	mux := http.NewServeMux()
+	var api http.Handler = mux
 	if cfg.Role == RoleAdmin {
 		checkapi.RegisterRefusal(mux)
 	} else {
@@ -175,7 +176,9 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 			go n.Routes.Run(runCtx, time.Second)
 			table = n.Routes.Table
 		}
-		forwardauth.New(n.Engine, table, cfg.TrustedProxies).Register(mux)
+		door := forwardauth.New(n.Engine, table, cfg.TrustedProxies)
+		door.Register(mux)
+		api = door.Envoy(mux)
 	}
 	if cfg.Role == RoleSidecar {
 		admin.RegisterRefusal(mux)
@@ -190,7 +193,7 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 		}
 		adm.Register(mux)
 	}
-	n.api, n.diag = mux, n.diagMux(reg, log)
+	n.api, n.diag = api, n.diagMux(reg, log)
 	return n, nil
 }
 

@@ -115,6 +115,11 @@ func TestRoutesFile(t *testing.T) {
 	if code := forward(); code != 200 {
 		t.Fatalf("default allow: %d", code)
 	}
+	envoy := httptest.NewRecorder()
+	n.Handler().ServeHTTP(envoy, httptest.NewRequest(http.MethodGet, "/v1/authz/envoy/a/../b", nil))
+	if envoy.Code != 400 {
+		t.Fatalf("Envoy's door, a dot-dot path: %d %s", envoy.Code, envoy.Body)
+	}
 	write("default: deny\nroutes: []\n")
 	waitFor(t, func() bool { return forward() == 403 })
 	write("routes:\n  - name: b\n    mode: audit\n    path: /b\n")

@@ -1,8 +1,10 @@
-// Package forwardauth is the forward-auth front door, /v1/authz/forward:
-// nginx's auth_request, Traefik's forwardAuth and Caddy's forward_auth ask
-// it whether to let a request through, naming the original request in
-// headers. It decides through a route table, and answers 200 with the
-// caller's identity, 401 with WWW-Authenticate, or 403.
+// Package forwardauth holds the front doors a proxy asks whether to let a
+// request through: /v1/authz/forward, where nginx's auth_request,
+// Traefik's forwardAuth and Caddy's forward_auth name the original request
+// in headers, and /v1/authz/envoy/<original path>, Envoy's ext_authz HTTP
+// mode, which sends the original method and path. Both decide through a
+// route table, and answer 200 with the caller's identity, 401 with
+// WWW-Authenticate, or 403.
 package forwardauth
 
 import (
@@ -40,12 +42,31 @@ func New(eng *sidecar.Engine, table func() *routes.Table, proxies httpkit.Proxie
 	return &Door{eng: eng, table: table, proxies: proxies}
 }
 
-// Register adds the door's route to mux.
+// EnvoyPrefix is the path under which Envoy's ext_authz HTTP mode sends
+// the original path (its path_prefix).
+const EnvoyPrefix = "/v1/authz/envoy"
+
+// Register adds /v1/authz/forward to mux. Envoy's door is Envoy: mount it
+// where ServeMux cannot clean its paths (see Envoy).
 func (d *Door) Register(mux *http.ServeMux) {
-	mux.Handle("/v1/authz/forward", httpkit.HandlerFunc(d.serve))
+	mux.Handle("/v1/authz/forward", httpkit.HandlerFunc(d.serveForward))
 }
 
-func (d *Door) serve(w http.ResponseWriter, r *http.Request) error {
+// Envoy wraps next so that requests under EnvoyPrefix reach Envoy's door
+// as they were sent: ServeMux would clean "/a/../b" into a redirect, and
+// the door must refuse it instead.
+func (d *Door) Envoy(next http.Handler) http.Handler {
+	door := httpkit.HandlerFunc(d.serveEnvoy)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rest, ok := strings.CutPrefix(r.RequestURI, EnvoyPrefix); ok && (rest == "" || rest[0] == '/' || rest[0] == '?') {
+			door.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (d *Door) serveForward(w http.ResponseWriter, r *http.Request) error {
 	method := firstOf(r.Header, "X-Forwarded-Method", "X-Original-Method")
 	uri := firstOf(r.Header, "X-Forwarded-Uri", "X-Original-URI")
 	switch {
@@ -58,6 +79,21 @@ func (d *Door) serve(w http.ResponseWriter, r *http.Request) error {
 	if host == "" {
 		host = r.Host
 	}
+	return d.answer(w, r, method, host, uri)
+}
+
+// serveEnvoy is Envoy's ext_authz HTTP mode: the original method, the
+// original path after EnvoyPrefix, the original host and headers.
+func (d *Door) serveEnvoy(w http.ResponseWriter, r *http.Request) error {
+	uri := strings.TrimPrefix(r.RequestURI, EnvoyPrefix)
+	if uri == "" || uri[0] == '?' {
+		uri = "/" + uri
+	}
+	return d.answer(w, r, r.Method, r.Host, uri)
+}
+
+// answer decides the original request and answers as every proxy expects.
+func (d *Door) answer(w http.ResponseWriter, r *http.Request, method, host, uri string) error {
 	table := d.table()
 	if table == nil {
 		return httpkit.Errorf(http.StatusServiceUnavailable, "this Warden node has no route table (--routes)")

@@ -119,3 +119,54 @@ func TestForwardAuthSpoofedIdentity(t *testing.T) {
 		t.Fatalf("%d %v", rec.Code, rec.Header())
 	}
 }
+
+// TestEnvoyHTTP: Envoy's ext_authz HTTP mode sends the original method and
+// path under /v1/authz/envoy; the door answers as for forward auth, and a
+// path ServeMux would have cleaned into a redirect is refused instead.
+func TestEnvoyHTTP(t *testing.T) {
+	w, eng := enginetest.New(t)
+	spec, err := routes.Parse([]byte(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := routes.Compile(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/other", func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusTeapot) })
+	door := New(eng, func() *routes.Table { return tbl }, nil)
+	door.Register(mux)
+	h := door.Envoy(mux)
+	alice := w.Tok("rsa1", testkit.AliceSub)
+	own := "/account/" + testkit.Acc + "/subscription/sub-0000000000000001/fn/f1"
+	for _, tc := range []struct {
+		name, method, target, token string
+		status                      int
+		want                        string
+	}{
+		{"allowed", "GET", EnvoyPrefix + own + "?q=1", alice, 200, ""},
+		{"no token", "GET", EnvoyPrefix + own, "", 401, "missing bearer token"},
+		{"another method", "POST", EnvoyPrefix + own, alice, 403, "no route matches"},
+		{"a dot-dot, not redirected", "GET", EnvoyPrefix + "/account/x/../y", alice, 400, `the path has a \"..\" segment`},
+		{"the prefix alone", "GET", EnvoyPrefix, alice, 403, "no route matches"},
+		{"a look-alike prefix", "GET", EnvoyPrefix + "x/account", alice, 404, ""},
+		{"other routes pass by", "GET", "/other", "", http.StatusTeapot, ""},
+	} {
+		req := httptest.NewRequest(tc.method, tc.target, nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.want) {
+			t.Errorf("%s: %d %s", tc.name, rec.Code, rec.Body)
+		}
+		if tc.status == 200 && rec.Header().Get(HeaderAgentID) != testkit.AliceID {
+			t.Errorf("%s: %v", tc.name, rec.Header())
+		}
+		if tc.status == 401 && rec.Header().Get("WWW-Authenticate") == "" {
+			t.Errorf("%s: no WWW-Authenticate", tc.name)
+		}
+	}
+}
