@@ -35,14 +35,7 @@ routes:
 // every case of the decision table.
 func TestForwardAuth(t *testing.T) {
 	w, eng := enginetest.New(t)
-	spec, err := routes.Parse([]byte(table))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := routes.Compile(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := compile(t, table)
 	mux := http.NewServeMux()
 	New(eng, func() *routes.Table { return tbl }, nil).Register(mux)
 	empty := http.NewServeMux()
@@ -104,8 +97,7 @@ func TestForwardAuth(t *testing.T) {
 // are overwritten in every answer a proxy would copy them from.
 func TestForwardAuthSpoofedIdentity(t *testing.T) {
 	_, eng := enginetest.New(t)
-	spec, _ := routes.Parse([]byte("default: allow\n"))
-	tbl, _ := routes.Compile(spec)
+	tbl := compile(t, "default: allow\n")
 	mux := http.NewServeMux()
 	New(eng, func() *routes.Table { return tbl }, nil).Register(mux)
 	req := httptest.NewRequest(http.MethodGet, "/v1/authz/forward", nil)
@@ -125,14 +117,7 @@ func TestForwardAuthSpoofedIdentity(t *testing.T) {
 // path ServeMux would have cleaned into a redirect is refused instead.
 func TestEnvoyHTTP(t *testing.T) {
 	w, eng := enginetest.New(t)
-	spec, err := routes.Parse([]byte(table))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl, err := routes.Compile(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tbl := compile(t, table)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/other", func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusTeapot) })
 	door := New(eng, func() *routes.Table { return tbl }, nil)
@@ -169,4 +154,18 @@ func TestEnvoyHTTP(t *testing.T) {
 			t.Errorf("%s: no WWW-Authenticate", tc.name)
 		}
 	}
+}
+
+// compile parses and compiles a route table.
+func compile(t *testing.T, text string) *routes.Table {
+	t.Helper()
+	spec, err := routes.Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := routes.Compile(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tbl
 }
