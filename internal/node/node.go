@@ -176,7 +176,7 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 			go n.Routes.Run(runCtx, time.Second)
 			table = n.Routes.Table
 		}
-		door := forwardauth.New(n.Engine, table, cfg.TrustedProxies)
+		door := forwardauth.New(n.Engine, table, forwardauth.Options{Proxies: cfg.TrustedProxies, Registerer: reg})
 		door.Register(mux)
 		api = door.Envoy(mux)
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/wardenauthz/warden/internal/httpkit"
 	"github.com/wardenauthz/warden/sidecar"
 	"github.com/wardenauthz/warden/sidecar/routes"
@@ -28,18 +29,35 @@ const (
 	HeaderDryRun = "X-Warden-Dry-Run"
 )
 
-// Door serves /v1/authz/forward.
+// Door serves /v1/authz/forward and Envoy's HTTP mode.
 type Door struct {
-	eng     *sidecar.Engine
-	table   func() *routes.Table
-	proxies httpkit.Proxies
+	eng       *sidecar.Engine
+	table     func() *routes.Table
+	opts      Options
+	decisions *prometheus.CounterVec
 }
 
-// New returns the door over eng, deciding with the table that table
-// returns at the time of each request (nil: none is loaded). proxies are
-// believed about the client's address: the proxy asking the door is one.
-func New(eng *sidecar.Engine, table func() *routes.Table, proxies httpkit.Proxies) *Door {
-	return &Door{eng: eng, table: table, proxies: proxies}
+// Options are a door's surroundings. The zero value is a door that trusts
+// no proxy and records no metrics.
+type Options struct {
+	// Proxies are believed about the client's address: the proxy asking
+	// the door is one (--trusted-proxies).
+	Proxies httpkit.Proxies
+	// Registerer, when set, receives warden_route_decisions_total.
+	Registerer prometheus.Registerer
+}
+
+// New returns the doors over eng, deciding with the table that table
+// returns at the time of each request (nil: none is loaded).
+func New(eng *sidecar.Engine, table func() *routes.Table, opts Options) *Door {
+	d := &Door{eng: eng, table: table, opts: opts}
+	if opts.Registerer != nil {
+		d.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_route_decisions_total",
+			Help: "Requests the front doors decided through the route table, by door, route name, the route's mode and result (allow, deny, or let: a dry-run route let a denial through)."},
+			[]string{"door", "route", "mode", "result"})
+		opts.Registerer.MustRegister(d.decisions)
+	}
+	return d
 }
 
 // EnvoyPrefix is the path under which Envoy's ext_authz HTTP mode sends
@@ -79,7 +97,7 @@ func (d *Door) serveForward(w http.ResponseWriter, r *http.Request) error {
 	if host == "" {
 		host = r.Host
 	}
-	return d.answer(w, r, method, host, uri)
+	return d.answer(w, r, "forward", method, host, uri)
 }
 
 // serveEnvoy is Envoy's ext_authz HTTP mode: the original method, the
@@ -89,20 +107,21 @@ func (d *Door) serveEnvoy(w http.ResponseWriter, r *http.Request) error {
 	if uri == "" || uri[0] == '?' {
 		uri = "/" + uri
 	}
-	return d.answer(w, r, r.Method, r.Host, uri)
+	return d.answer(w, r, "envoy", r.Method, r.Host, uri)
 }
 
 // answer decides the original request and answers as every proxy expects.
-func (d *Door) answer(w http.ResponseWriter, r *http.Request, method, host, uri string) error {
+func (d *Door) answer(w http.ResponseWriter, r *http.Request, door, method, host, uri string) error {
 	table := d.table()
 	if table == nil {
 		return httpkit.Errorf(http.StatusServiceUnavailable, "this Warden node has no route table (--routes)")
 	}
 	o, err := table.Decide(r.Context(), d.eng, routes.Request{Method: strings.ToUpper(method), Host: host, URI: uri,
-		Token: httpkit.Bearer(r), Source: d.proxies.Client(r)})
+		Token: httpkit.Bearer(r), Source: d.opts.Proxies.Client(r)})
 	if err != nil {
 		return httpkit.Errorf(http.StatusBadRequest, "%s", err)
 	}
+	d.count(door, o)
 	h := w.Header()
 	h.Set(HeaderAgentID, o.Agent.ID)
 	h.Set(HeaderAgentType, string(o.Agent.Type))
@@ -138,4 +157,19 @@ func firstOf(h http.Header, names ...string) string {
 		}
 	}
 	return ""
+}
+
+// count records a decision in warden_route_decisions_total.
+func (d *Door) count(door string, o routes.Outcome) {
+	if d.decisions == nil {
+		return
+	}
+	result := "deny"
+	switch {
+	case o.DryRun:
+		result = "let"
+	case o.Allow:
+		result = "allow"
+	}
+	d.decisions.WithLabelValues(door, o.Route, o.Mode, result).Inc()
 }

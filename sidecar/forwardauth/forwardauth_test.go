@@ -1,6 +1,7 @@
 package forwardauth
 
 import (
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/wardenauthz/warden/sidecar/internal/enginetest"
 	"net/http"
 	"net/http/httptest"
@@ -37,9 +38,10 @@ func TestForwardAuth(t *testing.T) {
 	w, eng := enginetest.New(t)
 	tbl := compile(t, table)
 	mux := http.NewServeMux()
-	New(eng, func() *routes.Table { return tbl }, nil).Register(mux)
+	door := New(eng, func() *routes.Table { return tbl }, Options{Registerer: w.Reg})
+	door.Register(mux)
 	empty := http.NewServeMux()
-	New(eng, func() *routes.Table { return nil }, nil).Register(empty)
+	New(eng, func() *routes.Table { return nil }, Options{}).Register(empty)
 
 	alice, bob := w.Tok("rsa1", testkit.AliceSub), w.Tok("rsa1", "bob")
 	own := "/account/" + testkit.Acc + "/subscription/sub-0000000000000001/fn/f1?x=1"
@@ -93,13 +95,46 @@ func TestForwardAuth(t *testing.T) {
 	}
 }
 
+// TestForwardAuthMetrics: decisions are counted by door, route, mode and
+// result, never by path.
+func TestForwardAuthMetrics(t *testing.T) {
+	w, eng := enginetest.New(t)
+	tbl := compile(t, table)
+	door := New(eng, func() *routes.Table { return tbl }, Options{Registerer: w.Reg})
+	h := door.Envoy(http.NewServeMux())
+	alice, bob := w.Tok("rsa1", testkit.AliceSub), w.Tok("rsa1", "bob")
+	own := "/account/" + testkit.Acc + "/subscription/sub-0000000000000001/fn/"
+	for _, c := range []struct{ path, token string }{
+		{own + "f1", alice}, {own + "f2", alice}, {own + "f1", ""}, {"/admin/", bob}, {"/nowhere", alice},
+	} {
+		req := httptest.NewRequest(http.MethodGet, EnvoyPrefix+c.path, nil)
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	for _, tc := range []struct {
+		labels []string
+		want   float64
+	}{
+		{[]string{"envoy", "fn", "enforce", "allow"}, 2},
+		{[]string{"envoy", "fn", "enforce", "deny"}, 1},
+		{[]string{"envoy", "admin-dry", "dry-run", "let"}, 1},
+		{[]string{"envoy", "default", "enforce", "deny"}, 1},
+	} {
+		if got := testutil.ToFloat64(door.decisions.WithLabelValues(tc.labels...)); got != tc.want {
+			t.Errorf("%v: %v, want %v", tc.labels, got, tc.want)
+		}
+	}
+}
+
 // TestForwardAuthSpoofedIdentity: identity headers a client sent itself
 // are overwritten in every answer a proxy would copy them from.
 func TestForwardAuthSpoofedIdentity(t *testing.T) {
 	_, eng := enginetest.New(t)
 	tbl := compile(t, "default: allow\n")
 	mux := http.NewServeMux()
-	New(eng, func() *routes.Table { return tbl }, nil).Register(mux)
+	New(eng, func() *routes.Table { return tbl }, Options{}).Register(mux)
 	req := httptest.NewRequest(http.MethodGet, "/v1/authz/forward", nil)
 	req.Header.Set("X-Original-Method", "GET")
 	req.Header.Set("X-Original-URI", "/anything")
@@ -120,7 +155,7 @@ func TestEnvoyHTTP(t *testing.T) {
 	tbl := compile(t, table)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/other", func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusTeapot) })
-	door := New(eng, func() *routes.Table { return tbl }, nil)
+	door := New(eng, func() *routes.Table { return tbl }, Options{})
 	door.Register(mux)
 	h := door.Envoy(mux)
 	alice := w.Tok("rsa1", testkit.AliceSub)

@@ -22,8 +22,9 @@ type Request struct {
 // Outcome is a request decided through a table.
 type Outcome struct {
 	sidecar.Decision
-	// Route is the matched route's name, or "default".
-	Route string
+	// Route is the matched route's name, or "default"; Mode its mode,
+	// ModeEnforce or ModeDryRun.
+	Route, Mode string
 	// DryRun says the route is in dry-run mode: the decision is what
 	// enforcing would have said, and the request is let through anyway.
 	DryRun bool
@@ -50,7 +51,10 @@ func (t *Table) Decide(ctx context.Context, eng *sidecar.Engine, req Request) (O
 		return Outcome{}, err
 	}
 	snap := eng.Snapshot()
-	o := Outcome{Route: m.Name(), DryRun: m.Route != nil && m.Route.Mode == ModeDryRun}
+	o := Outcome{Route: m.Name(), Mode: ModeEnforce}
+	if m.Route != nil && m.Route.Mode == ModeDryRun {
+		o.Mode, o.DryRun = ModeDryRun, true
+	}
 	info := sidecar.RequestInfo{Source: req.Source}
 	switch {
 	case m.Spec == nil && t.spec.Default.Allow:
