@@ -19,7 +19,7 @@ import (
 	"github.com/wardenauthz/warden/policywasm"
 	"github.com/wardenauthz/warden/sidecar"
 	"github.com/wardenauthz/warden/sidecar/checkapi"
-	"github.com/wardenauthz/warden/sidecar/forwardauth"
+	"github.com/wardenauthz/warden/sidecar/doors"
 	"github.com/wardenauthz/warden/sidecar/hooks"
 	"github.com/wardenauthz/warden/sidecar/routes"
 	"github.com/wardenauthz/warden/sidecar/state"
@@ -176,7 +176,7 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 			go n.Routes.Run(runCtx, time.Second)
 			table = n.Routes.Table
 		}
-		door := forwardauth.New(n.Engine, table, forwardauth.Options{Proxies: cfg.TrustedProxies, Registerer: reg})
+		door := doors.New(n.Engine, table, doors.Options{Proxies: cfg.TrustedProxies, Registerer: reg})
 		door.Register(mux)
 		api = door.Envoy(mux)
 	}

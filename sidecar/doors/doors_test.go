@@ -1,4 +1,4 @@
-package forwardauth
+package doors
 
 import (
 	"github.com/prometheus/client_golang/prometheus/testutil"

@@ -1,11 +1,11 @@
-// Package forwardauth holds the front doors a proxy asks whether to let a
-// request through: /v1/authz/forward, where nginx's auth_request,
-// Traefik's forwardAuth and Caddy's forward_auth name the original request
-// in headers, and /v1/authz/envoy/<original path>, Envoy's ext_authz HTTP
-// mode, which sends the original method and path. Both decide through a
-// route table, and answer 200 with the caller's identity, 401 with
+// Package doors holds the front doors that guard an app's routes through a
+// route table: /v1/authz/forward, where nginx's auth_request, Traefik's
+// forwardAuth and Caddy's forward_auth name the original request in
+// headers; /v1/authz/envoy/<original path>, Envoy's ext_authz HTTP mode;
+// and a reverse proxy in front of the app (Proxy). They answer 200 (or
+// pass the request on) with the caller's identity, 401 with
 // WWW-Authenticate, or 403.
-package forwardauth
+package doors
 
 import (
 	"net/http"
@@ -122,31 +122,47 @@ func (d *Door) answer(w http.ResponseWriter, r *http.Request, door, method, host
 		return httpkit.Errorf(http.StatusBadRequest, "%s", err)
 	}
 	d.count(door, o)
-	h := w.Header()
-	h.Set(HeaderAgentID, o.Agent.ID)
-	h.Set(HeaderAgentType, string(o.Agent.Type))
-	h.Set(HeaderSubject, o.Subject)
+	identify(w.Header(), o)
 	if o.Let() {
-		for k, v := range o.Headers {
-			if !strings.HasPrefix(http.CanonicalHeaderKey(k), "X-Warden-") {
-				h.Set(k, v)
-			}
-		}
-		if o.DryRun {
-			h.Set(HeaderDryRun, "would answer "+http.StatusText(o.Status)+": "+o.Reason)
-		}
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
+	return refuse(w, o)
+}
+
+// refuse answers a decision that does not let the request through: 401
+// with an RFC 6750 challenge, or the decision's status.
+func refuse(w http.ResponseWriter, o routes.Outcome) error {
 	if o.Status == http.StatusUnauthorized {
 		challenge := `Bearer realm="warden"`
 		if o.Class != sidecar.ClassMissingToken {
 			// RFC 6750: a token was sent and refused.
 			challenge += `, error="invalid_token"`
 		}
-		h.Set("WWW-Authenticate", challenge)
+		w.Header().Set("WWW-Authenticate", challenge)
 	}
 	return httpkit.Errorf(o.Status, "%s", o.Reason)
+}
+
+// identify sets the identity headers of an outcome on h, all three, empty
+// when unknown, over whatever h held; then, when the request is let
+// through, the headers of the hooks that allowed (never an X-Warden-*
+// one) and the dry-run note.
+func identify(h http.Header, o routes.Outcome) {
+	h.Set(HeaderAgentID, o.Agent.ID)
+	h.Set(HeaderAgentType, string(o.Agent.Type))
+	h.Set(HeaderSubject, o.Subject)
+	if !o.Let() {
+		return
+	}
+	for k, v := range o.Headers {
+		if !strings.HasPrefix(http.CanonicalHeaderKey(k), "X-Warden-") {
+			h.Set(k, v)
+		}
+	}
+	if o.DryRun {
+		h.Set(HeaderDryRun, "would answer "+http.StatusText(o.Status)+": "+o.Reason)
+	}
 }
 
 // firstOf returns the first of the headers that is set.
