@@ -26,6 +26,11 @@ type servers struct {
 	lns               []*connlimit.Listener
 	apiH, diagH       atomic.Pointer[http.Handler]
 	starting          atomic.Pointer[string]
+	// proxy serves the reverse-proxy door on its own listener (the third
+	// of lns), when --proxy-listen is set.
+	proxyAddr string
+	proxy     *http.Server
+	proxyH    atomic.Pointer[http.Handler]
 }
 
 // listen binds the listeners of f, completes the flags that depend on the
@@ -34,13 +39,17 @@ type servers struct {
 func listen(f *serveConfig, log *slog.Logger) (*servers, error) {
 	s := &servers{log: log}
 	apiMax := connectionBudget(f.HTTP.MaxConns, log)
-	for i, addr := range []string{f.Listen, f.DiagListen} {
+	addrs, caps := []string{f.Listen, f.DiagListen}, []int{apiMax, diagMaxConns}
+	if f.ProxyListen != "" {
+		addrs, caps = append(addrs, f.ProxyListen), append(caps, apiMax)
+	}
+	for i, addr := range addrs {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			s.close()
 			return nil, fmt.Errorf("listening on %s: %w", addr, err)
 		}
-		s.lns = append(s.lns, connlimit.New(ln, []int{apiMax, diagMaxConns}[i]))
+		s.lns = append(s.lns, connlimit.New(ln, caps[i]))
 	}
 	s.apiAddr, s.diagAddr = s.lns[0].Addr().String(), s.lns[1].Addr().String()
 	f.bound(s.apiAddr)
@@ -50,7 +59,19 @@ func listen(f *serveConfig, log *slog.Logger) (*servers, error) {
 	s.diagH.Store(&placeholder)
 	s.api = f.HTTP.server(swapped(&s.apiH), s.lns[0])
 	s.diag = f.HTTP.server(swapped(&s.diagH), s.lns[1])
-	log.Info("listening", "listen", s.apiAddr, "diag_listen", s.diagAddr, "base_url", f.BaseURL)
+	attrs := []any{"listen", s.apiAddr, "diag_listen", s.diagAddr, "base_url", f.BaseURL}
+	if len(s.lns) > 2 {
+		s.proxyAddr = s.lns[2].Addr().String()
+		s.proxyH.Store(&placeholder)
+		// The app's streams and uploads may run long: the proxy bounds
+		// how long a request's headers and an idle connection may take.
+		limits := f.HTTP
+		limits.ReadTimeout, limits.WriteTimeout = 0, 0
+		s.proxy = limits.server(swapped(&s.proxyH), s.lns[2])
+		s.proxy.ReadHeaderTimeout = 10 * time.Second
+		attrs = append(attrs, "proxy_listen", s.proxyAddr)
+	}
+	log.Info("listening", attrs...)
 	return s, nil
 }
 
@@ -100,7 +121,11 @@ func connectionBudget(want int, log *slog.Logger) int {
 
 // listeners names the listeners, for their metrics.
 func (s *servers) listeners() map[string]*connlimit.Listener {
-	return map[string]*connlimit.Listener{"api": s.lns[0], "diag": s.lns[1]}
+	m := map[string]*connlimit.Listener{"api": s.lns[0], "diag": s.lns[1]}
+	if s.proxy != nil {
+		m["proxy"] = s.lns[2]
+	}
+	return m
 }
 
 // swapped serves with the handler h points to at the time of the request.
@@ -127,8 +152,8 @@ func (s *servers) serveStarting(w http.ResponseWriter, r *http.Request) {
 
 // serve starts serving; the channel receives the first server that fails.
 func (s *servers) serve() <-chan error {
-	errc := make(chan error, 2)
-	for i, srv := range []*http.Server{s.api, s.diag} {
+	errc := make(chan error, 3)
+	for i, srv := range s.all() {
 		go func() {
 			if err := srv.Serve(s.lns[i]); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
@@ -138,17 +163,33 @@ func (s *servers) serve() <-chan error {
 	return errc
 }
 
-// ready swaps the placeholders for the node's handlers.
-func (s *servers) ready(api, diag http.Handler) {
+// all are the servers, in the order of their listeners.
+func (s *servers) all() []*http.Server {
+	if s.proxy != nil {
+		return []*http.Server{s.api, s.diag, s.proxy}
+	}
+	return []*http.Server{s.api, s.diag}
+}
+
+// ready swaps the placeholders for the node's handlers; proxy is nil
+// without --upstream.
+func (s *servers) ready(api, diag, proxy http.Handler) {
 	s.apiH.Store(&api)
 	s.diagH.Store(&diag)
+	if s.proxy != nil && proxy != nil {
+		s.proxyH.Store(&proxy)
+	}
 }
 
 // shutdown drains in-flight requests, for at most drainTimeout.
 func (s *servers) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
-	return errors.Join(s.api.Shutdown(ctx), s.diag.Shutdown(ctx))
+	var errs []error
+	for _, srv := range s.all() {
+		errs = append(errs, srv.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 // close closes what is still open.
@@ -157,7 +198,8 @@ func (s *servers) close() {
 		ln.Close()
 	}
 	if s.api != nil {
-		s.api.Close()
-		s.diag.Close()
+		for _, srv := range s.all() {
+			srv.Close()
+		}
 	}
 }

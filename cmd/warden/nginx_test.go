@@ -63,8 +63,14 @@ type proxyWorld struct {
 	reached           *atomic.Int64
 }
 
-func newProxyWorld(t *testing.T) *proxyWorld {
+func newProxyWorld(t *testing.T, extra ...func(app string) []string) *proxyWorld {
 	t.Helper()
+	var reached atomic.Int64
+	app := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		fmt.Fprintf(rw, "agent=%s subject=%s", r.Header.Get("X-Warden-Agent-Id"), r.Header.Get("X-Warden-Subject"))
+	}))
+	t.Cleanup(app.Close)
 	dir := t.TempDir()
 	acc := model.NewID(model.AccountPrefix)
 	fn := "/account/" + acc + "/subscription/sub-0000000000000001/fn/f1"
@@ -91,7 +97,11 @@ routes:
 		t.Fatal(err)
 	}
 	root := newRootKey(t)
-	w := startWarden(t, "warden", filepath.Join(dir, "data"), append(root.bootstrapFlags(t, dir), "--account", acc, "--routes", routesFile)...)
+	flags := append(root.bootstrapFlags(t, dir), "--account", acc, "--routes", routesFile)
+	for _, e := range extra {
+		flags = append(flags, e(app.URL)...)
+	}
+	w := startWarden(t, "warden", filepath.Join(dir, "data"), flags...)
 	w.waitReady(t, 0)
 	rootTok := root.token(t, w.base)
 	alice := newAgentKey(t, "https://idp.test", "alice", "k1")
@@ -100,13 +110,6 @@ routes:
 	w.mustCall(t, http.MethodPost, "/v1/account/"+acc+"/user", rootTok,
 		userBody("Alice", alice, "function:get", "/account/"+acc+"/subscription/sub-0000000000000001/"), &aliceUser)
 	aliceTok := alice.token(t, w.base)
-
-	var reached atomic.Int64
-	app := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		reached.Add(1)
-		fmt.Fprintf(rw, "agent=%s subject=%s", r.Header.Get("X-Warden-Agent-Id"), r.Header.Get("X-Warden-Subject"))
-	}))
-	t.Cleanup(app.Close)
 	return &proxyWorld{w: w, dir: dir, acc: acc, fn: fn, aliceTok: aliceTok, aliceID: aliceUser.ID,
 		app: strings.TrimPrefix(app.URL, "http://"), reached: &reached}
 }
@@ -245,4 +248,25 @@ func TestCaddyForwardAuth(t *testing.T) {
 	})
 	// Caddy passes the door's other answers on as they are.
 	proxyCases(t, pw, unixClient(sock), http.StatusBadRequest)
+}
+
+// TestReverseProxy: warden serve --upstream guards the app itself, on
+// --proxy-listen, through the same decision table as nginx and Caddy.
+func TestReverseProxy(t *testing.T) {
+	integration(t)
+	pw := newProxyWorld(t, func(app string) []string {
+		return []string{"--upstream", app, "--proxy-listen", "127.0.0.1:0"}
+	})
+	lines := pw.w.logLines("listening")
+	if len(lines) == 0 || lines[0]["proxy_listen"] == nil {
+		t.Fatalf("no proxy_listen in %v", lines)
+	}
+	addr := lines[0]["proxy_listen"].(string)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		},
+	}}
+	// The door itself answers what it refuses: 400 for a refused path.
+	proxyCases(t, pw, client, http.StatusBadRequest)
 }

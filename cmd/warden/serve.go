@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -48,6 +49,8 @@ type serveConfig struct {
 	EtcdListen     string            `yaml:"etcd-listen"`
 	Routes         string            `yaml:"routes"`
 	TrustedProxies []string          `yaml:"trusted-proxies"`
+	Upstream       string            `yaml:"upstream"`
+	ProxyListen    string            `yaml:"proxy-listen"`
 	Bootstrap      bootstrapConfig   `yaml:",inline"`
 	HTTP           httpLimits        `yaml:",inline"`
 	Engine         sidecar.Config    `yaml:",inline"`
@@ -59,8 +62,9 @@ type serveConfig struct {
 	// boot is Bootstrap completed: the key read, the account and the
 	// data directory filled.
 	boot admin.BootstrapOptions
-	// proxies are TrustedProxies parsed.
-	proxies httpkit.Proxies
+	// proxies are TrustedProxies parsed; upstream is Upstream.
+	proxies  httpkit.Proxies
+	upstream *url.URL
 }
 
 // bootstrapConfig registers an issuer and the root client's identity on
@@ -93,6 +97,8 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&f.Role, "role", roleAll, "what this node serves: all, admin (the admin API) or sidecar (checks only, never writes)")
 	fs.Var((*listFlag)(&f.EtcdEndpoints), "etcd-endpoints", "`URLs` of an external etcd cluster, comma-separated, instead of the embedded one")
 	fs.Var((*listFlag)(&f.TrustedProxies), "trusted-proxies", "`CIDRs` of proxies whose X-Forwarded-For and X-Real-IP are believed, comma-separated (default: none)")
+	fs.StringVar(&f.Upstream, "upstream", "", "reverse-proxy mode: the `URL` of the app to guard, on --proxy-listen")
+	fs.StringVar(&f.ProxyListen, "proxy-listen", "", "reverse-proxy mode: the `address` the guarded app is reached at (port 0: the system picks one)")
 	fs.StringVar(&f.Routes, "routes", "", "`file` with the route table of the front doors (YAML; reloaded when it changes)")
 	fs.StringVar(&f.EtcdListen, "etcd-listen", "", "client `URL` of the embedded etcd (default: a unix socket in the data directory)")
 	fs.StringVar(&f.Engine.DefaultAccount, "account", "", "the `account` created on first start and the default for checks (default: random on first start)")
@@ -139,6 +145,18 @@ func (f *serveConfig) complete() error {
 	var err error
 	if f.proxies, err = httpkit.ParseProxies(f.TrustedProxies); err != nil {
 		errs = append(errs, fmt.Errorf("trusted-proxies: %w", err))
+	}
+	switch {
+	case (f.Upstream == "") != (f.ProxyListen == ""):
+		errs = append(errs, errors.New("upstream and proxy-listen go together: the app to guard, and where it is reached"))
+	case f.Upstream != "" && f.Routes == "":
+		errs = append(errs, errors.New("upstream: the reverse proxy decides through a route table; give routes too"))
+	case f.Upstream != "":
+		if u, err := url.Parse(f.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("upstream %q is not an http:// or https:// URL", f.Upstream))
+		} else {
+			f.upstream = u
+		}
 	}
 	if f.Routes != "" && f.Role == roleAdmin {
 		errs = append(errs, errors.New("routes: the route table serves the front doors, which a node of role admin does not serve"))
@@ -257,7 +275,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer n.Close()
 	started = true
-	srv.ready(n.Handler(), n.DiagHandler())
+	srv.ready(n.Handler(), n.DiagHandler(), n.ProxyHandler())
 	log.Info("warden serving", "listen", srv.apiAddr, "diag_listen", srv.diagAddr, "role", f.Role,
 		"account", f.Engine.DefaultAccount, "audiences", f.Engine.Audiences, "version", version)
 	select {
@@ -277,7 +295,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 func assemble(f *serveConfig, client *clientv3.Client, layout storage.Layout, adminCfg admin.Config, log *slog.Logger, conns map[string]*connlimit.Listener) (*node.Node, error) {
 	reg := newRegistry()
 	reg.MustRegister(connCollector(conns))
-	n, err := node.New(node.Config{Role: node.Role(f.Role), Engine: f.Engine, Checks: f.Checks, Hooks: f.Hooks, Admin: adminCfg, DataDir: f.DataDir, RoutesFile: f.Routes, TrustedProxies: f.proxies},
+	n, err := node.New(node.Config{Role: node.Role(f.Role), Engine: f.Engine, Checks: f.Checks, Hooks: f.Hooks, Admin: adminCfg, DataDir: f.DataDir, RoutesFile: f.Routes, TrustedProxies: f.proxies, Upstream: f.upstream},
 		node.Deps{Client: client, Layout: layout, Logger: log, Registry: reg})
 	if err != nil {
 		// The configuration was checked before (complete): what fails

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,6 +62,9 @@ type Config struct {
 	// TrustedProxies are believed about the client's address
 	// (--trusted-proxies), at every door.
 	TrustedProxies httpkit.Proxies
+	// Upstream, when set, is the app the reverse-proxy door guards
+	// (--upstream): ProxyHandler serves it.
+	Upstream *url.URL
 }
 
 // Deps are what a node takes from its surroundings.
@@ -85,7 +89,7 @@ type Node struct {
 	// Routes serves the route table of RoutesFile; nil without one.
 	Routes *routes.FileSource
 
-	api, diag http.Handler
+	api, diag, proxy http.Handler
 	// stop ends the background work; closers then release what it used.
 	stop    context.CancelFunc
 	closers []func()
@@ -179,6 +183,9 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 		door := doors.New(n.Engine, table, doors.Options{Proxies: cfg.TrustedProxies, Registerer: reg})
 		door.Register(mux)
 		api = door.Envoy(mux)
+		if cfg.Upstream != nil {
+			n.proxy = doors.NewProxy(door, cfg.Upstream)
+		}
 	}
 	if cfg.Role == RoleSidecar {
 		admin.RegisterRefusal(mux)
@@ -199,6 +206,9 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 
 // Handler serves the node's APIs.
 func (n *Node) Handler() http.Handler { return n.api }
+
+// ProxyHandler serves the reverse-proxy door; nil without an upstream.
+func (n *Node) ProxyHandler() http.Handler { return n.proxy }
 
 // DiagHandler serves /healthz, /readyz and /metrics.
 func (n *Node) DiagHandler() http.Handler { return n.diag }
