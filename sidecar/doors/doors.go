@@ -64,8 +64,9 @@ func New(eng *sidecar.Engine, table func() *routes.Table, opts Options) *Door {
 // the original path (its path_prefix).
 const EnvoyPrefix = "/v1/authz/envoy"
 
-// Register adds /v1/authz/forward to mux. Envoy's door is Envoy: mount it
-// where ServeMux cannot clean its paths (see Envoy).
+// Register adds /v1/authz/forward to mux. Envoy's HTTP door is not a
+// ServeMux route: Envoy mounts it in front of the mux, which would clean
+// its paths.
 func (d *Door) Register(mux *http.ServeMux) {
 	mux.Handle("/v1/authz/forward", httpkit.HandlerFunc(d.serveForward))
 }
