@@ -180,7 +180,8 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 			go n.Routes.Run(runCtx, time.Second)
 			table = n.Routes.Table
 		}
-		door := doors.New(n.Engine, table, doors.Options{Proxies: cfg.TrustedProxies, Registerer: reg})
+		door := doors.New(n.Engine, table, doors.Options{Proxies: cfg.TrustedProxies, Registerer: reg,
+			DecisionLog: cfg.Checks.DecisionLog, DecisionLogSample: cfg.Checks.DecisionLogSample, Logger: log})
 		door.Register(mux)
 		api = door.Envoy(mux)
 		if cfg.Upstream != nil {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/wardenauthz/warden/sidecar/internal/decisionlog"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -82,7 +83,7 @@ type API struct {
 	eng *sidecar.Engine
 	cfg Config
 	// dlog is nil when decisions are not logged.
-	dlog *decisionLog
+	dlog *decisionlog.Log
 }
 
 // New returns the check API over eng. Its decision log writes to log
@@ -95,7 +96,7 @@ func New(eng *sidecar.Engine, cfg Config, log *slog.Logger) (*API, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &API{eng: eng, cfg: cfg, dlog: newDecisionLog(cfg, log.With("component", "decision"))}, nil
+	return &API{eng: eng, cfg: cfg, dlog: decisionlog.New(cfg.DecisionLog, cfg.DecisionLogSample, log.With("component", "decision"))}, nil
 }
 
 // RegisterRefusal answers the check API's routes with 404 and a message

@@ -8,6 +8,8 @@
 package doors
 
 import (
+	"github.com/wardenauthz/warden/sidecar/internal/decisionlog"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -35,6 +37,7 @@ type Door struct {
 	table     func() *routes.Table
 	opts      Options
 	decisions *prometheus.CounterVec
+	dlog      *decisionlog.Log
 }
 
 // Options are a door's surroundings. The zero value is a door that trusts
@@ -45,12 +48,21 @@ type Options struct {
 	Proxies httpkit.Proxies
 	// Registerer, when set, receives warden_route_decisions_total.
 	Registerer prometheus.Registerer
+	// DecisionLog (off, deny or all) and DecisionLogSample select the
+	// decisions logged to Logger, as the check API's (--decision-log).
+	DecisionLog       string
+	DecisionLogSample float64
+	Logger            *slog.Logger
 }
 
 // New returns the doors over eng, deciding with the table that table
 // returns at the time of each request (nil: none is loaded).
 func New(eng *sidecar.Engine, table func() *routes.Table, opts Options) *Door {
 	d := &Door{eng: eng, table: table, opts: opts}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	d.dlog = decisionlog.New(opts.DecisionLog, opts.DecisionLogSample, opts.Logger.With("component", "decision"))
 	if opts.Registerer != nil {
 		d.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "warden_route_decisions_total",
 			Help: "Requests the front doors decided through the route table, by door, route name, the route's mode and result (allow, deny, or let: a dry-run route let a denial through)."},
@@ -117,18 +129,33 @@ func (d *Door) answer(w http.ResponseWriter, r *http.Request, door, method, host
 	if table == nil {
 		return httpkit.Errorf(http.StatusServiceUnavailable, "this Warden node has no route table (--routes)")
 	}
-	o, err := table.Decide(r.Context(), d.eng, routes.Request{Method: strings.ToUpper(method), Host: host, URI: uri,
-		Token: httpkit.Bearer(r), Source: d.opts.Proxies.Client(r)})
+	o, err := d.decide(w, r, table, door, strings.ToUpper(method), host, uri)
 	if err != nil {
-		return httpkit.Errorf(http.StatusBadRequest, "%s", err)
+		return err
 	}
-	d.count(door, o)
 	identify(w.Header(), o)
 	if o.Let() {
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
 	return refuse(w, o)
+}
+
+// decide decides a request through the table, then counts and logs the
+// decision; a request the table cannot take is a 400.
+func (d *Door) decide(w http.ResponseWriter, r *http.Request, table *routes.Table, door, method, host, uri string) (routes.Outcome, error) {
+	source := d.opts.Proxies.Client(r)
+	call := d.dlog.Start(w, r, source)
+	o, err := table.Decide(r.Context(), d.eng, routes.Request{Method: method, Host: host, URI: uri, Token: httpkit.Bearer(r), Source: source})
+	if err != nil {
+		return o, httpkit.Errorf(http.StatusBadRequest, "%s", err)
+	}
+	d.count(door, o)
+	if call != nil {
+		d.dlog.Record(r.Context(), call, o.Decision, slog.String("door", door), slog.String("route", o.Route), slog.String("mode", o.Mode),
+			slog.String("method", method), slog.Bool("let", o.Let()), slog.Bool("unauthenticated", o.Unauthenticated))
+	}
+	return o, nil
 }
 
 // refuse answers a decision that does not let the request through: 401

@@ -1,8 +1,10 @@
 package doors
 
 import (
+	"encoding/json"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/wardenauthz/warden/sidecar/internal/enginetest"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -203,4 +205,38 @@ func compile(t *testing.T, text string) *routes.Table {
 		t.Fatal(err)
 	}
 	return tbl
+}
+
+// TestDoorDecisionLog: the doors log their decisions as the check API
+// does, with the door, the route and its mode, and never the token.
+func TestDoorDecisionLog(t *testing.T) {
+	w, eng := enginetest.New(t)
+	tbl := compile(t, table)
+	var out testkit.Buffer
+	door := New(eng, func() *routes.Table { return tbl }, Options{DecisionLog: "all", Logger: slog.New(slog.NewJSONHandler(&out, nil))})
+	h := door.Envoy(http.NewServeMux())
+	tok := w.Tok("rsa1", "bob")
+	req := httptest.NewRequest(http.MethodDelete, EnvoyPrefix+"/admin/", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("X-Request-Id", "req-7")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var record map[string]any
+	if err := json.Unmarshal([]byte(out.String()), &record); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	for k, v := range map[string]any{"msg": "decision", "call_id": "req-7", "door": "envoy", "route": "admin-dry", "mode": "dry-run",
+		"method": "DELETE", "let": true, "allow": false, "status": float64(403), "agent_id": testkit.BobID} {
+		if record[k] != v {
+			t.Errorf("%s = %v, want %v (%s)", k, record[k], v, out.String())
+		}
+	}
+	if rec.Header().Get("Warden-Call-Id") != "req-7" {
+		t.Errorf("call id header: %v", rec.Header())
+	}
+	for i, part := range strings.Split(tok, ".") {
+		if strings.Contains(out.String(), part) {
+			t.Fatalf("the log holds part %d of the token", i)
+		}
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/wardenauthz/warden/internal/httpkit"
-	"github.com/wardenauthz/warden/sidecar/routes"
 )
 
 // Proxy is the reverse-proxy door, for an app without a proxy in front:
@@ -62,12 +61,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) error {
 	if table == nil {
 		return httpkit.Errorf(http.StatusServiceUnavailable, "this Warden node has no route table (--routes)")
 	}
-	o, err := table.Decide(r.Context(), p.door.eng, routes.Request{Method: r.Method, Host: r.Host, URI: r.RequestURI,
-		Token: httpkit.Bearer(r), Source: p.door.opts.Proxies.Client(r)})
+	o, err := p.door.decide(w, r, table, "proxy", r.Method, r.Host, r.RequestURI)
 	if err != nil {
-		return httpkit.Errorf(http.StatusBadRequest, "%s", err)
+		return err
 	}
-	p.door.count("proxy", o)
 	if !o.Let() {
 		return refuse(w, o)
 	}
