@@ -39,12 +39,20 @@ const (
 	// ClassHookFailed: 403, a hook failed (or could not be loaded) and
 	// the check failed closed.
 	ClassHookFailed
+	// ClassOpenRoute: a route table let the request through without a
+	// grant: a route that requires no authentication, an optional one
+	// without a valid token, or the table's default.
+	ClassOpenRoute
+	// ClassNoRoute: 403, no route of the table matched and its default
+	// denies.
+	ClassNoRoute
 	numClasses
 )
 
 var classNames = [numClasses]string{
 	"granted", "hook_allowed", "missing_token", "expired_token", "invalid_token",
 	"unknown_identity", "inline_permissions", "no_grant", "hook_denied", "hook_failed",
+	"open_route", "no_route",
 }
 
 // String returns the class's name, as in metrics and the decision log.
@@ -56,7 +64,9 @@ func (c ReasonClass) String() string {
 }
 
 // Allows reports whether decisions of the class allow.
-func (c ReasonClass) Allows() bool { return c == ClassGranted || c == ClassHookAllowed }
+func (c ReasonClass) Allows() bool {
+	return c == ClassGranted || c == ClassHookAllowed || c == ClassOpenRoute
+}
 
 // DefaultTimingSample is how many checks share one timing by default.
 const DefaultTimingSample = 16
@@ -155,7 +165,9 @@ func (collector) Describe(ch chan<- *prometheus.Desc) {
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	e, m := c.e, c.e.metrics
 	ch <- histogramMetric{checkDurationDesc, nil, m.checks.Snapshot()}
-	for cl := range numClasses {
+	// The route table's own classes are counted by the front doors
+	// (warden_route_decisions_total), never by the engine.
+	for cl := range ClassOpenRoute {
 		result := "deny"
 		if cl.Allows() {
 			result = "allow"

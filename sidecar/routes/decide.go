@@ -59,15 +59,19 @@ func (t *Table) Decide(ctx context.Context, eng *sidecar.Engine, req Request) (O
 	switch {
 	case m.Spec == nil && t.spec.Default.Allow:
 		o.Decision.Decision = model.Decision{Allow: true, Status: 200, Reason: "no route matches; the table's default allows", Revision: snap.Revision}
+		o.Class = sidecar.ClassOpenRoute
 	case m.Spec == nil:
 		o.Decision.Decision = model.Decision{Status: 403, Reason: "no route matches; the table's default denies", Revision: snap.Revision}
+		o.Class = sidecar.ClassNoRoute
 	case m.Spec.Mode() == model.AuthNone:
 		o.Decision.Decision = model.Decision{Allow: true, Status: 200, Reason: "the route requires no authentication", Revision: snap.Revision}
+		o.Class = sidecar.ClassOpenRoute
 	case m.Spec.Mode() == model.AuthOptional:
 		p, err := eng.Authenticate(ctx, snap, req.Token, eng.AccountOf(m.Requirements[0].Resource))
 		if err != nil {
 			o.Unauthenticated = true
 			o.Decision.Decision = model.Decision{Allow: true, Status: 200, Reason: fmt.Sprintf("unauthenticated: %s", err), Revision: snap.Revision}
+			o.Class = sidecar.ClassOpenRoute
 			break
 		}
 		o.Decision = eng.Authorize(ctx, snap, p, m.Requirements, info)

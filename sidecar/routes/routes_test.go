@@ -2,6 +2,7 @@ package routes
 
 import (
 	"context"
+	"github.com/wardenauthz/warden/sidecar"
 	"github.com/wardenauthz/warden/sidecar/internal/enginetest"
 	"strings"
 	"testing"
@@ -203,6 +204,14 @@ func TestDecide(t *testing.T) {
 		if err != nil || o.Let() != tc.let || o.Status != tc.status || o.Route != tc.route || !strings.Contains(o.Reason, tc.reason) ||
 			o.DryRun != tc.dryRun || o.Unauthenticated != tc.unauth {
 			t.Errorf("%s: %+v, %v", tc.name, o, err)
+		}
+	}
+	for _, tc := range []struct {
+		uri   string
+		class sidecar.ReasonClass
+	}{{"/nowhere", sidecar.ClassNoRoute}, {"/health/", sidecar.ClassOpenRoute}, {"/catalog/x", sidecar.ClassOpenRoute}, {own, sidecar.ClassMissingToken}} {
+		if o, _ := tbl.Decide(context.Background(), eng, Request{Method: "GET", URI: tc.uri}); o.Class != tc.class || o.Class.Allows() != o.Allow {
+			t.Errorf("%s: class %v (allow %v), want %v", tc.uri, o.Class, o.Allow, tc.class)
 		}
 	}
 	if o, err := tbl.Decide(context.Background(), eng, Request{Method: "GET", URI: "/a/../health/", Token: alice}); err == nil {
