@@ -233,8 +233,10 @@ func (p Proxies) trusts(a netip.Addr) bool {
 // the headers say.
 func (p Proxies) Client(r *http.Request) string {
 	peer := Source(r)
-	a, err := netip.ParseAddr(peer)
-	if err != nil || len(p) == 0 || !p.trusts(a) {
+	if len(p) == 0 {
+		return peer
+	}
+	if a, err := netip.ParseAddr(peer); err != nil || !p.trusts(a) {
 		return peer
 	}
 	if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {

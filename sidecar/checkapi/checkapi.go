@@ -144,9 +144,10 @@ func (a *API) serveCheck(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	call := a.startCall(w, r)
+	info := sidecar.RequestInfo{Source: a.cfg.Proxies.Client(r)}
+	call := a.dlog.Start(w, r, info.Source)
 	reqs := [1]model.Permission{{Action: action, Resource: resource}}
-	d := a.eng.Decide(r.Context(), snap, httpkit.Bearer(r), reqs[:], sidecar.RequestInfo{Source: a.cfg.Proxies.Client(r)})
+	d := a.eng.Decide(r.Context(), snap, httpkit.Bearer(r), reqs[:], info)
 	a.logDecision(r.Context(), call, -1, action, resource, d)
 	writeDecision(w, d.Decision)
 	return nil
@@ -172,8 +173,8 @@ func (a *API) serveBatch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	call := a.startCall(w, r)
 	token, info := httpkit.Bearer(r), sidecar.RequestInfo{Source: a.cfg.Proxies.Client(r)}
+	call := a.dlog.Start(w, r, info.Source)
 	// The batch as a whole is bounded: its hooks see the deadline, and a
 	// batch that runs past it is refused whole, never half decided.
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.BatchTimeout)

@@ -3,7 +3,6 @@ package checkapi
 import (
 	"context"
 	"log/slog"
-	"net/http"
 
 	"github.com/wardenauthz/warden/sidecar"
 	"github.com/wardenauthz/warden/sidecar/internal/decisionlog"
@@ -18,12 +17,6 @@ const (
 
 // CallIDHeader carries a check's call id (decisionlog.CallIDHeader).
 const CallIDHeader = decisionlog.CallIDHeader
-
-// startCall gives a request its call id and sends it back, when the log is
-// on; otherwise it returns nil.
-func (a *API) startCall(w http.ResponseWriter, r *http.Request) *decisionlog.Call {
-	return a.dlog.Start(w, r, a.cfg.Proxies.Client(r))
-}
 
 // logDecision writes a check's decision; index is its place in a batch,
 // -1 for a single check.

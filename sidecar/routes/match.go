@@ -185,9 +185,6 @@ func (m Match) Name() string {
 	return m.Route.Name
 }
 
-// Spec returns the table as written.
-func (t *Table) Spec() *Spec { return t.spec }
-
 // matching is what one Match uses, pooled: the request ServeMux matches
 // and the capture it answers to.
 type matching struct {
