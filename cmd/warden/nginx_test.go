@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/wardenauthz/warden/internal/testkit"
 	"io"
 	"net"
 	"net/http"
@@ -77,15 +78,7 @@ func newProxyWorld(t *testing.T, extra ...func(app string) []string) *proxyWorld
 	routesFile := filepath.Join(dir, "routes.yaml")
 	if err := os.WriteFile(routesFile, []byte(`
 routes:
-  - name: fn
-    methods: [GET]
-    path: /account/{acc}/subscription/{sub}/fn/{fn}
-    security:
-      authentication: required
-      authorization:
-        - action: function:get
-          resource: /account/{{acc}}/subscription/{{sub}}/fn/{{fn}}/
-  - name: reports
+`+testkit.FunctionRoute+`  - name: reports
     path: /reports/
     mode: dry-run
     security:

@@ -42,6 +42,18 @@ const (
 	AccountRes = "/account/" + Acc + "/"
 )
 
+// FunctionRoute is a route of a route table (an item of its routes):
+// GET on a subscription's function requires function:get on it.
+const FunctionRoute = `  - name: fn
+    methods: [GET]
+    path: /account/{acc}/subscription/{sub}/fn/{fn}
+    security:
+      authentication: required
+      authorization:
+        - action: function:get
+          resource: /account/{{acc}}/subscription/{{sub}}/fn/{{fn}}/
+`
+
 // Test keys are generated once per test binary: RSA generation is slow.
 var (
 	keysOnce sync.Once

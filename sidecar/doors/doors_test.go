@@ -16,15 +16,7 @@ import (
 
 const table = `
 routes:
-  - name: fn
-    methods: [GET]
-    path: /account/{acc}/subscription/{sub}/fn/{fn}
-    security:
-      authentication: required
-      authorization:
-        - action: function:get
-          resource: /account/{{acc}}/subscription/{{sub}}/fn/{{fn}}/
-  - name: admin-dry
+` + testkit.FunctionRoute + `  - name: admin-dry
     path: /admin/
     mode: dry-run
     security:
