@@ -14,6 +14,12 @@ type RequestInfo struct {
 	// Source is the address the request came from, without its port;
 	// "" when unknown.
 	Source string
+	// Hooks are hooks a route chose by name: they run whatever their
+	// action prefix, and one not attached in the account denies.
+	Hooks []string
+	// DryRun says the decision is for a route in dry-run mode: it is
+	// counted under mode="dry-run".
+	DryRun bool
 }
 
 // Decision is the engine's answer to Decide or Authorize.
@@ -51,7 +57,7 @@ func (e *Engine) Decide(ctx context.Context, snap *state.Snapshot, token string,
 	p := e.authenticate(ctx, snap, token, e.AccountOf(reqs[0].Resource), now)
 	d := e.authorize(ctx, snap, p, reqs, info, now)
 	if e.metrics != nil {
-		e.metrics.observeCheck(d.Class, timed, start)
+		e.metrics.observeCheck(d.Class, info.DryRun, timed, start)
 	}
 	return d
 }
@@ -81,8 +87,13 @@ func (e *Engine) authorize(ctx context.Context, snap *state.Snapshot, p Principa
 		d.Decision, d.Class = p.decide(reqs)
 		d.Subject = p.ent.subject
 	}
-	if set, ref := e.acquireHooks(); set != nil {
-		d = e.runHooks(ctx, set, ref, hookRequest{principal: p, action: reqs[0].Action, resource: reqs[0].Resource, source: info.Source, now: now.Unix()}, d)
+	set, ref := e.acquireHooks()
+	if set == nil {
+		if len(info.Hooks) > 0 {
+			// The route's hooks are not attached: fail closed.
+			return deniedBy(d, missingHook(nil, info.Hooks, p.account), ClassHookFailed)
+		}
+		return d
 	}
-	return d
+	return e.runHooks(ctx, set, ref, hookRequest{principal: p, action: reqs[0].Action, resource: reqs[0].Resource, source: info.Source, now: now.Unix(), route: info.Hooks}, d)
 }

@@ -146,6 +146,29 @@ type hookRequest struct {
 	action, resource string
 	source           string // the source address, "" when unknown
 	now              int64  // unix seconds
+	// route are the hooks a route chose by name (RequestInfo.Hooks).
+	route []string
+}
+
+// missingHook names the first of the hooks a route chose that set does
+// not attach in account, "" when all are.
+func missingHook(set *hookSet, names []string, account string) string {
+	for _, n := range names {
+		found := false
+		if set != nil {
+			for i := range set.hooks {
+				ah := &set.hooks[i]
+				if ah.name() == n && (ah.Account == "" || ah.Account == account) {
+					found = true
+					break
+				}
+			}
+		}
+		if !found {
+			return fmt.Sprintf("the route names hook %q, which is not attached in account %q", n, account)
+		}
+	}
+	return ""
 }
 
 // runHooks applies set, held on shard ref, and releases it, even if a hook
@@ -156,7 +179,9 @@ func (e *Engine) runHooks(ctx context.Context, set *hookSet, ref int, req hookRe
 }
 
 // applyHooks runs the hooks that apply to the request over a built-in
-// decision. Decide hooks run first, in name order, and the last one that
+// decision: those whose action prefix the action starts with, and those
+// the route chose by name (a route's hook that is not attached denies).
+// Decide hooks run first, in name order, and the last one that
 // answers sets the decision; then restrict hooks run, in name order, while
 // the decision allows, each able only to take it away. A hook that fails
 // (broken, trapped, past its deadline or budget, garbage) denies, and a
@@ -170,10 +195,16 @@ func (e *Engine) applyHooks(ctx context.Context, set *hookSet, req hookRequest, 
 		}
 	}()
 	action, account := req.action, req.principal.account
+	if len(req.route) > 0 {
+		if why := missingHook(set, req.route, account); why != "" {
+			return deniedBy(d, why, ClassHookFailed)
+		}
+	}
 	for _, decidePass := range [2]bool{true, false} {
 		for i := range set.hooks {
 			ah := &set.hooks[i]
-			if (ah.Mode == HookDecide) != decidePass || !strings.HasPrefix(action, ah.ActionPrefix) || (ah.Account != "" && ah.Account != account) {
+			if (ah.Mode == HookDecide) != decidePass || (ah.Account != "" && ah.Account != account) ||
+				!(strings.HasPrefix(action, ah.ActionPrefix) || slices.Contains(req.route, ah.name())) {
 				continue
 			}
 			if !decidePass && !d.Allow {

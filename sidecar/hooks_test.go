@@ -95,6 +95,39 @@ func TestHooks(t *testing.T) {
 		})
 	}
 
+	// Hooks a route chose by name run whatever their action prefix; one
+	// that is not attached in the account denies, with or without others.
+	for _, tc := range []struct {
+		name   string
+		hooks  []AttachedHook
+		route  []string
+		action string
+		allow  bool
+		reason string
+	}{
+		{"a route's hook runs outside its action prefix", []AttachedHook{{Hook: tenant, Name: "tenant", ActionPrefix: "user:"}}, []string{"tenant"}, "function:get", false, `hook "tenant" denied`},
+		{"without the route, the prefix rules", []AttachedHook{{Hook: tenant, Name: "tenant", ActionPrefix: "user:"}}, nil, "function:get", true, "allowed"},
+		{"a route's hook that allows", []AttachedHook{{Hook: allow, Name: "allow", ActionPrefix: "user:"}}, []string{"allow"}, "function:get", true, "allowed"},
+		{"a route's hook not attached, no hooks at all", nil, []string{"tenant"}, "function:get", false, `the route names hook "tenant", which is not attached in account "` + testkit.Acc + `"`},
+		{"a route's hook not attached, others are", []AttachedHook{{Hook: allow, Name: "allow"}}, []string{"allow", "tenant"}, "function:get", false, `the route names hook "tenant"`},
+		{"a route's hook of another account", []AttachedHook{{Hook: allow, Name: "allow", Account: "acc-0000000000000000"}}, []string{"allow"}, "function:get", false, `the route names hook "allow"`},
+		{"a route's hook over a denial keeps the denial", []AttachedHook{{Hook: allow, Name: "allow"}}, []string{"allow"}, "function:put", false, "no grant allows"},
+	} {
+		t.Run("route/"+tc.name, func(t *testing.T) {
+			if _, err := f.eng.SetHooks(tc.hooks); err != nil {
+				t.Fatal(err)
+			}
+			reqs := []model.Permission{{Action: tc.action, Resource: res}}
+			d := f.eng.Decide(context.Background(), f.store.Snapshot(), plain, reqs, RequestInfo{Hooks: tc.route})
+			if d.Allow != tc.allow || !strings.Contains(d.Reason, tc.reason) {
+				t.Fatalf("decision %+v; want allow %v reason %q", d.Decision, tc.allow, tc.reason)
+			}
+			if !tc.allow && strings.Contains(tc.reason, "not attached") && d.Class != ClassHookFailed {
+				t.Fatalf("class %s, want %s", d.Class, ClassHookFailed)
+			}
+		})
+	}
+
 	// An allowing decision carries the headers of the hooks that allowed,
 	// for the request upstream; a denial carries none.
 	for _, tc := range []struct {

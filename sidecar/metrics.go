@@ -49,6 +49,9 @@ const (
 	numClasses
 )
 
+// Decisions are counted by class and mode: the counters must hold both.
+var _ [obs.MaxClasses - 2*numClasses]struct{}
+
 var classNames = [numClasses]string{
 	"granted", "hook_allowed", "missing_token", "expired_token", "invalid_token",
 	"unknown_identity", "inline_permissions", "no_grant", "hook_denied", "hook_failed",
@@ -131,7 +134,7 @@ var (
 	checkDurationDesc = prometheus.NewDesc("warden_check_duration_seconds",
 		"Time to decide a check, in process (not counting HTTP), on a sample of checks: one in --check-timing-sample.", nil, nil)
 	decisionsDesc = prometheus.NewDesc("warden_decisions_total",
-		"Checks decided, by result (allow or deny) and reason class.", []string{"result", "reason"}, nil)
+		"Checks decided, by result (allow or deny), reason class and mode: enforce, or dry-run for a route table's dry-run routes (counted as decided, though let through).", []string{"result", "reason", "mode"}, nil)
 	cacheHitsDesc = prometheus.NewDesc("warden_token_cache_hits_total",
 		"Checks whose token was found verified in the token cache.", nil, nil)
 	cacheMissesDesc = prometheus.NewDesc("warden_token_cache_misses_total",
@@ -172,7 +175,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		if cl.Allows() {
 			result = "allow"
 		}
-		ch <- prometheus.MustNewConstMetric(decisionsDesc, prometheus.CounterValue, float64(m.decisions.Value(int(cl))), result, cl.String())
+		ch <- prometheus.MustNewConstMetric(decisionsDesc, prometheus.CounterValue, float64(m.decisions.Value(int(cl))), result, cl.String(), "enforce")
+		if n := m.decisions.Value(int(cl + numClasses)); n > 0 {
+			ch <- prometheus.MustNewConstMetric(decisionsDesc, prometheus.CounterValue, float64(n), result, cl.String(), "dry-run")
+		}
 	}
 	cs := e.cache.Stats()
 	ch <- prometheus.MustNewConstMetric(cacheHitsDesc, prometheus.CounterValue, float64(cs.Hits))
@@ -229,8 +235,12 @@ func (h histogramMetric) Write(m *dto.Metric) error {
 
 // observeCheck records a decision, and its duration when the check was
 // timed (start is then when it began).
-func (m *metrics) observeCheck(class ReasonClass, timed bool, start time.Time) {
-	m.decisions.Add(int(class))
+func (m *metrics) observeCheck(class ReasonClass, dryRun, timed bool, start time.Time) {
+	i := int(class)
+	if dryRun {
+		i += int(numClasses)
+	}
+	m.decisions.Add(i)
 	if timed {
 		m.checks.Observe(time.Since(start))
 	}

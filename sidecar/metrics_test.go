@@ -64,18 +64,18 @@ func TestCheckMetrics(t *testing.T) {
 	f.check("x.y.z", "function:get", testkit.AliceRes) // miss, invalid
 
 	const want = `
-# HELP warden_decisions_total Checks decided, by result (allow or deny) and reason class.
+# HELP warden_decisions_total Checks decided, by result (allow or deny), reason class and mode: enforce, or dry-run for a route table's dry-run routes (counted as decided, though let through).
 # TYPE warden_decisions_total counter
-warden_decisions_total{reason="expired_token",result="deny"} 0
-warden_decisions_total{reason="granted",result="allow"} 2
-warden_decisions_total{reason="hook_allowed",result="allow"} 0
-warden_decisions_total{reason="hook_denied",result="deny"} 0
-warden_decisions_total{reason="hook_failed",result="deny"} 0
-warden_decisions_total{reason="inline_permissions",result="deny"} 0
-warden_decisions_total{reason="invalid_token",result="deny"} 1
-warden_decisions_total{reason="missing_token",result="deny"} 1
-warden_decisions_total{reason="no_grant",result="deny"} 1
-warden_decisions_total{reason="unknown_identity",result="deny"} 0
+warden_decisions_total{mode="enforce",reason="expired_token",result="deny"} 0
+warden_decisions_total{mode="enforce",reason="granted",result="allow"} 2
+warden_decisions_total{mode="enforce",reason="hook_allowed",result="allow"} 0
+warden_decisions_total{mode="enforce",reason="hook_denied",result="deny"} 0
+warden_decisions_total{mode="enforce",reason="hook_failed",result="deny"} 0
+warden_decisions_total{mode="enforce",reason="inline_permissions",result="deny"} 0
+warden_decisions_total{mode="enforce",reason="invalid_token",result="deny"} 1
+warden_decisions_total{mode="enforce",reason="missing_token",result="deny"} 1
+warden_decisions_total{mode="enforce",reason="no_grant",result="deny"} 1
+warden_decisions_total{mode="enforce",reason="unknown_identity",result="deny"} 0
 # HELP warden_token_cache_entries Verified tokens in the token cache, expired ones included.
 # TYPE warden_token_cache_entries gauge
 warden_token_cache_entries 1

@@ -60,8 +60,8 @@ func TestDiagnostics(t *testing.T) {
 	}
 	body := string(r.body)
 	for _, want := range []string{
-		`warden_decisions_total{reason="granted",result="allow"} 1`,
-		`warden_decisions_total{reason="missing_token",result="deny"} 1`,
+		`warden_decisions_total{mode="enforce",reason="granted",result="allow"} 1`,
+		`warden_decisions_total{mode="enforce",reason="missing_token",result="deny"} 1`,
 		`warden_admin_requests_total{code="200",method="get",route="/v1/account/{acc}/me"} 1`,
 		"warden_hook_memory_limit_bytes 1.34217728e+08", // 2048 pages
 	} {

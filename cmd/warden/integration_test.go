@@ -87,7 +87,7 @@ func TestClusterTwoWardensShareOneCluster(t *testing.T) {
 	if err != nil || !strings.Contains(string(metrics.body), `warden_hook_calls_total{account="`+acc+`",hook="tenant"}`) ||
 		!strings.Contains(string(metrics.body), "warden_hooks_attached 1") ||
 		!strings.Contains(string(metrics.body), `warden_hook_duration_seconds_count{account="`+acc+`",hook="tenant"}`) ||
-		!strings.Contains(string(metrics.body), `warden_decisions_total{reason="hook_denied",result="deny"}`) {
+		!strings.Contains(string(metrics.body), `warden_decisions_total{mode="enforce",reason="hook_denied",result="deny"}`) {
 		t.Fatalf("B's metrics: %v\n%s", err, metrics.body)
 	}
 	lintExposition(t, metrics.body)

@@ -2,7 +2,10 @@ package doors
 
 import (
 	"encoding/json"
+
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 	"github.com/wardenauthz/warden/sidecar/internal/enginetest"
 	"log/slog"
 	"net/http"
@@ -120,6 +123,41 @@ func TestForwardAuthMetrics(t *testing.T) {
 			t.Errorf("%v: %v, want %v", tc.labels, got, tc.want)
 		}
 	}
+	// The engine counts the dry-run route's denial under its mode, apart
+	// from what it enforced.
+	want := `
+		# HELP warden_decisions_total Checks decided, by result (allow or deny), reason class and mode: enforce, or dry-run for a route table's dry-run routes (counted as decided, though let through).
+		# TYPE warden_decisions_total counter
+		warden_decisions_total{mode="dry-run",reason="no_grant",result="deny"} 1
+		warden_decisions_total{mode="enforce",reason="no_grant",result="deny"} 0
+		warden_decisions_total{mode="enforce",reason="granted",result="allow"} 2
+		warden_decisions_total{mode="enforce",reason="missing_token",result="deny"} 1
+	`
+	got, err := testutil.GatherAndCount(w.Reg, "warden_decisions_total")
+	if err != nil || got != 11 {
+		t.Errorf("warden_decisions_total has %d series (%v), want the engine's 10 classes enforced and 1 dry-run", got, err)
+	}
+	mfs, err := w.Reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := gathered(mfs, "warden_decisions_total")
+	for _, line := range strings.Split(strings.TrimSpace(want), "\n")[2:] {
+		if !strings.Contains(text, strings.TrimSpace(line)) {
+			t.Errorf("missing %s in\n%s", strings.TrimSpace(line), text)
+		}
+	}
+}
+
+// gathered writes the series of a metric family in the text format.
+func gathered(mfs []*dto.MetricFamily, name string) string {
+	var b strings.Builder
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			expfmt.MetricFamilyToText(&b, mf)
+		}
+	}
+	return b.String()
 }
 
 // TestForwardAuthSpoofedIdentity: identity headers a client sent itself

@@ -55,7 +55,10 @@ func (t *Table) Decide(ctx context.Context, eng *sidecar.Engine, req Request) (O
 	if m.Route != nil && m.Route.Mode == ModeDryRun {
 		o.Mode, o.DryRun = ModeDryRun, true
 	}
-	info := sidecar.RequestInfo{Source: req.Source}
+	info := sidecar.RequestInfo{Source: req.Source, DryRun: o.DryRun}
+	if m.Route != nil {
+		info.Hooks = m.Route.Hooks
+	}
 	switch {
 	case m.Spec == nil && t.spec.Default.Allow:
 		o.Decision.Decision = model.Decision{Allow: true, Status: 200, Reason: "no route matches; the table's default allows", Revision: snap.Revision}

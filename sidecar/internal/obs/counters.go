@@ -7,7 +7,7 @@ import (
 )
 
 // MaxClasses bounds the number of counters in a Counters.
-const MaxClasses = 16
+const MaxClasses = 32
 
 // Counters is a fixed set of counters, spread over the shards of package
 // shard. The zero value is ready.
