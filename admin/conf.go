@@ -70,6 +70,10 @@ type Deps struct {
 	// AwaitHooks waits until this node has attached the hooks of a store
 	// revision. Without it, hook writes answer once they are committed.
 	AwaitHooks func(ctx context.Context, rev int64) error
+	// AwaitRoutes, when set, waits until this node's route table
+	// (--route-table) has caught up with a store revision, so that a
+	// request to its front doors right after a table write sees it.
+	AwaitRoutes func(ctx context.Context, rev int64) error
 	// Registerer, when set, receives the admin API's request counts and
 	// durations by route, method and status code.
 	Registerer prometheus.Registerer

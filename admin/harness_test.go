@@ -29,6 +29,7 @@ import (
 	"github.com/wardenauthz/warden/sdk/model"
 	"github.com/wardenauthz/warden/sidecar"
 	"github.com/wardenauthz/warden/sidecar/hooks"
+	"github.com/wardenauthz/warden/sidecar/routes"
 	"github.com/wardenauthz/warden/sidecar/state"
 	"github.com/wardenauthz/warden/sidecar/storage"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -100,6 +101,8 @@ type env struct {
 	root   string // the root client's id
 	rootTk string
 	reg    *prometheus.Registry
+	// routes serves the account's route table "app" from the store.
+	routes *routes.StoreSource
 }
 
 // Engine is the sidecar engine, named here for brevity.
@@ -144,15 +147,18 @@ func newEnv(t *testing.T) *env {
 	e.eng.AwaitHooksWith(e.hooks.WaitRevision)
 	go e.hooks.Run(ctx)
 	t.Cleanup(func() { cancel(); e.hooks.Close(context.Background()); hookRT.Close(context.Background()) })
+	// The front doors' table, as a node with --route-table app serves it.
+	e.routes = routes.NewStoreSource(e.layout, testAcc, "app", log, nil)
+	go e.routes.Run(ctx)
 	rep := storage.NewReplica(storage.ReplicaConfig{Client: etcdClient, Layout: e.layout, State: st, Logger: log, ProgressInterval: 100 * time.Millisecond,
-		Followers: map[string]storage.Follower{storage.KindHook: e.hooks}})
+		Followers: map[string]storage.Follower{storage.KindHook: e.hooks, storage.KindRouteTable: e.routes}})
 	go rep.Run(ctx)
 	for deadline := time.Now().Add(10 * time.Second); !rep.Status().Ready; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("replica not ready: %+v", rep.Status())
 		}
 	}
-	deps.CheckModule, deps.AwaitHooks = hookRT.Check, e.hooks.WaitRevision
+	deps.CheckModule, deps.AwaitHooks, deps.AwaitRoutes = hookRT.Check, e.hooks.WaitRevision, e.routes.WaitRevision
 	e.reg = prometheus.NewPedanticRegistry()
 	deps.Registerer = e.reg
 	adm, err := New(e.eng, etcdClient, e.layout, cfg, deps)

@@ -41,13 +41,19 @@ const maxHooksPerAccount = 16
 // already, and returns the compare that keeps the count true until the
 // write commits.
 func (s *Server) hookRoom(c *call) (clientv3.Cmp, error) {
-	prefix := s.layout.Hooks() + url.PathEscape(c.acc) + "/"
+	return s.room(c, s.layout.Hooks()+url.PathEscape(c.acc)+"/", maxHooksPerAccount, "hooks")
+}
+
+// room refuses a new record under prefix when limit records are there
+// already, naming them as what, and returns the compare that keeps the
+// count true until the write commits.
+func (s *Server) room(c *call, prefix string, limit int64, what string) (clientv3.Cmp, error) {
 	resp, err := s.kv.Get(c.r.Context(), prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
 		return clientv3.Cmp{}, err
 	}
-	if resp.Count >= maxHooksPerAccount {
-		return clientv3.Cmp{}, badRequest("The account holds %d hooks, the most it may; remove one before adding '%s'", resp.Count, c.id)
+	if resp.Count >= limit {
+		return clientv3.Cmp{}, badRequest("The account holds %d %s, the most it may; remove one before adding '%s'", resp.Count, what, c.id)
 	}
 	return clientv3.Compare(clientv3.ModRevision(prefix).WithPrefix(), "<", resp.Header.Revision+1), nil
 }

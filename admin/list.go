@@ -35,6 +35,7 @@ const (
 	cursorAgents  = "a"
 	cursorIssuers = "i"
 	cursorHooks   = "h"
+	cursorRoutes  = "r"
 )
 
 // parsePage reads count and next from the query.

@@ -107,6 +107,10 @@ func (s *Server) Register(mux *http.ServeMux) {
 	s.route(mux, "GET "+acc+"/hook/{id}", "hook:get", checkHookName, s.getHook)
 	s.route(mux, "PUT "+acc+"/hook/{id}", "hook:put", checkHookName, s.putHook)
 	s.route(mux, "DELETE "+acc+"/hook/{id}", "hook:delete", checkHookName, s.deleteHook)
+	s.route(mux, "GET "+acc+"/routes", "routes:get", nil, s.listRouteTables)
+	s.route(mux, "GET "+acc+"/routes/{id}", "routes:get", checkRouteTableName, s.getRouteTable)
+	s.route(mux, "PUT "+acc+"/routes/{id}", "routes:put", checkRouteTableName, s.putRouteTable)
+	s.route(mux, "DELETE "+acc+"/routes/{id}", "routes:delete", checkRouteTableName, s.deleteRouteTable)
 	s.handle(mux, "POST "+acc+"/init", s.serve("", nil, s.enroll, false))
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/wardenauthz/warden/internal/httpkit"
 	"github.com/wardenauthz/warden/internal/node"
+	"github.com/wardenauthz/warden/sdk/model"
 	"github.com/wardenauthz/warden/sidecar/checkapi"
 	"io"
 	"io/fs"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/wardenauthz/warden/admin"
@@ -48,6 +50,7 @@ type serveConfig struct {
 	EtcdEndpoints  []string          `yaml:"etcd-endpoints"`
 	EtcdListen     string            `yaml:"etcd-listen"`
 	Routes         string            `yaml:"routes"`
+	RouteTable     string            `yaml:"route-table"`
 	TrustedProxies []string          `yaml:"trusted-proxies"`
 	Upstream       string            `yaml:"upstream"`
 	ProxyListen    string            `yaml:"proxy-listen"`
@@ -65,6 +68,9 @@ type serveConfig struct {
 	// proxies are TrustedProxies parsed; upstream is Upstream.
 	proxies  httpkit.Proxies
 	upstream *url.URL
+	// routeTable is --route-table, parsed; its account is "" when it
+	// named none.
+	routeTable node.TableRef
 }
 
 // bootstrapConfig registers an issuer and the root client's identity on
@@ -100,6 +106,7 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&f.Upstream, "upstream", "", "reverse-proxy mode: the `URL` of the app to guard, on --proxy-listen")
 	fs.StringVar(&f.ProxyListen, "proxy-listen", "", "reverse-proxy mode: the `address` the guarded app is reached at (port 0: the system picks one)")
 	fs.StringVar(&f.Routes, "routes", "", "`file` with the route table of the front doors (YAML; reloaded when it changes)")
+	fs.StringVar(&f.RouteTable, "route-table", "", "the route table kept in the store that the front doors serve, by `name` (of --account) or account/name; instead of --routes")
 	fs.StringVar(&f.EtcdListen, "etcd-listen", "", "client `URL` of the embedded etcd (default: a unix socket in the data directory)")
 	fs.StringVar(&f.Engine.DefaultAccount, "account", "", "the `account` created on first start and the default for checks (default: random on first start)")
 	fs.Var((*listFlag)(&f.Engine.Audiences), "audience", "accepted aud `values`, comma-separated (default: the base URL)")
@@ -149,8 +156,8 @@ func (f *serveConfig) complete() error {
 	switch {
 	case (f.Upstream == "") != (f.ProxyListen == ""):
 		errs = append(errs, errors.New("upstream and proxy-listen go together: the app to guard, and where it is reached"))
-	case f.Upstream != "" && f.Routes == "":
-		errs = append(errs, errors.New("upstream: the reverse proxy decides through a route table; give routes too"))
+	case f.Upstream != "" && f.Routes == "" && f.RouteTable == "":
+		errs = append(errs, errors.New("upstream: the reverse proxy decides through a route table; give routes or route-table too"))
 	case f.Upstream != "":
 		if u, err := url.Parse(f.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("upstream %q is not an http:// or https:// URL", f.Upstream))
@@ -158,8 +165,24 @@ func (f *serveConfig) complete() error {
 			f.upstream = u
 		}
 	}
-	if f.Routes != "" && f.Role == roleAdmin {
-		errs = append(errs, errors.New("routes: the route table serves the front doors, which a node of role admin does not serve"))
+	if (f.Routes != "" || f.RouteTable != "") && f.Role == roleAdmin {
+		errs = append(errs, errors.New("routes, route-table: the route table serves the front doors, which a node of role admin does not serve"))
+	}
+	if f.Routes != "" && f.RouteTable != "" {
+		errs = append(errs, errors.New("routes and route-table: a node serves one route table, from a file or from the store"))
+	}
+	if f.RouteTable != "" {
+		acc, name, ok := strings.Cut(f.RouteTable, "/")
+		if !ok {
+			acc, name = "", f.RouteTable
+		}
+		switch {
+		case ok && !model.ValidID(model.AccountPrefix, acc):
+			errs = append(errs, fmt.Errorf("route-table %q: the account %q does not match %s", f.RouteTable, acc, model.IDPattern(model.AccountPrefix)))
+		case model.ValidateHookName(name) != nil:
+			errs = append(errs, fmt.Errorf("route-table %q: the name %q must match /%s/", f.RouteTable, name, model.HookNamePattern))
+		}
+		f.routeTable = node.TableRef{Account: acc, Name: name}
 	}
 	if len(f.EtcdEndpoints) > 0 && f.EtcdListen != "" {
 		errs = append(errs, errors.New("etcd-listen configures the embedded etcd, which etcd-endpoints replaces"))
@@ -295,7 +318,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 func assemble(f *serveConfig, client *clientv3.Client, layout storage.Layout, adminCfg admin.Config, log *slog.Logger, conns map[string]*connlimit.Listener) (*node.Node, error) {
 	reg := newRegistry()
 	reg.MustRegister(connCollector(conns))
-	n, err := node.New(node.Config{Role: node.Role(f.Role), Engine: f.Engine, Checks: f.Checks, Hooks: f.Hooks, Admin: adminCfg, DataDir: f.DataDir, RoutesFile: f.Routes, TrustedProxies: f.proxies, Upstream: f.upstream},
+	n, err := node.New(node.Config{Role: node.Role(f.Role), Engine: f.Engine, Checks: f.Checks, Hooks: f.Hooks, Admin: adminCfg, DataDir: f.DataDir, RoutesFile: f.Routes, RouteTable: f.tableRef(), TrustedProxies: f.proxies, Upstream: f.upstream},
 		node.Deps{Client: client, Layout: layout, Logger: log, Registry: reg})
 	if err != nil {
 		// The configuration was checked before (complete): what fails
@@ -303,6 +326,16 @@ func assemble(f *serveConfig, client *clientv3.Client, layout storage.Layout, ad
 		return nil, err
 	}
 	return n, nil
+}
+
+// tableRef is the route table of --route-table, in the default account
+// when it names none: known once the account is resolved.
+func (f *serveConfig) tableRef() node.TableRef {
+	ref := f.routeTable
+	if ref.Name != "" && ref.Account == "" {
+		ref.Account = f.Engine.DefaultAccount
+	}
+	return ref
 }
 
 // claimDataDir creates the data directory of the embedded store, and says

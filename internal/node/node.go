@@ -59,6 +59,10 @@ type Config struct {
 	// RoutesFile is the route table of the front doors (--routes),
 	// reloaded when it changes; "" when there is none.
 	RoutesFile string
+	// RouteTable names the route table kept in the store that the front
+	// doors serve instead (--route-table), as account and name; the zero
+	// value when there is none.
+	RouteTable TableRef
 	// TrustedProxies are believed about the client's address
 	// (--trusted-proxies), at every door.
 	TrustedProxies httpkit.Proxies
@@ -66,6 +70,9 @@ type Config struct {
 	// (--upstream): ProxyHandler serves it.
 	Upstream *url.URL
 }
+
+// TableRef names a route table kept in the store.
+type TableRef struct{ Account, Name string }
 
 // Deps are what a node takes from its surroundings.
 type Deps struct {
@@ -86,8 +93,9 @@ type Node struct {
 	Engine  *sidecar.Engine
 	Replica *storage.Replica
 	Hooks   *hooks.Manager
-	// Routes serves the route table of RoutesFile; nil without one.
-	Routes *routes.FileSource
+	// Routes serves the route table of RoutesFile or RouteTable; nil
+	// without one.
+	Routes routes.Source
 
 	api, diag, proxy http.Handler
 	// stop ends the background work; closers then release what it used.
@@ -157,6 +165,13 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 			followers[storage.KindInit] = cleaner
 		}
 	}
+	var storeRoutes *routes.StoreSource
+	if cfg.RouteTable.Name != "" && cfg.Role != RoleAdmin {
+		storeRoutes = routes.NewStoreSource(deps.Layout, cfg.RouteTable.Account, cfg.RouteTable.Name, log, reg)
+		followers[storage.KindRouteTable] = storeRoutes
+		go storeRoutes.Run(runCtx)
+		n.Routes = storeRoutes
+	}
 	n.Replica = storage.NewReplica(storage.ReplicaConfig{Client: deps.Client, Layout: deps.Layout, State: st, Logger: log,
 		ProgressInterval: cfg.ProgressInterval, Followers: followers, Registerer: reg})
 	go n.Replica.Run(runCtx)
@@ -173,11 +188,18 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 		}
 		checks.Register(mux)
 		table := func() *routes.Table { return nil }
-		if cfg.RoutesFile != "" {
-			if n.Routes, err = routes.NewFileSource(cfg.RoutesFile, log, reg); err != nil {
+		switch {
+		case cfg.RoutesFile != "" && storeRoutes != nil:
+			return nil, errors.New("a node serves one route table: from a file or from the store, not both")
+		case cfg.RoutesFile != "":
+			file, err := routes.NewFileSource(cfg.RoutesFile, log, reg)
+			if err != nil {
 				return nil, err
 			}
-			go n.Routes.Run(runCtx, time.Second)
+			go file.Run(runCtx, time.Second)
+			n.Routes = file
+		}
+		if n.Routes != nil {
 			table = n.Routes.Table
 		}
 		door := doors.New(n.Engine, table, doors.Options{Proxies: cfg.TrustedProxies, Registerer: reg,
@@ -194,6 +216,9 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 		ad := admin.Deps{Logger: log, CheckModule: hookRT.Check, Registerer: reg}
 		if n.Hooks != nil {
 			ad.AwaitHooks = n.Hooks.WaitRevision
+		}
+		if storeRoutes != nil {
+			ad.AwaitRoutes = storeRoutes.WaitRevision
 		}
 		adm, err := admin.New(n.Engine, deps.Client, deps.Layout, cfg.Admin, ad)
 		if err != nil {
@@ -232,13 +257,19 @@ type Readiness struct {
 	Routes *routes.Status `json:"routes,omitempty"`
 }
 
-// Ready says whether the node's state is loaded, its watch current and
-// its hooks attached.
+// Ready says whether the node's state is loaded, its watch current, its
+// hooks attached and its route table, if it has one, loaded.
 func (n *Node) Ready() Readiness {
 	body := Readiness{Status: n.Replica.Status()}
 	if n.Routes != nil {
 		rs := n.Routes.Status()
 		body.Routes = &rs
+		if !rs.Loaded {
+			if body.Ready || body.Reason == "" {
+				body.Reason = "no route table is serving: " + rs.Error
+			}
+			body.Ready = false
+		}
 	}
 	if n.Hooks != nil {
 		hs := n.Hooks.Status()

@@ -129,6 +129,54 @@ func TestRoutesFile(t *testing.T) {
 	}
 }
 
+// TestRouteTableInStore: a node serving a table of the store is not ready
+// until the table is there, then serves it, and the admin API's write
+// waits for it; a table from a file and one from the store at once is an
+// error.
+func TestRouteTableInStore(t *testing.T) {
+	client := startStore(t)
+	const acc = "acc-0123456789abcdef"
+	layout := storage.NewLayout("/routes-store-test/")
+	cfg := Config{Role: RoleSidecar, RouteTable: TableRef{Account: acc, Name: "app"},
+		Engine: sidecar.Config{DefaultAccount: acc, Audiences: []string{"http://warden.test"}}}
+	n, err := New(cfg, Deps{Client: client, Layout: layout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	waitFor(t, func() bool {
+		return n.Replica.Status().Ready && !strings.Contains(n.Routes.Status().Error, "has not been read")
+	})
+	if r := n.Ready(); r.Ready || !strings.Contains(r.Reason, "no route table is serving: the route table "+acc+"/app is not in the store") {
+		t.Fatalf("without the table: %+v", r)
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/v1/authz/forward", nil)
+	req.Header.Set("X-Original-Method", "GET")
+	req.Header.Set("X-Original-URI", "/anything")
+	n.Handler().ServeHTTP(rec, req)
+	if rec.Code != 503 {
+		t.Fatalf("a door without its table: %d %s", rec.Code, rec.Body)
+	}
+	if _, err := client.Put(context.Background(), layout.RouteTable(acc, "app"), `{"default":"allow"}`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return n.Ready().Ready })
+	rec = httptest.NewRecorder()
+	n.Handler().ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Fatalf("a door with its table: %d %s", rec.Code, rec.Body)
+	}
+
+	cfg.RoutesFile = filepath.Join(t.TempDir(), "routes.yaml")
+	if err := os.WriteFile(cfg.RoutesFile, []byte("default: allow\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg, Deps{Client: client, Layout: layout}); err == nil || !strings.Contains(err.Error(), "from a file or from the store, not both") {
+		t.Fatalf("both sources: %v", err)
+	}
+}
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {

@@ -2,12 +2,17 @@ package routes
 
 import (
 	"context"
-	"github.com/wardenauthz/warden/sidecar"
-	"github.com/wardenauthz/warden/sidecar/internal/enginetest"
+	"encoding/json"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wardenauthz/warden/internal/testkit"
+	"github.com/wardenauthz/warden/sidecar"
+	"github.com/wardenauthz/warden/sidecar/internal/enginetest"
+	"github.com/wardenauthz/warden/sidecar/storage"
 )
 
 const table = `
@@ -223,5 +228,75 @@ func TestDecide(t *testing.T) {
 	allow := compile(t, "default: allow\n")
 	if o, err := allow.Decide(context.Background(), eng, Request{Method: "GET", URI: "/x"}); err != nil || !o.Let() || o.Route != "default" {
 		t.Errorf("default allow: %+v, %v", o, err)
+	}
+}
+
+// TestStoreSource: the table of the store serves once given, a version
+// that does not load keeps the one serving, a deletion too, and
+// WaitRevision follows the revisions given.
+func TestStoreSource(t *testing.T) {
+	layout := storage.NewLayout("")
+	s := NewStoreSource(layout, "acc-1", "app", slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx)
+	key := layout.RouteTable("acc-1", "app")
+	wait := func(rev int64) {
+		t.Helper()
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := s.WaitRevision(wctx, rev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.Status(); st.Loaded || s.Table() != nil {
+		t.Fatalf("before anything: %+v", st)
+	}
+	s.Reset(5, []storage.Record{{Key: layout.RouteTable("acc-1", "other"), Value: []byte(`{}`), Revision: 4}})
+	wait(5)
+	if st := s.Status(); st.Loaded || !strings.Contains(st.Error, "the route table acc-1/app is not in the store") {
+		t.Fatalf("without the table: %+v", st)
+	}
+	s.Advance(6, []storage.Record{{Key: key, Value: []byte(`{"routes":[{"name":"a","path":"/a"}]}`), Revision: 6}})
+	wait(6)
+	if st := s.Status(); !st.Loaded || st.Routes != 1 || st.Revision != 6 || st.Error != "" {
+		t.Fatalf("given the table: %+v", st)
+	}
+	served := s.Table()
+	s.Advance(7, []storage.Record{{Key: key, Value: []byte(`{"routes":[{"name":"a","path":"a"}]}`), Revision: 7}})
+	wait(7)
+	if st := s.Status(); s.Table() != served || !strings.Contains(st.Error, "at revision 7") || st.LoadErrors != 2 {
+		t.Fatalf("given a bad version: %+v", st)
+	}
+	s.Advance(8, nil) // other kinds changed
+	wait(8)
+	s.Advance(9, []storage.Record{{Key: key, Deleted: true, Revision: 9}})
+	wait(9)
+	if st := s.Status(); s.Table() != served || !strings.Contains(st.Error, "is not in the store") {
+		t.Fatalf("deleted: %+v", st)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancelShort()
+	if err := s.WaitRevision(short, 10); err == nil || !strings.Contains(err.Error(), "has not caught up with revision 10") {
+		t.Fatalf("waiting for a revision not given: %v", err)
+	}
+}
+
+// TestDefaultJSON: a table's default reads and writes as JSON as it does
+// as YAML.
+func TestDefaultJSON(t *testing.T) {
+	for _, in := range []string{`"deny"`, `"allow"`, `{"authentication":"required","authorization":[{"action":"a:b","resource":"/x/"}]}`} {
+		var d Default
+		if err := json.Unmarshal([]byte(in), &d); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		out, err := json.Marshal(d)
+		if err != nil || string(out) != in {
+			t.Fatalf("%s came back as %s, %v", in, out, err)
+		}
+	}
+	var d Default
+	if err := json.Unmarshal([]byte(`"maybe"`), &d); err == nil || !strings.Contains(err.Error(), `not "maybe"`) {
+		t.Fatalf("a bad default: %v", err)
 	}
 }

@@ -7,10 +7,12 @@ package routes
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/wardenauthz/warden/sdk/model"
@@ -93,11 +95,54 @@ func (d Default) MarshalYAML() (any, error) {
 	return "deny", nil
 }
 
+// UnmarshalJSON takes "deny", "allow" or a security spec, as
+// UnmarshalYAML does.
+func (d *Default) UnmarshalJSON(data []byte) error {
+	var word string
+	if json.Unmarshal(data, &word) == nil {
+		switch word {
+		case "deny", "":
+			*d = Default{}
+		case "allow":
+			*d = Default{Allow: true}
+		default:
+			return fmt.Errorf(`"default" must be deny, allow or a security spec, not %q`, word)
+		}
+		return nil
+	}
+	var spec model.SecuritySpec
+	if err := json.Unmarshal(data, &spec); err != nil {
+		return fmt.Errorf(`"default" must be deny, allow or a security spec: %w`, err)
+	}
+	*d = Default{Spec: &spec}
+	return nil
+}
+
+// MarshalJSON writes the default back as it is read.
+func (d Default) MarshalJSON() ([]byte, error) {
+	v, _ := d.MarshalYAML()
+	return json.Marshal(v)
+}
+
 // method is an HTTP method: an RFC 9110 token, upper case by convention.
 var method = regexp.MustCompile(`^[A-Z][A-Z0-9!#$%&'*+.^_|~-]*$`)
 
 // wildcard finds a path pattern's {name} and {name...} wildcards.
 var wildcard = regexp.MustCompile(`\{([^{}]*)\}`)
+
+// Hooks returns the names of the hooks the table's routes choose, each
+// once, in the order they first appear.
+func (s *Spec) Hooks() []string {
+	var names []string
+	for _, r := range s.Routes {
+		for _, h := range r.Hooks {
+			if !slices.Contains(names, h) {
+				names = append(names, h)
+			}
+		}
+	}
+	return names
+}
 
 // Parse reads a route table from YAML (JSON is YAML too) and checks it
 // whole: every problem is reported at once, naming its route and field.
@@ -163,8 +208,8 @@ func (s *Spec) Validate() error {
 			bad(`"mode" must be %s or %s, not %q`, ModeEnforce, ModeDryRun, r.Mode)
 		}
 		for _, h := range r.Hooks {
-			if h == "" {
-				bad(`"hooks": a hook name must not be empty`)
+			if model.ValidateHookName(h) != nil {
+				bad(`"hooks": %q is not a hook name: it must match /%s/`, h, model.HookNamePattern)
 			}
 		}
 	}

@@ -21,6 +21,8 @@ const (
 	// module, under <prefix>hookmod/<account>/<name>/<sha256>/<index>.
 	KindHook       = "hook"
 	KindHookModule = "hookmod"
+	// KindRouteTable keys a route table, its JSON as the value.
+	KindRouteTable = "routes"
 )
 
 // Layout builds and parses the store's keys. Every key is
@@ -73,6 +75,12 @@ func (l Layout) HookChunk(acc, name, sha string, i int) string {
 	return fmt.Sprintf("%s%s/%04d", l.HookModules(acc, name), sha, i)
 }
 
+// RouteTable is the key of a route table of an account.
+func (l Layout) RouteTable(acc, name string) string { return l.key(KindRouteTable, acc, name) }
+
+// RouteTables is the prefix of the route tables of an account.
+func (l Layout) RouteTables(acc string) string { return l.key(KindRouteTable, acc) + "/" }
+
 // Agent is the key of a user or client.
 func (l Layout) Agent(acc, id string) string { return l.key(KindAgent, acc, id) }
 
@@ -117,7 +125,7 @@ func (l Layout) Parse(key string) (Key, error) {
 		}
 		k.Segs = append(k.Segs, s)
 	}
-	want := map[string]int{KindAccount: 1, KindIssuer: 2, KindAgent: 2, KindIdentity: 3, KindInit: 2, KindMeta: 1, KindHook: 2, KindHookModule: 4}
+	want := map[string]int{KindAccount: 1, KindIssuer: 2, KindAgent: 2, KindIdentity: 3, KindInit: 2, KindMeta: 1, KindHook: 2, KindHookModule: 4, KindRouteTable: 2}
 	if n, known := want[k.Kind]; known && len(k.Segs) != n {
 		return Key{}, fmt.Errorf("key %q has %d segments after %q; want %d", key, len(k.Segs), k.Kind, n)
 	}

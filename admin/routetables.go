@@ -1,0 +1,209 @@
+package admin
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/wardenauthz/warden/internal/httpkit"
+	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar/routes"
+	"github.com/wardenauthz/warden/sidecar/storage"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Limits on route tables.
+const (
+	// maxRouteTablesPerAccount bounds an account's route tables.
+	maxRouteTablesPerAccount = 64
+	// maxRouteTableBody bounds a PUT body: a table and room for its
+	// JSON's spacing.
+	maxRouteTableBody = routes.MaxTableSize + 64<<10
+	// routesWait bounds how long a table write waits for this node's
+	// front doors to serve it.
+	routesWait = 10 * time.Second
+)
+
+// routeTable is a route table as the API shows it: its name and the table.
+type routeTable struct {
+	Name string `json:"name"`
+	*routes.Spec
+}
+
+// routeTableSummary is a route table in a list: its name and how many
+// routes it has.
+type routeTableSummary struct {
+	Name       string `json:"name"`
+	RouteCount int    `json:"routeCount"`
+}
+
+// checkRouteTableName validates a route table name from the path: the
+// pattern of hook names.
+func checkRouteTableName(name string) error {
+	if model.ValidateHookName(name) != nil {
+		return badRequest(`"routeTableName" with value "%s" fails to match the required pattern: /%s/`, truncate(name, 64), model.HookNamePattern)
+	}
+	return nil
+}
+
+// readRouteTable reads a table; nil when there is none.
+func (s *Server) readRouteTable(ctx context.Context, acc, name string) (*routes.Spec, error) {
+	key := s.layout.RouteTable(acc, name)
+	resp, err := s.kv.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, nil
+	}
+	spec, err := routes.Parse(resp.Kvs[0].Value)
+	if err != nil {
+		return nil, errorf(http.StatusInternalServerError, "The route table '%s' has a record in the store that does not load (%s); write it again", name, err)
+	}
+	return spec, nil
+}
+
+func (s *Server) getRouteTable(c *call) (any, error) {
+	spec, err := s.readRouteTable(c.r.Context(), c.acc, c.id)
+	if err != nil {
+		return nil, err
+	}
+	if spec == nil {
+		return nil, notFound("route table", c.id)
+	}
+	return routeTable{Name: c.id, Spec: spec}, nil
+}
+
+// listRouteTables lists an account's route tables in name order, a page
+// at a time.
+func (s *Server) listRouteTables(c *call) (any, error) {
+	p, err := parsePage(c.r.URL.Query(), cursorRoutes)
+	if err != nil {
+		return nil, err
+	}
+	prefix := s.layout.RouteTables(c.acc)
+	from := prefix
+	if p.after != "" {
+		from = s.layout.RouteTable(c.acc, p.after) + "\x00"
+	}
+	resp, err := s.kv.Get(c.r.Context(), from, clientv3.WithRange(clientv3.GetPrefixRangeEnd(prefix)), clientv3.WithLimit(int64(p.count)+1))
+	if err != nil {
+		return nil, err
+	}
+	col := &pager{page: p, cKind: cursorRoutes}
+	for _, kv := range resp.Kvs {
+		k, err := s.layout.Parse(string(kv.Key))
+		if err != nil || k.Kind != storage.KindRouteTable {
+			continue
+		}
+		item := routeTableSummary{Name: k.Segs[1], RouteCount: -1}
+		if spec, err := routes.Parse(kv.Value); err == nil {
+			item.RouteCount = len(spec.Routes)
+		}
+		if !col.offer(item.Name, item) {
+			break
+		}
+	}
+	return col.result(), nil
+}
+
+// putRouteTable stores a route table, whole: a table is checked as its
+// sources load it (parsed, its patterns compiled), and every hook its
+// routes name must be one of the account's. It replaces what was there.
+func (s *Server) putRouteTable(c *call) (any, error) {
+	raw, err := httpkit.ReadBody(c.w, c.r, maxRouteTableBody)
+	if err != nil {
+		return nil, err
+	}
+	if len(strings.TrimSpace(string(raw))) == 0 {
+		return nil, badRequest("The route table is empty: send {default?, routes: [...]}")
+	}
+	spec, err := routes.Parse(raw)
+	if err == nil {
+		_, err = routes.Compile(spec)
+	}
+	if err != nil {
+		return nil, badRequest("%s", err)
+	}
+	if err := s.checkRouteHooks(c, spec); err != nil {
+		return nil, err
+	}
+	key := s.layout.RouteTable(c.acc, c.id)
+	cur, err := s.kv.Get(c.r.Context(), key, clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, err
+	}
+	var cmps []clientv3.Cmp
+	if len(cur.Kvs) == 0 {
+		held, err := s.room(c, s.layout.RouteTables(c.acc), maxRouteTablesPerAccount, "route tables")
+		if err != nil {
+			return nil, err
+		}
+		cmps = append(cmps, held, clientv3.Compare(clientv3.Version(key), "=", 0))
+	}
+	resp, err := s.commit(c, cmps, []clientv3.Op{clientv3.OpPut(key, storage.Encode(spec))}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if !resp.Succeeded {
+		return nil, errorf(http.StatusConflict, "The account's route tables were changed by other writes while this one was made; nothing was written")
+	}
+	s.awaitRoutes(c)
+	return routeTable{Name: c.id, Spec: spec}, nil
+}
+
+// checkRouteHooks refuses a table whose routes name a hook the account
+// does not have, naming the route and the hook.
+func (s *Server) checkRouteHooks(c *call, spec *routes.Spec) error {
+	names := spec.Hooks()
+	if len(names) == 0 {
+		return nil
+	}
+	prefix := s.layout.Hooks() + url.PathEscape(c.acc) + "/"
+	resp, err := s.kv.Get(c.r.Context(), prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, kv := range resp.Kvs {
+		if k, err := s.layout.Parse(string(kv.Key)); err == nil && k.Kind == storage.KindHook {
+			have[k.Segs[1]] = true
+		}
+	}
+	for _, r := range spec.Routes {
+		for _, h := range r.Hooks {
+			if !have[h] {
+				return badRequest(`route %q: "hooks": the account has no hook named %q; add it (PUT /v1/account/%s/hook/%s) before the table`, r.Name, h, c.acc, h)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Server) deleteRouteTable(c *call) (any, error) {
+	key := s.layout.RouteTable(c.acc, c.id)
+	resp, err := s.commit(c, []clientv3.Cmp{clientv3.Compare(clientv3.Version(key), ">", 0)}, []clientv3.Op{clientv3.OpDelete(key)}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if !resp.Succeeded {
+		return nil, notFound("route table", c.id)
+	}
+	s.awaitRoutes(c)
+	return nil, nil
+}
+
+// awaitRoutes waits, at most routesWait, for this node's front doors to
+// serve the table of the write's revision.
+func (s *Server) awaitRoutes(c *call) {
+	if s.deps.AwaitRoutes == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.r.Context()), routesWait)
+	defer cancel()
+	if err := s.deps.AwaitRoutes(ctx, c.rev); err != nil {
+		s.log.Warn("a route table write is committed but this node's front doors do not serve it yet", "revision", c.rev, "error", err.Error())
+	}
+}
