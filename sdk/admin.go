@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -190,6 +191,41 @@ func (c *Client) GetHook(ctx context.Context, name string) (model.Hook, error) {
 // DeleteHook removes a policy hook and its module.
 func (c *Client) DeleteHook(ctx context.Context, name string) (int64, error) {
 	return c.do(ctx, http.MethodDelete, c.acc("hook", name), nil, nil)
+}
+
+// RouteTableSummary is a route table in a list: its name and how many
+// routes it has (-1 when its record does not load).
+type RouteTableSummary struct {
+	Name       string `json:"name"`
+	RouteCount int    `json:"routeCount"`
+}
+
+// PutRouteTable stores the account's route table name, replacing it:
+// table is its JSON, {default?, routes: [...]} (docs/api.md). It returns
+// the table as stored, {name, default, routes}, and the store revision.
+func (c *Client) PutRouteTable(ctx context.Context, name string, table json.RawMessage) (json.RawMessage, int64, error) {
+	var out json.RawMessage
+	rev, err := c.do(ctx, http.MethodPut, c.acc("routes", name), table, &out)
+	return out, rev, err
+}
+
+// GetRouteTable returns a route table as stored, {name, default, routes}.
+func (c *Client) GetRouteTable(ctx context.Context, name string) (json.RawMessage, error) {
+	var out json.RawMessage
+	_, err := c.do(ctx, http.MethodGet, c.acc("routes", name), nil, &out)
+	return out, err
+}
+
+// ListRouteTables lists the account's route tables, in name order.
+func (c *Client) ListRouteTables(ctx context.Context, o ListOptions) (Page[RouteTableSummary], error) {
+	var p Page[RouteTableSummary]
+	_, err := c.do(ctx, http.MethodGet, c.acc("routes")+o.query(), nil, &p)
+	return p, err
+}
+
+// DeleteRouteTable removes a route table.
+func (c *Client) DeleteRouteTable(ctx context.Context, name string) (int64, error) {
+	return c.do(ctx, http.MethodDelete, c.acc("routes", name), nil, nil)
 }
 
 // ListUsers lists the account's users.

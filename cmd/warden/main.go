@@ -38,10 +38,12 @@ Managing an account:
   user identity add|ls|rm USER            identity (--issuer, --subject),
   user access add|ls|rm USER [ACTION]     access (--action, --resource)
   client add [DISPLAYNAME]              clients, with the same subcommands as user
-  hook put NAME MODULE.wasm             policy hooks (--mode, --action-prefix); also get|rm NAME
+  hook put NAME MODULE.wasm             policy hooks (--mode, --action-prefix); also get|rm NAME, ls
+  routes put NAME FILE                  route tables of the front doors; also get|rm NAME, ls
 
 Deciding:
   check ACTION RESOURCE                 may the profile do ACTION on RESOURCE? (exit 3 when denied)
+  routes test [NAME|--file F] METHOD URL  which route a request matches, and its decision (--token)
   version                               print the version
 
 Every command but serve takes --help, -o json and --profile NAME.
@@ -67,6 +69,7 @@ var commands = map[string]func(env, []string) error{
 	"client":  cmdAgents(clientsCLI),
 	"check":   cmdCheck,
 	"hook":    cmdHook,
+	"routes":  cmdRoutes,
 	"health":  cmdHealth,
 }
 
