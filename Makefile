@@ -12,6 +12,7 @@ LOADFLAGS ?= -sweep 2000,5000,10000
 
 build:
 	$(GO) build -o $(BIN) ./cmd/warden
+	$(GO) build -o bin/echoapp ./sdk/examples/echoapp
 
 # The example policy hooks, as WebAssembly modules in bin/hooks/.
 hooks:

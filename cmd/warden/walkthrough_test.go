@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,16 +31,21 @@ func TestReadmeWalkthrough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocks := walkthroughBlocks(string(readme))
-	if len(blocks) != 8 {
-		t.Fatalf("found %d shell blocks in the walk-through, want 8", len(blocks))
+	blocks := sectionBlocks(string(readme), "Walk-through")
+	routes := sectionBlocks(string(readme), "Protect your app's routes")
+	if len(blocks) != 8 || len(routes) != 3 {
+		t.Fatalf("found %d shell blocks in the walk-through and %d in the routes section, want 8 and 3", len(blocks), len(routes))
 	}
+	blocks = append(blocks, routes...)
 	dir, tmp := t.TempDir(), t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Symlink(wardenBinary(t), filepath.Join(dir, "bin", "warden")); err != nil {
 		t.Fatal(err)
+	}
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "bin", "echoapp"), "../../sdk/examples/echoapp").CombinedOutput(); err != nil {
+		t.Fatalf("building echoapp: %v\n%s", err, out)
 	}
 	w := startWarden(t, "warden", filepath.Join(dir, "warden-data"))
 	w.waitReady(t, 0)
@@ -49,7 +55,8 @@ func TestReadmeWalkthrough(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", script)
 	cmd.Dir = dir
-	cmd.Env = append(childEnv(), "WARDEN_CONFIG_DIR="+filepath.Join(dir, "config"), "TMPDIR="+tmp)
+	cmd.Env = append(childEnv(), "WARDEN_CONFIG_DIR="+filepath.Join(dir, "config"), "TMPDIR="+tmp,
+		"APP="+freeAddr(t), "GUARD="+freeAddr(t))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the walk-through failed: %v\n%s\nserver log:\n%s", err, out, w.proc.out.String())
@@ -71,6 +78,16 @@ func TestReadmeWalkthrough(t *testing.T) {
 		"Key 'idp-2' added to issuer 'https://idp.example.com': tokens signed with any of its 2 keys pass.",
 		`denied (401): unknown key id "idp-1"`,
 		"the old key is refused (exit 3)",
+		// Protect your app's routes.
+		"Route table 'app' stored: 2 routes",
+		"requirements: function:get on /account/",
+		"decision:     allowed (200)",
+		"the table's default denies",
+		"refused (exit 3)",
+		"no token: 401",
+		"the app got GET /account/",
+		"/function/hello as client clt-",
+		"climbing out: 400",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the walk-through's output lacks %q:\n%s", want, text)
@@ -98,10 +115,10 @@ func TestReadmeWalkthrough(t *testing.T) {
 	}
 }
 
-// walkthroughBlocks returns the ```sh blocks of the README's walk-through
-// section, unindented.
-func walkthroughBlocks(readme string) []string {
-	_, section, _ := strings.Cut(readme, "\n## Walk-through\n")
+// sectionBlocks returns the ```sh blocks of a section of the README,
+// unindented.
+func sectionBlocks(readme, title string) []string {
+	_, section, _ := strings.Cut(readme, "\n## "+title+"\n")
 	section, _, _ = strings.Cut(section, "\n## ")
 	var blocks []string
 	lines := strings.Split(section, "\n")
@@ -117,4 +134,15 @@ func walkthroughBlocks(readme string) []string {
 		blocks = append(blocks, b.String())
 	}
 	return blocks
+}
+
+// freeAddr returns a loopback address with a port free at the time.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
