@@ -56,10 +56,14 @@ fuzz:
 # bench/ is a module of its own, so the main module does not depend on
 # what the benchmarks compare Warden with (Open Policy Agent). The Go
 # benchmarks go to bench/last.txt; the load run over loopback HTTP (Warden
-# and OPA's server, the same load) to bench/load.md and bench/latency.png.
+# and OPA's server, the same load) to bench/load.md and bench/latency.png;
+# the front doors' run (each door against what it stands in for: the check
+# API, a bare reverse proxy, nginx's auth_request to a server that does
+# nothing) to bench/load-doors.md.
 bench:
 	cd bench && bash -o pipefail -c "$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count $(BENCHCOUNT) | tee last.txt"
 	cd bench && $(GO) run ./cmd/loadrun -md load.md -png latency.png $(LOADFLAGS)
+	cd bench && $(GO) run ./cmd/loadrun -doors -md load-doors.md
 
 # Formats, vets and tidies, failing if that changed anything.
 check:

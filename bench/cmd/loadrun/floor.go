@@ -22,8 +22,9 @@ var floorAnswer = []byte(`{"allow":true,"status":200,"reason":"allowed","agent":
 	`"grant":{"action":"function:*","resource":"/account/acc-00000000000be4c0/subscription/sub-0000000000000003/"},"revision":42}`)
 
 // serveFloor serves the floor on addr until the process is stopped. It
-// says where it listens, as Warden does, in a JSON line.
-func serveFloor(addr string) error {
+// says where it listens, as Warden does, in a JSON line. With empty, it
+// answers 200 without a body, as a forward-auth server allowing does.
+func serveFloor(addr string, empty bool) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -35,6 +36,9 @@ func serveFloor(addr string) error {
 			return
 		}
 		_, _ = io.Copy(io.Discard, r.Body)
+		if empty {
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(floorAnswer)
 	})}
@@ -43,11 +47,21 @@ func serveFloor(addr string) error {
 
 // startFloor starts the floor server as a process of its own.
 func startFloor(ctx context.Context, dir string) (*server, string, error) {
+	return startFloorServer(ctx, dir, false)
+}
+
+// startFloorServer starts the floor server, answering without a body when
+// empty.
+func startFloorServer(ctx context.Context, dir string, empty bool) (*server, string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, "", err
 	}
-	srv, err := start("floor", dir, self, floorFlag, "127.0.0.1:0")
+	args := []string{floorFlag, "127.0.0.1:0"}
+	if empty {
+		args = append(args, "empty")
+	}
+	srv, err := start("floor", dir, self, args...)
 	if err != nil {
 		return nil, "", err
 	}

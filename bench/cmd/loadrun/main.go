@@ -50,11 +50,19 @@ type config struct {
 	only                          *regexp.Regexp
 	sweep                         []float64
 	soak                          time.Duration
+	doors                         bool
 }
 
 func main() {
-	if len(os.Args) == 3 && os.Args[1] == floorFlag {
-		if err := serveFloor(os.Args[2]); err != nil {
+	if len(os.Args) == 4 && os.Args[1] == bareProxyFlag {
+		if err := serveBareProxy(os.Args[2], os.Args[3]); err != nil {
+			fmt.Fprintln(os.Stderr, "loadrun bare proxy:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if (len(os.Args) == 3 || len(os.Args) == 4) && os.Args[1] == floorFlag {
+		if err := serveFloor(os.Args[2], len(os.Args) == 4 && os.Args[3] == "empty"); err != nil {
 			fmt.Fprintln(os.Stderr, "loadrun floor:", err)
 			os.Exit(1)
 		}
@@ -75,6 +83,7 @@ func main() {
 	only := flag.String("run", "", "run only the scenarios whose names match this `regexp` (and the ones an open loop needs)")
 	flag.StringVar(&c.workDir, "work-dir", "", "`directory` for the servers' data, configuration and logs, kept after the run (default: a temporary one, removed)")
 	flag.DurationVar(&c.soak, "soak", 0, "run the soak instead, for this `duration`: Warden alone at 80% of its maximum with a mix of valid, fresh, invalid and missing tokens and admin writes; report errors, wrong decisions and memory growth")
+	flag.BoolVar(&c.doors, "doors", false, "run the front doors' comparison instead: forward auth against the check API, the reverse proxy against a bare one, nginx's auth_request to Warden against one to a server that does nothing (needs nginx)")
 	sweep := flag.String("sweep", "", "comma-separated `rates` (per second) at which to run Warden's cached-token check and the floor in open loops too, to see how latency grows with load")
 	flag.Parse()
 	var err error
@@ -132,6 +141,13 @@ func run(ctx context.Context, c config) error {
 			return err
 		}
 		return runSoak(ctx, c, wardenBin, work)
+	}
+	if c.doors {
+		progress("building warden (main module)")
+		if err := build(ctx, c.root, wardenBin, "./cmd/warden", nil); err != nil {
+			return err
+		}
+		return runDoors(ctx, c, wardenBin, work)
 	}
 	progress("building warden (main module), opa (pinned in bench/go.mod) and the tenant hook")
 	if err := build(ctx, c.root, wardenBin, "./cmd/warden", nil); err != nil {

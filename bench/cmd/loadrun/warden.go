@@ -55,6 +55,7 @@ type warden struct {
 	*server
 	addr, baseURL string
 	diag          string // the diagnostics listener's address
+	proxy         string // the reverse proxy's address, with --upstream
 	admin         *sdk.Client
 }
 
@@ -89,7 +90,8 @@ func startWarden(ctx context.Context, bin, dir string, extra ...string) (*warden
 	}
 	listen, _ := addrs["listen"].(string)
 	diag, _ := addrs["diag_listen"].(string)
-	w := &warden{server: srv, addr: listen, baseURL: "http://" + listen, diag: diag}
+	proxy, _ := addrs["proxy_listen"].(string)
+	w := &warden{server: srv, addr: listen, baseURL: "http://" + listen, diag: diag, proxy: proxy}
 	if err := srv.waitReady(ctx, "http://"+diag+"/readyz", time.Minute); err != nil {
 		srv.stop()
 		return nil, err

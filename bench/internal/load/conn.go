@@ -26,6 +26,22 @@ func PostJSON(host, path, token string, body []byte) []byte {
 	return b.Bytes()
 }
 
+// Get returns the bytes of an HTTP/1.1 GET of path on host, with a bearer
+// token when token is not "" and the headers given, as "Name: value"
+// lines, built once as PostJSON's are.
+func Get(host, path, token string, headers ...string) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\nHost: %s\r\n", path, host)
+	if token != "" {
+		b.WriteString("Authorization: Bearer " + token + "\r\n")
+	}
+	for _, h := range headers {
+		b.WriteString(h + "\r\n")
+	}
+	b.WriteString("\r\n")
+	return b.Bytes()
+}
+
 // Conn is one keep-alive HTTP/1.1 connection that sends prepared requests
 // and reads their answers: the least a client can do per request, so that
 // the generator, which shares the machine with the server, takes as little
