@@ -161,27 +161,32 @@ func gathered(mfs []*dto.MetricFamily, name string) string {
 }
 
 // TestForwardAuthSpoofedIdentity: identity headers a client sent itself
-// are overwritten in every answer a proxy would copy them from.
+// are overwritten in every answer a proxy would copy them from, at forward
+// auth and at Envoy's HTTP mode.
 func TestForwardAuthSpoofedIdentity(t *testing.T) {
 	_, eng := enginetest.New(t)
 	tbl := compile(t, "default: allow\n")
 	mux := http.NewServeMux()
-	New(eng, func() *routes.Table { return tbl }, Options{}).Register(mux)
-	req := httptest.NewRequest(http.MethodGet, "/v1/authz/forward", nil)
-	req.Header.Set("X-Original-Method", "GET")
-	req.Header.Set("X-Original-URI", "/anything")
-	req.Header.Set(HeaderAgentID, "usr-00000000000000ff")
-	req.Header.Set(HeaderSubject, "root")
-	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, req)
-	if rec.Code != 200 || rec.Header().Get(HeaderAgentID) != "" || rec.Header().Get(HeaderSubject) != "" || len(rec.Header()[HeaderAgentID]) != 1 {
-		t.Fatalf("%d %v", rec.Code, rec.Header())
+	door := New(eng, func() *routes.Table { return tbl }, Options{})
+	door.Register(mux)
+	h := door.Envoy(mux)
+	forward := httptest.NewRequest(http.MethodGet, "/v1/authz/forward", nil)
+	forward.Header.Set("X-Original-Method", "GET")
+	forward.Header.Set("X-Original-URI", "/anything")
+	envoy := httptest.NewRequest(http.MethodGet, EnvoyPrefix+"/anything", nil)
+	for name, req := range map[string]*http.Request{"forward auth": forward, "Envoy's HTTP mode": envoy} {
+		req.Header.Set(HeaderAgentID, "usr-00000000000000ff")
+		req.Header.Set(HeaderSubject, "root")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != 200 || rec.Header().Get(HeaderAgentID) != "" || rec.Header().Get(HeaderSubject) != "" || len(rec.Header()[HeaderAgentID]) != 1 {
+			t.Errorf("%s: %d %v", name, rec.Code, rec.Header())
+		}
 	}
 }
 
-// TestEnvoyHTTP: Envoy's ext_authz HTTP mode sends the original method and
-// path under /v1/authz/envoy; the door answers as for forward auth, and a
-// path ServeMux would have cleaned into a redirect is refused instead.
+// TestEnvoyHTTP: Envoy's HTTP mode decides the path after the prefix as
+// sent, and leaves every other route to the mux.
 func TestEnvoyHTTP(t *testing.T) {
 	w, eng := enginetest.New(t)
 	tbl := compile(t, table)
