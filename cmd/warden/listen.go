@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/wardenauthz/warden/internal/connlimit"
+	"github.com/wardenauthz/warden/internal/node"
+	"github.com/wardenauthz/warden/sidecar/doors/extauthz"
+	"google.golang.org/grpc"
 )
 
 // servers are the API and diagnostics servers of `warden serve`. They are
@@ -31,6 +34,9 @@ type servers struct {
 	proxyAddr string
 	proxy     *http.Server
 	proxyH    atomic.Pointer[http.Handler]
+	// grpc is Envoy's ext_authz gRPC door, when --grpc-listen is set.
+	grpcAddr string
+	grpc     *grpcDoor
 }
 
 // listen binds the listeners of f, completes the flags that depend on the
@@ -70,6 +76,15 @@ func listen(f *serveConfig, log *slog.Logger) (*servers, error) {
 		s.proxy = limits.server(swapped(&s.proxyH), s.lns[2])
 		s.proxy.ReadHeaderTimeout = 10 * time.Second
 		attrs = append(attrs, "proxy_listen", s.proxyAddr)
+	}
+	if f.GRPCListen != "" {
+		g, err := newGRPCDoor(f.GRPCListen, func() string { return *s.starting.Load() })
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		s.grpc, s.grpcAddr = g, g.ln.Addr().String()
+		attrs = append(attrs, "grpc_listen", s.grpcAddr)
 	}
 	log.Info("listening", attrs...)
 	return s, nil
@@ -152,11 +167,18 @@ func (s *servers) serveStarting(w http.ResponseWriter, r *http.Request) {
 
 // serve starts serving; the channel receives the first server that fails.
 func (s *servers) serve() <-chan error {
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	for i, srv := range s.all() {
 		go func() {
 			if err := srv.Serve(s.lns[i]); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
+			}
+		}()
+	}
+	if s.grpc != nil {
+		go func() {
+			if err := s.grpc.srv.Serve(s.grpc.ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				errc <- fmt.Errorf("the gRPC listener: %w", err)
 			}
 		}()
 	}
@@ -172,12 +194,23 @@ func (s *servers) all() []*http.Server {
 }
 
 // ready swaps the placeholders for the node's handlers; proxy is nil
-// without --upstream.
-func (s *servers) ready(api, diag, proxy http.Handler) {
+// without --upstream, auth on an admin node.
+func (s *servers) ready(api, diag, proxy http.Handler, auth *extauthz.Server) {
 	s.apiH.Store(&api)
 	s.diagH.Store(&diag)
 	if s.proxy != nil && proxy != nil {
 		s.proxyH.Store(&proxy)
+	}
+	if s.grpc != nil && auth != nil {
+		s.grpc.auth.Store(auth)
+	}
+}
+
+// followReadiness keeps the gRPC door's health equal to the node's
+// readiness until ctx ends.
+func (s *servers) followReadiness(ctx context.Context, n *node.Node) {
+	if s.grpc != nil {
+		s.grpc.follow(ctx, n)
 	}
 }
 
@@ -185,10 +218,18 @@ func (s *servers) ready(api, diag, proxy http.Handler) {
 func (s *servers) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
+	stopped := make(chan struct{})
+	go func() {
+		if s.grpc != nil {
+			s.grpc.stop(ctx)
+		}
+		close(stopped)
+	}()
 	var errs []error
 	for _, srv := range s.all() {
 		errs = append(errs, srv.Shutdown(ctx))
 	}
+	<-stopped
 	return errors.Join(errs...)
 }
 
@@ -196,6 +237,10 @@ func (s *servers) shutdown() error {
 func (s *servers) close() {
 	for _, ln := range s.lns {
 		ln.Close()
+	}
+	if s.grpc != nil {
+		s.grpc.srv.Stop()
+		s.grpc.ln.Close()
 	}
 	if s.api != nil {
 		for _, srv := range s.all() {

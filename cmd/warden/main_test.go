@@ -40,6 +40,7 @@ func TestRunExitCodes(t *testing.T) {
 		{name: "serve routes on an admin node", args: []string{"serve", "--role", "admin", "--routes", "r.yaml"}, code: exitUsage, out: "which a node of role admin does not serve"},
 		{name: "serve upstream alone", args: []string{"serve", "--upstream", "http://app:8080"}, code: exitUsage, out: "upstream and proxy-listen go together"},
 		{name: "serve upstream without routes", args: []string{"serve", "--upstream", "http://app:8080", "--proxy-listen", ":0"}, code: exitUsage, out: "give routes or route-table too"},
+		{name: "serve grpc on an admin node", args: []string{"serve", "--role", "admin", "--grpc-listen", ":0"}, code: exitUsage, out: "grpc-listen: Envoy's ext_authz door decides checks"},
 		{name: "serve both tables", args: []string{"serve", "--routes", "r.yaml", "--route-table", "app"}, code: exitUsage, out: "a node serves one route table, from a file or from the store"},
 		{name: "serve a bad route table name", args: []string{"serve", "--route-table", "App Routes"}, code: exitUsage, out: `route-table "App Routes": the name "App Routes" must match`},
 		{name: "serve a bad route table account", args: []string{"serve", "--route-table", "acc-1/app"}, code: exitUsage, out: `route-table "acc-1/app": the account "acc-1" does not match`},

@@ -16,7 +16,13 @@ import (
 	"testing"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/wardenauthz/warden/sdk/model"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 )
 
 // nginxWrap runs docs/proxies.md's server block in the foreground, with
@@ -271,4 +277,69 @@ func TestReverseProxy(t *testing.T) {
 	}}
 	// The door itself answers what it refuses: 400 for a refused path.
 	proxyCases(t, pw, client, http.StatusBadRequest)
+}
+
+// TestEnvoyGRPC: warden serve --grpc-listen answers Envoy's ext_authz
+// Check, built with Envoy's own protos, through the route table, and
+// gRPC's health service says it serves.
+func TestEnvoyGRPC(t *testing.T) {
+	integration(t)
+	pw := newProxyWorld(t, func(string) []string { return []string{"--grpc-listen", "127.0.0.1:0"} })
+	lines := pw.w.logLines("listening")
+	if len(lines) == 0 || lines[0]["grpc_listen"] == nil {
+		t.Fatalf("no grpc_listen in %v", lines)
+	}
+	conn, err := grpc.NewClient(lines[0]["grpc_listen"].(string), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	eventually(t, 10*time.Second, "the gRPC health service serves", func() (bool, string) {
+		h, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "envoy.service.auth.v3.Authorization"})
+		return err == nil && h.GetStatus() == healthpb.HealthCheckResponse_SERVING, fmt.Sprint(h, err)
+	})
+	auth := authv3.NewAuthorizationClient(conn)
+	check := func(path, token string, headers map[string]string) *authv3.CheckResponse {
+		t.Helper()
+		h := map[string]string{}
+		for k, v := range headers {
+			h[k] = v
+		}
+		if token != "" {
+			h["authorization"] = "Bearer " + token
+		}
+		resp, err := auth.Check(ctx, &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
+			Http: &authv3.AttributeContext_HttpRequest{Method: "GET", Host: "app.example.com", Path: path, Headers: h}}}})
+		if err != nil {
+			t.Fatalf("Check %s: %v", path, err)
+		}
+		return resp
+	}
+	header := func(resp *authv3.CheckResponse, name string) string {
+		for _, o := range resp.GetOkResponse().GetHeaders() {
+			if o.GetHeader().GetKey() == name {
+				return o.GetHeader().GetValue()
+			}
+		}
+		return "(unset)"
+	}
+	if r := check(pw.fn, pw.aliceTok, map[string]string{"x-warden-agent-id": "usr-00000000000000ff"}); r.GetStatus().GetCode() != 0 ||
+		header(r, "x-warden-agent-id") != pw.aliceID || header(r, "x-warden-subject") != "alice" {
+		t.Errorf("allowed: %v", r)
+	}
+	if r := check(pw.fn, "", nil); r.GetDeniedResponse().GetStatus().GetCode() != 401 {
+		t.Errorf("no token: %v", r)
+	}
+	if r := check("/elsewhere", pw.aliceTok, nil); r.GetDeniedResponse().GetStatus().GetCode() != 403 {
+		t.Errorf("unmatched: %v", r)
+	}
+	if r := check("/account/"+pw.acc+"/x/../subscription/sub-0000000000000001/fn/f1", pw.aliceTok, nil); r.GetDeniedResponse().GetStatus().GetCode() != 400 {
+		t.Errorf("a dot-dot: %v", r)
+	}
+	_, err = auth.Check(ctx, &authv3.CheckRequest{})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "no HTTP attributes") {
+		t.Errorf("a check without HTTP attributes: %v", err)
+	}
 }

@@ -54,6 +54,7 @@ type serveConfig struct {
 	TrustedProxies []string          `yaml:"trusted-proxies"`
 	Upstream       string            `yaml:"upstream"`
 	ProxyListen    string            `yaml:"proxy-listen"`
+	GRPCListen     string            `yaml:"grpc-listen"`
 	Bootstrap      bootstrapConfig   `yaml:",inline"`
 	HTTP           httpLimits        `yaml:",inline"`
 	Engine         sidecar.Config    `yaml:",inline"`
@@ -105,6 +106,7 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.Var((*listFlag)(&f.TrustedProxies), "trusted-proxies", "`CIDRs` of proxies whose X-Forwarded-For and X-Real-IP are believed, comma-separated (default: none)")
 	fs.StringVar(&f.Upstream, "upstream", "", "reverse-proxy mode: the `URL` of the app to guard, on --proxy-listen")
 	fs.StringVar(&f.ProxyListen, "proxy-listen", "", "reverse-proxy mode: the `address` the guarded app is reached at (port 0: the system picks one)")
+	fs.StringVar(&f.GRPCListen, "grpc-listen", "", "the `address` of Envoy's ext_authz gRPC server, deciding through the route table (port 0: the system picks one; default: off)")
 	fs.StringVar(&f.Routes, "routes", "", "`file` with the route table of the front doors (YAML; reloaded when it changes)")
 	fs.StringVar(&f.RouteTable, "route-table", "", "the route table kept in the store that the front doors serve, by `name` (of --account) or account/name; instead of --routes")
 	fs.StringVar(&f.EtcdListen, "etcd-listen", "", "client `URL` of the embedded etcd (default: a unix socket in the data directory)")
@@ -167,6 +169,9 @@ func (f *serveConfig) complete() error {
 	}
 	if (f.Routes != "" || f.RouteTable != "") && f.Role == roleAdmin {
 		errs = append(errs, errors.New("routes, route-table: the route table serves the front doors, which a node of role admin does not serve"))
+	}
+	if f.GRPCListen != "" && f.Role == roleAdmin {
+		errs = append(errs, errors.New("grpc-listen: Envoy's ext_authz door decides checks, which a node of role admin does not serve"))
 	}
 	if f.Routes != "" && f.RouteTable != "" {
 		errs = append(errs, errors.New("routes and route-table: a node serves one route table, from a file or from the store"))
@@ -298,7 +303,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer n.Close()
 	started = true
-	srv.ready(n.Handler(), n.DiagHandler(), n.ProxyHandler())
+	srv.ready(n.Handler(), n.DiagHandler(), n.ProxyHandler(), n.ExtAuthz())
+	go srv.followReadiness(ctx, n)
 	log.Info("warden serving", "listen", srv.apiAddr, "diag_listen", srv.diagAddr, "role", f.Role,
 		"account", f.Engine.DefaultAccount, "audiences", f.Engine.Audiences, "version", version)
 	select {

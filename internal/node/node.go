@@ -21,6 +21,7 @@ import (
 	"github.com/wardenauthz/warden/sidecar"
 	"github.com/wardenauthz/warden/sidecar/checkapi"
 	"github.com/wardenauthz/warden/sidecar/doors"
+	"github.com/wardenauthz/warden/sidecar/doors/extauthz"
 	"github.com/wardenauthz/warden/sidecar/hooks"
 	"github.com/wardenauthz/warden/sidecar/routes"
 	"github.com/wardenauthz/warden/sidecar/state"
@@ -96,6 +97,9 @@ type Node struct {
 	// Routes serves the route table of RoutesFile or RouteTable; nil
 	// without one.
 	Routes routes.Source
+
+	// extAuthz is Envoy's ext_authz gRPC door; nil on an admin node.
+	extAuthz *extauthz.Server
 
 	api, diag, proxy http.Handler
 	// stop ends the background work; closers then release what it used.
@@ -206,6 +210,7 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 			DecisionLog: cfg.Checks.DecisionLog, DecisionLogSample: cfg.Checks.DecisionLogSample, Logger: log})
 		door.Register(mux)
 		api = door.Envoy(mux)
+		n.extAuthz = extauthz.New(door, extauthz.Options{TrustedProxies: cfg.TrustedProxies, Logger: log})
 		if cfg.Upstream != nil {
 			n.proxy = doors.NewProxy(door, cfg.Upstream)
 		}
@@ -232,6 +237,10 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 
 // Handler serves the node's APIs.
 func (n *Node) Handler() http.Handler { return n.api }
+
+// ExtAuthz is Envoy's ext_authz gRPC door, for a gRPC server to register;
+// nil on an admin node.
+func (n *Node) ExtAuthz() *extauthz.Server { return n.extAuthz }
 
 // ProxyHandler serves the reverse-proxy door; nil without an upstream.
 func (n *Node) ProxyHandler() http.Handler { return n.proxy }
