@@ -229,7 +229,7 @@ func TestEnvoyHTTP(t *testing.T) {
 }
 
 // compile parses and compiles a route table.
-func compile(t *testing.T, text string) *routes.Table {
+func compile(t testing.TB, text string) *routes.Table {
 	t.Helper()
 	spec, err := routes.Parse([]byte(text))
 	if err != nil {

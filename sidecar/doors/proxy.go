@@ -6,6 +6,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wardenauthz/warden/internal/httpkit"
@@ -37,13 +38,23 @@ func NewProxy(door *Door, upstream *url.URL) *Proxy {
 			pr.Out.Host = pr.In.Host // the app sees the host it was asked for
 			pr.SetXForwarded()
 		},
-		Transport: transport,
+		Transport:  transport,
+		BufferPool: copyBuffers{},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			httpkit.WriteError(w, http.StatusBadGateway, "the app did not answer")
 		},
 	}
 	return &Proxy{door: door, proxy: rp}
 }
+
+// copyBuffers lends the proxy its buffers for copying bodies, so that a
+// request does not allocate 32 KiB that the collector must then reclaim.
+type copyBuffers struct{}
+
+var copyBufferPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (copyBuffers) Get() []byte  { return *copyBufferPool.Get().(*[]byte) }
+func (copyBuffers) Put(b []byte) { copyBufferPool.Put(&b) }
 
 // ServeHTTP implements http.Handler.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 
@@ -24,8 +25,8 @@ import (
 //   - forward auth (/v1/authz/forward, as nginx asks it) against the check
 //     API, both with a cached token;
 //   - Warden's reverse proxy against a bare httputil.ReverseProxy to the
-//     same upstream (the floor server), at their max and at half of the
-//     bare proxy's;
+//     same upstream (the floor server), as it comes and with the buffer
+//     pool Warden's has, at their max and at half of the bare proxy's;
 //   - nginx with auth_request to Warden against nginx with auth_request to
 //     a server that does nothing (another floor).
 //
@@ -33,7 +34,8 @@ import (
 // BenchmarkGRPCDoNothing in sidecar/doors/extauthz).
 
 // bareProxyFlag starts loadrun as the bare reverse proxy: -serve-bare-proxy
-// ADDR UPSTREAM.
+// ADDR UPSTREAM [pool], with "pool" lending its copy buffers from a pool
+// as Warden's proxy does.
 const bareProxyFlag = "-serve-bare-proxy"
 
 // doorsTable is the route table of the run: the function route asks what
@@ -51,8 +53,9 @@ routes:
 `
 
 // serveBareProxy serves a reverse proxy to upstream on addr, built as
-// Warden's is (the same transport and rewrite), deciding nothing.
-func serveBareProxy(addr, upstream string) error {
+// Warden's is (the same transport and rewrite), deciding nothing; with
+// pool, its copy buffers come from a pool, as Warden's do.
+func serveBareProxy(addr, upstream string, pool bool) error {
 	u, err := url.Parse(upstream)
 	if err != nil {
 		return err
@@ -76,9 +79,20 @@ func serveBareProxy(addr, upstream string) error {
 			ExpectContinueTimeout: time.Second,
 		},
 	}
+	if pool {
+		rp.BufferPool = bufferPool{}
+	}
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: rp}
 	return srv.Serve(ln)
 }
+
+// bufferPool lends 32 KiB buffers, as Warden's proxy does.
+type bufferPool struct{}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *buffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { buffers.Put(&b) }
 
 // startListening starts a helper process of loadrun itself and waits for
 // the address it says it listens on.
@@ -217,6 +231,11 @@ func runDoors(ctx context.Context, c config, wardenBin, work string) error {
 		return err
 	}
 	defer bare.stop()
+	pooled, pooledAddr, err := startListening(ctx, "bare-proxy-pooled", work, bareProxyFlag, "127.0.0.1:0", "http://"+appAddr, "pool")
+	if err != nil {
+		return err
+	}
+	defer pooled.stop()
 	nothingDir := filepath.Join(work, "nothing")
 	if err := os.MkdirAll(nothingDir, 0o700); err != nil {
 		return err
@@ -253,10 +272,12 @@ func runDoors(ctx context.Context, c config, wardenBin, work string) error {
 	r.closed("check API, cached token", "Warden", closed, wardenTarget(w.addr, tokens, false))
 	r.closed("forward auth, cached token", "Warden", closed, forward(w.addr))
 	bc := r.closed("bare ReverseProxy to the app", "bare proxy", closed, get(bareAddr))
+	r.closed("bare ReverseProxy with a buffer pool", "bare proxy", closed, get(pooledAddr))
 	r.closed("Warden's reverse proxy, cached token", "Warden", closed, get(w.proxy))
 	if bc != nil {
 		half := bc.res.Throughput() / 2
 		r.openAt("bare ReverseProxy, at half of its max", "bare proxy", half, get(bareAddr))
+		r.openAt("bare ReverseProxy with a buffer pool, at half of the bare proxy's max", "bare proxy", half, get(pooledAddr))
 		r.openAt("Warden's reverse proxy, at half of the bare proxy's max", "Warden", half, get(w.proxy))
 	}
 	r.closed("nginx auth_request to a server that does nothing", "nginx", closed, get(ngxPorts[1]))
@@ -322,6 +343,8 @@ func doorsReport(c config, done []scenario) string {
 	ratio("forward auth / check API, throughput", "forward auth, cached token", "check API, cached token", 0.8, false)
 	ratio("Warden's reverse proxy / bare ReverseProxy, throughput", "Warden's reverse proxy, cached token", "bare ReverseProxy to the app", 0.8, false)
 	ratio("Warden's reverse proxy / bare ReverseProxy, p99 at half of the bare proxy's max", "Warden's reverse proxy, at half of the bare proxy's max", "bare ReverseProxy, at half of its max", 1.3, true)
+	ratio("Warden's reverse proxy / bare ReverseProxy with the same buffer pool, throughput", "Warden's reverse proxy, cached token", "bare ReverseProxy with a buffer pool", 0.8, false)
+	ratio("Warden's reverse proxy / bare ReverseProxy with the same buffer pool, p99 at half of the bare proxy's max", "Warden's reverse proxy, at half of the bare proxy's max", "bare ReverseProxy with a buffer pool, at half of the bare proxy's max", 1.3, true)
 	ratio("nginx auth_request to Warden / to a server that does nothing, throughput", "nginx auth_request to Warden, cached token", "nginx auth_request to a server that does nothing", 0.8, false)
 	return b.String()
 }

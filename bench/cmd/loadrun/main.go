@@ -54,8 +54,8 @@ type config struct {
 }
 
 func main() {
-	if len(os.Args) == 4 && os.Args[1] == bareProxyFlag {
-		if err := serveBareProxy(os.Args[2], os.Args[3]); err != nil {
+	if (len(os.Args) == 4 || len(os.Args) == 5) && os.Args[1] == bareProxyFlag {
+		if err := serveBareProxy(os.Args[2], os.Args[3], len(os.Args) == 5 && os.Args[4] == "pool"); err != nil {
 			fmt.Fprintln(os.Stderr, "loadrun bare proxy:", err)
 			os.Exit(1)
 		}
