@@ -67,6 +67,8 @@ func TestForwardAuth(t *testing.T) {
 		{"a dot segment", mux, nginx("GET", "/account/x/../admin/"), alice, 400, nil, `the path has a \"..\" segment`},
 		{"an encoded slash", mux, nginx("GET", "/account/a%2Fb/subscription/s/fn/f"), alice, 400, nil, "encoded '/'"},
 		{"dry-run lets a denial through", mux, nginx("DELETE", "/admin/"), bob, 200, map[string]string{HeaderDryRun: "would answer Forbidden: no grant allows 'user:delete' on '/account/" + testkit.Acc + "/user/'"}, ""},
+		{"a malformed original URI", mux, nginx("GET", "/account/%zz"), alice, 400, nil, "not validly percent-encoded"},
+		{"an original URI without a path", mux, nginx("GET", "account/x"), alice, 400, nil, `does not start with '/'`},
 		{"no original URI", mux, map[string]string{"X-Original-Method": "GET"}, alice, 400, nil, "names no original URI"},
 		{"no original method", mux, map[string]string{"X-Original-URI": own}, alice, 400, nil, "names no original method"},
 		{"no table", empty, nginx("GET", own), alice, 503, nil, "no route table"},
