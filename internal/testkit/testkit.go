@@ -54,6 +54,20 @@ const FunctionRoute = `  - name: fn
           resource: /account/{{acc}}/subscription/{{sub}}/fn/{{fn}}/
 `
 
+// DoorsTable is the front doors' tests' route table: FunctionRoute, and a
+// dry-run route that Bob's grants deny.
+const DoorsTable = `
+routes:
+` + FunctionRoute + `  - name: admin-dry
+    path: /admin/
+    mode: dry-run
+    security:
+      authentication: required
+      authorization:
+        - action: user:delete
+          resource: /account/` + Acc + `/user/
+`
+
 // Test keys are generated once per test binary: RSA generation is slow.
 var (
 	keysOnce sync.Once

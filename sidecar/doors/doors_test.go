@@ -17,17 +17,7 @@ import (
 	"github.com/wardenauthz/warden/sidecar/routes"
 )
 
-const table = `
-routes:
-` + testkit.FunctionRoute + `  - name: admin-dry
-    path: /admin/
-    mode: dry-run
-    security:
-      authentication: required
-      authorization:
-        - action: user:delete
-          resource: /account/` + testkit.Acc + `/user/
-`
+const table = testkit.DoorsTable
 
 // TestForwardAuth: the door's answers for nginx's and Traefik's headers,
 // every case of the decision table.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"time"
 )
 
@@ -53,24 +52,14 @@ func startFloor(ctx context.Context, dir string) (*server, string, error) {
 // startFloorServer starts the floor server, answering without a body when
 // empty.
 func startFloorServer(ctx context.Context, dir string, empty bool) (*server, string, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, "", err
-	}
 	args := []string{floorFlag, "127.0.0.1:0"}
 	if empty {
 		args = append(args, "empty")
 	}
-	srv, err := start("floor", dir, self, args...)
+	srv, addr, err := startListening(ctx, "floor", dir, args...)
 	if err != nil {
 		return nil, "", err
 	}
-	rec, err := srv.listening(ctx, 30*time.Second)
-	if err != nil {
-		srv.stop()
-		return nil, "", err
-	}
-	addr, _ := rec["listen"].(string)
 	if err := srv.waitReady(ctx, "http://"+addr+"/ready", 30*time.Second); err != nil {
 		srv.stop()
 		return nil, "", fmt.Errorf("the floor server: %w", err)

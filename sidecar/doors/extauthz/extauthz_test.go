@@ -30,17 +30,7 @@ import (
 	"github.com/wardenauthz/warden/sidecar/routes"
 )
 
-const table = `
-routes:
-` + testkit.FunctionRoute + `  - name: admin-dry
-    path: /admin/
-    mode: dry-run
-    security:
-      authentication: required
-      authorization:
-        - action: user:delete
-          resource: /account/` + testkit.Acc + `/user/
-`
+const table = testkit.DoorsTable
 
 // socket is the downstream address the tests' Envoy saw.
 const socket = "203.0.113.7"
