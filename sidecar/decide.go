@@ -63,13 +63,18 @@ func (e *Engine) Decide(ctx context.Context, snap *state.Snapshot, token string,
 }
 
 // Authorize decides whether the principal meets every requirement, then
-// applies the policy hooks. A principal whose authentication failed is
+// applies the policy hooks, and counts the decision in the metrics (as
+// Decide does, untimed). A principal whose authentication failed is
 // denied with 401, unless a hook in decide mode allows it.
 func (e *Engine) Authorize(ctx context.Context, snap *state.Snapshot, p Principal, reqs []model.Permission, info RequestInfo) Decision {
 	if len(reqs) == 0 {
 		return noRequirement(snap)
 	}
-	return e.authorize(ctx, snap, p, reqs, info, e.now())
+	d := e.authorize(ctx, snap, p, reqs, info, e.now())
+	if e.metrics != nil {
+		e.metrics.observeCheck(d.Class, info.DryRun, false, time.Time{})
+	}
+	return d
 }
 
 // noRequirement answers a question with nothing to decide: a front door's

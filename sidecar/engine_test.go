@@ -384,8 +384,14 @@ func TestAuthorizeAfterFailedAuthentication(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	granted := f.eng.metrics.decisions.Value(int(ClassGranted))
 	two, one := f.eng.Authorize(context.Background(), snap, p, reqs, RequestInfo{}), f.eng.Decide(context.Background(), snap, tok, reqs, RequestInfo{})
 	if !two.Allow || two.Decision != one.Decision || two.Class != one.Class {
 		t.Fatalf("two steps %+v, Decide %+v", two, one)
+	}
+	// Both count their decision, and a dry-run route's under its mode.
+	f.eng.Authorize(context.Background(), snap, p, reqs, RequestInfo{DryRun: true})
+	if n, dry := f.eng.metrics.decisions.Value(int(ClassGranted)), f.eng.metrics.decisions.Value(int(ClassGranted+numClasses)); n != granted+2 || dry != 1 {
+		t.Fatalf("granted counted %d more times, dry-run %d; want 2 and 1", n-granted, dry)
 	}
 }
