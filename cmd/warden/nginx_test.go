@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+	"gopkg.in/yaml.v3"
 )
 
 // nginxWrap runs docs/proxies.md's server block in the foreground, with
@@ -342,4 +343,53 @@ func TestEnvoyGRPC(t *testing.T) {
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "no HTTP attributes") {
 		t.Errorf("a check without HTTP attributes: %v", err)
 	}
+}
+
+// TestSidecarPodArgs: the pod of docs/proxies.md gives warden serve
+// arguments it takes: every flag known, the configuration complete.
+func TestSidecarPodArgs(t *testing.T) {
+	data, err := os.ReadFile("../../docs/proxies.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pod struct {
+		Kind string
+		Spec struct {
+			Containers []struct {
+				Name string
+				Args []string
+			}
+		}
+	}
+	for _, block := range strings.Split(string(data), "```yaml\n")[1:] {
+		block, _, _ = strings.Cut(block, "```")
+		if strings.Contains(block, "kind: Pod") {
+			if err := yaml.Unmarshal([]byte(block), &pod); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if pod.Kind != "Pod" {
+		t.Fatal("docs/proxies.md has no pod")
+	}
+	for _, c := range pod.Spec.Containers {
+		if c.Name != "warden" {
+			continue
+		}
+		if len(c.Args) == 0 || c.Args[0] != "serve" {
+			t.Fatalf("the warden container runs %v", c.Args)
+		}
+		fs, f := newServeFlags(io.Discard)
+		if err := fs.Parse(c.Args[1:]); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.complete(); err != nil {
+			t.Fatal(err)
+		}
+		if f.RouteTable != "app" || f.Upstream == "" || f.ProxyListen != ":8081" || f.Role != roleSidecar {
+			t.Fatalf("the pod's configuration: %+v", f)
+		}
+		return
+	}
+	t.Fatal("the pod has no warden container")
 }
