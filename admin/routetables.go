@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -120,6 +121,9 @@ func (s *Server) putRouteTable(c *call) (any, error) {
 	if len(strings.TrimSpace(string(raw))) == 0 {
 		return nil, badRequest("The route table is empty: send {default?, routes: [...]}")
 	}
+	if raw, err = withoutName(raw, c.id); err != nil {
+		return nil, err
+	}
 	spec, err := routes.Parse(raw)
 	if err == nil {
 		_, err = routes.Compile(spec)
@@ -135,23 +139,53 @@ func (s *Server) putRouteTable(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var cmps []clientv3.Cmp
-	if len(cur.Kvs) == 0 {
+	// The table is written as it was found (new, or at the revision
+	// read), and while every hook it names is there.
+	var modRev int64
+	if len(cur.Kvs) > 0 {
+		modRev = cur.Kvs[0].ModRevision
+	}
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", modRev)}
+	if modRev == 0 {
 		held, err := s.room(c, s.layout.RouteTables(c.acc), maxRouteTablesPerAccount, "route tables")
 		if err != nil {
 			return nil, err
 		}
-		cmps = append(cmps, held, clientv3.Compare(clientv3.Version(key), "=", 0))
+		cmps = append(cmps, held)
+	}
+	for _, h := range spec.Hooks() {
+		cmps = append(cmps, clientv3.Compare(clientv3.Version(s.layout.Hook(c.acc, h)), ">", 0))
 	}
 	resp, err := s.commit(c, cmps, []clientv3.Op{clientv3.OpPut(key, storage.Encode(spec))}, nil)
 	if err != nil {
 		return nil, err
 	}
 	if !resp.Succeeded {
-		return nil, errorf(http.StatusConflict, "The account's route tables were changed by other writes while this one was made; nothing was written")
+		return nil, errorf(http.StatusConflict, "The route table '%s', the account's route tables or its hooks were changed by other writes while this one was made; nothing was written", c.id)
 	}
 	s.awaitRoutes(c)
 	return routeTable{Name: c.id, Spec: spec}, nil
+}
+
+// withoutName takes the name out of a JSON body, as GET shows a table
+// ({name, default, routes}), so that what was read can be written back; a
+// name other than the URL's is refused. A body that is not a JSON object
+// is left to the parser.
+func withoutName(raw []byte, name string) ([]byte, error) {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return raw, nil
+	}
+	given, ok := fields["name"]
+	if !ok {
+		return raw, nil
+	}
+	var body string
+	if json.Unmarshal(given, &body) != nil || body != name {
+		return nil, badRequest("The route table name in the body '%s' does not match the name in the URL '%s'", truncate(strings.Trim(string(given), `"`), 64), name)
+	}
+	delete(fields, "name")
+	return json.Marshal(fields)
 }
 
 // checkRouteHooks refuses a table whose routes name a hook the account

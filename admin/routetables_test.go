@@ -50,9 +50,20 @@ func TestRouteTableLifecycle(t *testing.T) {
 		m.Requirements[0].Resource != "/account/"+testAcc+"/fn/f1/" {
 		t.Fatalf("the served table matched %+v, %v", m, err)
 	}
-	if g := e.must("GET", path, e.rootTk, ""); g.body != r.body {
+	g := e.must("GET", path, e.rootTk, "")
+	if g.body != r.body {
 		t.Fatalf("GET %s; PUT answered %s", g.body, r.body)
 	}
+	// What GET shows can be PUT back, its name included; another name is
+	// refused.
+	if back := e.must("PUT", path, e.rootTk, g.body); back.body != r.body {
+		t.Fatalf("PUT of what GET showed answered %s", back.body)
+	}
+	if b := e.do("PUT", path, e.rootTk, strings.Replace(g.body, `"name":"app"`, `"name":"other"`, 1)); b.status != 400 ||
+		b.message() != "The route table name in the body 'other' does not match the name in the URL 'app'" {
+		t.Fatalf("a body naming another table: %d %s", b.status, b.body)
+	}
+	rev = e.routes.Status().Revision
 	e.must("PUT", "/v1/account/"+testAcc+"/routes/other", e.rootTk, `{"default":"allow"}`)
 	if l := e.must("GET", "/v1/account/"+testAcc+"/routes", e.rootTk, ""); strings.TrimSpace(l.body) != `{"items":[{"name":"app","routeCount":2},{"name":"other","routeCount":0}]}` {
 		t.Fatalf("list: %s", l.body)
@@ -108,8 +119,9 @@ func TestRouteTableBadInput(t *testing.T) {
 		{"a template naming a parameter the pattern lacks", path, route(`,"security":{"authentication":"required","authorization":[{"action":"a:b","resource":"/x/{{nope}}/"}]}`), 400, `route "r1": "security"`},
 		{"an unknown key", path, route(`,"colour":"red"`), 400, "colour"},
 		{"authorization with authentication none", path, route(`,"security":{"authentication":"none","authorization":[{"action":"a:b","resource":"/x/"}]}`), 400, `route "r1": "security"`},
-		{"an unknown hook", path, route(`,"hooks":["tenant"]`), 400, `route "r1": "hooks": the account has no hook named "tenant"`},
-		{"a hook name that cannot be one", path, route(`,"hooks":["No Such"]`), 400, `route "r1": "hooks": "No Such" is not a hook name`},
+		{"an unknown hook", path, route(`,"hooks":["tenant"],"security":{"authentication":"optional","authorization":[{"action":"a:b","resource":"/x/"}]}`), 400, `route "r1": "hooks": the account has no hook named "tenant"`},
+		{"a hook name that cannot be one", path, route(`,"hooks":["No Such"],"security":{"authentication":"optional","authorization":[{"action":"a:b","resource":"/x/"}]}`), 400, `route "r1": "hooks": "No Such" is not a hook name`},
+		{"hooks on a route without authentication", path, route(`,"hooks":["tenant"]`), 400, `route "r1": "hooks": a route with authentication: none decides nothing`},
 		{"an invalid method", path, route(`,"methods":["get me"]`), 400, `route "r1": "methods": "get me" is not an HTTP method`},
 		{"a bad mode", path, route(`,"mode":"maybe"`), 400, `route "r1": "mode" must be enforce or dry-run`},
 		{"a table over the size limit", path, big, 400, "over the limit of 1048576"},
@@ -140,17 +152,20 @@ func TestRouteTableBadInput(t *testing.T) {
 	// A table naming a hook the account has is taken.
 	if !raceEnabled {
 		e.must("PUT", "/v1/account/"+testAcc+"/hook/tenant", e.rootTk, hookBody(guest(t, "examples/tenant"), ""))
-		e.must("PUT", path, e.rootTk, route(`,"hooks":["tenant"]`))
+		e.must("PUT", path, e.rootTk, route(`,"hooks":["tenant"],"security":{"authentication":"optional","authorization":[{"action":"a:b","resource":"/x/"}]}`))
 	}
-	// The account's table count is bounded.
-	for i := range maxRouteTablesPerAccount + 1 {
+	// The account's table count is bounded: the first table past the
+	// limit is refused, naming it.
+	var held struct{ Items []any }
+	e.must("GET", "/v1/account/"+testAcc+"/routes", e.rootTk, "").json(t, &held)
+	for i := len(held.Items); ; i++ {
 		r := e.do("PUT", fmt.Sprintf("/v1/account/%s/routes/t%d", testAcc, i), e.rootTk, `{}`)
-		if r.status != 200 {
-			if !strings.Contains(r.message(), "route tables, the most it may") {
-				t.Fatalf("table %d: %d %s", i, r.status, r.body)
-			}
-			return
+		if r.status == 200 {
+			continue
 		}
+		if i != maxRouteTablesPerAccount || r.message() != fmt.Sprintf("The account holds %d route tables, the most it may; remove one before adding 't%d'", i, i) {
+			t.Fatalf("table %d: %d %s", i, r.status, r.body)
+		}
+		break
 	}
-	t.Fatalf("%d tables were taken", maxRouteTablesPerAccount+1)
 }

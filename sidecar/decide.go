@@ -20,6 +20,11 @@ type RequestInfo struct {
 	// DryRun says the decision is for a route in dry-run mode: it is
 	// counted under mode="dry-run".
 	DryRun bool
+	// Unauthenticated says the route lets a request without a valid token
+	// through (authentication: optional): for such a principal, the
+	// built-in decision allows, and only the route's Hooks run over it,
+	// able to deny. A principal with a valid token is decided as always.
+	Unauthenticated bool
 }
 
 // Decision is the engine's answer to Decide or Authorize.
@@ -85,10 +90,15 @@ func noRequirement(snap *state.Snapshot) Decision {
 
 func (e *Engine) authorize(ctx context.Context, snap *state.Snapshot, p Principal, reqs []model.Permission, info RequestInfo, now time.Time) Decision {
 	var d Decision
-	if p.err != nil {
+	routeOnly := false
+	switch {
+	case p.err != nil && info.Unauthenticated:
+		d.Decision = model.Decision{Allow: true, Status: 200, Reason: "unauthenticated: " + p.err.Error(), Revision: snap.Revision}
+		d.Class, routeOnly = ClassOpenRoute, true
+	case p.err != nil:
 		d.Decision = model.Decision{Status: 401, Reason: p.err.Error(), Revision: snap.Revision}
 		d.Class = classOf(p.err)
-	} else {
+	default:
 		d.Decision, d.Class = p.decide(reqs)
 		d.Subject = p.ent.subject
 	}
@@ -100,5 +110,6 @@ func (e *Engine) authorize(ctx context.Context, snap *state.Snapshot, p Principa
 		}
 		return d
 	}
-	return e.runHooks(ctx, set, ref, hookRequest{principal: p, action: reqs[0].Action, resource: reqs[0].Resource, source: info.Source, now: now.Unix(), route: info.Hooks}, d)
+	return e.runHooks(ctx, set, ref, hookRequest{principal: p, action: reqs[0].Action, resource: reqs[0].Resource, source: info.Source, now: now.Unix(),
+		route: info.Hooks, routeOnly: routeOnly}, d)
 }

@@ -146,8 +146,11 @@ type hookRequest struct {
 	action, resource string
 	source           string // the source address, "" when unknown
 	now              int64  // unix seconds
-	// route are the hooks a route chose by name (RequestInfo.Hooks).
-	route []string
+	// route are the hooks a route chose by name (RequestInfo.Hooks);
+	// with routeOnly, no other hook runs (an unauthenticated request on an
+	// optional route).
+	route     []string
+	routeOnly bool
 }
 
 // missingHook names the first of the hooks a route chose that set does
@@ -203,8 +206,9 @@ func (e *Engine) applyHooks(ctx context.Context, set *hookSet, req hookRequest, 
 	for _, decidePass := range [2]bool{true, false} {
 		for i := range set.hooks {
 			ah := &set.hooks[i]
+			named := slices.Contains(req.route, ah.name())
 			if (ah.Mode == HookDecide) != decidePass || (ah.Account != "" && ah.Account != account) ||
-				!(strings.HasPrefix(action, ah.ActionPrefix) || slices.Contains(req.route, ah.name())) {
+				!(named || !req.routeOnly && strings.HasPrefix(action, ah.ActionPrefix)) {
 				continue
 			}
 			if !decidePass && !d.Allow {

@@ -13,7 +13,7 @@ import (
 // ErrNoTable is DecideRequest's answer when this node has no route table:
 // the HTTP doors answer it with 503, and a door that is no HTTP handler
 // should say the same.
-var ErrNoTable = errors.New("this Warden node has no route table (--routes)")
+var ErrNoTable = errors.New("this Warden node has no route table serving (--routes or --route-table; its /readyz says why)")
 
 // DecideRequest decides a request that did not arrive as an http.Request
 // (Envoy's gRPC check) through the doors' table, and counts and logs the

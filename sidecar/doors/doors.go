@@ -127,7 +127,7 @@ func (d *Door) serveEnvoy(w http.ResponseWriter, r *http.Request) error {
 func (d *Door) answer(w http.ResponseWriter, r *http.Request, door, method, host, uri string) error {
 	table := d.table()
 	if table == nil {
-		return httpkit.Errorf(http.StatusServiceUnavailable, "this Warden node has no route table (--routes)")
+		return httpkit.Errorf(http.StatusServiceUnavailable, "%s", ErrNoTable)
 	}
 	o, err := d.decide(w, r, table, door, strings.ToUpper(method), host, uri)
 	if err != nil {

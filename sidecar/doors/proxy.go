@@ -70,7 +70,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	table := p.door.table()
 	if table == nil {
-		return httpkit.Errorf(http.StatusServiceUnavailable, "this Warden node has no route table (--routes)")
+		return httpkit.Errorf(http.StatusServiceUnavailable, "%s", ErrNoTable)
 	}
 	o, err := p.door.decide(w, r, table, "proxy", r.Method, r.Host, r.RequestURI)
 	if err != nil {

@@ -71,13 +71,20 @@ func (t *Table) Decide(ctx context.Context, eng *sidecar.Engine, req Request) (O
 		o.Class = sidecar.ClassOpenRoute
 	case m.Spec.Mode() == model.AuthOptional:
 		p, err := eng.Authenticate(ctx, snap, req.Token, eng.AccountOf(m.Requirements[0].Resource))
-		if err != nil {
+		switch {
+		case err != nil && len(info.Hooks) > 0:
+			// Let through unauthenticated, unless the route's hooks
+			// say otherwise.
+			info.Unauthenticated = true
+			o.Decision = eng.Authorize(ctx, snap, p, m.Requirements, info)
+			o.Unauthenticated = o.Allow
+		case err != nil:
 			o.Unauthenticated = true
 			o.Decision.Decision = model.Decision{Allow: true, Status: 200, Reason: fmt.Sprintf("unauthenticated: %s", err), Revision: snap.Revision}
 			o.Class = sidecar.ClassOpenRoute
-			break
+		default:
+			o.Decision = eng.Authorize(ctx, snap, p, m.Requirements, info)
 		}
-		o.Decision = eng.Authorize(ctx, snap, p, m.Requirements, info)
 	default:
 		o.Decision = eng.Decide(ctx, snap, req.Token, m.Requirements, info)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wardenauthz/warden/internal/testkit"
+	"github.com/wardenauthz/warden/policywasm"
 	"github.com/wardenauthz/warden/sidecar"
 	"github.com/wardenauthz/warden/sidecar/internal/enginetest"
 	"github.com/wardenauthz/warden/sidecar/storage"
@@ -80,8 +81,11 @@ func TestBadTables(t *testing.T) {
 	for _, tc := range []struct {
 		name, text, want string
 	}{
-		{"unknown key", "routes:\n  - name: r\n    path: /a\n    pth: /b\n", "field pth not found"},
-		{"unknown top key", "rutes: []\n", "field rutes not found"},
+		{"unknown key", "routes:\n  - name: r\n    path: /a\n    pth: /b\n", "line 4: field pth not found in a route"},
+		{"unknown key of a requirement", route("    path: /a\n    security:\n      authentication: required\n      authorization:\n        - action: a:b\n          resorce: /r/\n"), "field resorce not found in a requirement"},
+		{"hooks on a route without authentication", route("    path: /a\n    hooks: [tenant]\n"), `route "r": "hooks": a route with authentication: none decides nothing`},
+		{"a hook name that cannot be one", route("    path: /a\n    hooks: [Ten ant]\n    security:\n      authentication: optional\n      authorization:\n        - action: a:b\n          resource: /r/\n"), `route "r": "hooks": "Ten ant" is not a hook name`},
+		{"unknown top key", "rutes: []\n", "field rutes not found in a route table"},
 		{"template names a missing parameter", route("    path: /a/{x}\n    security:\n      authentication: required\n      authorization:\n        - action: a:b\n          resource: /r/{{y}}/\n"),
 			`route "r": "security": "authorization[0].resource" names {{y}}, which is not a parameter of the route`},
 		{"authorization with none", route("    path: /a\n    security:\n      authentication: none\n      authorization:\n        - action: a:b\n          resource: /r/\n"),
@@ -263,21 +267,27 @@ func TestStoreSource(t *testing.T) {
 		t.Fatalf("given the table: %+v", st)
 	}
 	served := s.Table()
-	s.Advance(7, []storage.Record{{Key: key, Value: []byte(`{"routes":[{"name":"a","path":"a"}]}`), Revision: 7}})
+	// A relist that gives the version serving changes nothing.
+	s.Reset(7, []storage.Record{{Key: key, Value: []byte(`{"routes":[{"name":"a","path":"/a"}]}`), Revision: 6}})
 	wait(7)
-	if st := s.Status(); s.Table() != served || !strings.Contains(st.Error, "at revision 7") || st.LoadErrors != 2 {
+	if s.Table() != served || s.Status().LoadErrors != 1 {
+		t.Fatalf("a relist of the version serving reloaded it: %+v", s.Status())
+	}
+	s.Advance(8, []storage.Record{{Key: key, Value: []byte(`{"routes":[{"name":"a","path":"a"}]}`), Revision: 8}})
+	wait(8)
+	if st := s.Status(); s.Table() != served || !strings.Contains(st.Error, "at revision 8") || st.LoadErrors != 2 {
 		t.Fatalf("given a bad version: %+v", st)
 	}
-	s.Advance(8, nil) // other kinds changed
-	wait(8)
-	s.Advance(9, []storage.Record{{Key: key, Deleted: true, Revision: 9}})
+	s.Advance(9, nil) // other kinds changed
 	wait(9)
+	s.Advance(10, []storage.Record{{Key: key, Deleted: true, Revision: 10}})
+	wait(10)
 	if st := s.Status(); s.Table() != served || !strings.Contains(st.Error, "is not in the store") {
 		t.Fatalf("deleted: %+v", st)
 	}
 	short, cancelShort := context.WithTimeout(ctx, 10*time.Millisecond)
 	defer cancelShort()
-	if err := s.WaitRevision(short, 10); err == nil || !strings.Contains(err.Error(), "has not caught up with revision 10") {
+	if err := s.WaitRevision(short, 11); err == nil || !strings.Contains(err.Error(), "has not caught up with revision 11") {
 		t.Fatalf("waiting for a revision not given: %v", err)
 	}
 }
@@ -298,5 +308,73 @@ func TestDefaultJSON(t *testing.T) {
 	var d Default
 	if err := json.Unmarshal([]byte(`"maybe"`), &d); err == nil || !strings.Contains(err.Error(), `not "maybe"`) {
 		t.Fatalf("a bad default: %v", err)
+	}
+}
+
+// TestDecideRouteHooks: the hooks a route names run on its decisions; on
+// an optional route without a valid token they run alone, over a pass,
+// able to deny it; one that is not attached denies.
+func TestDecideRouteHooks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles two hook modules")
+	}
+	w, eng := enginetest.New(t)
+	rt, err := policywasm.NewRuntime(context.Background(), policywasm.Config{PoolSize: 1, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(context.Background())
+	tenant := testkit.LoadHook(t, rt, "examples/tenant")
+	allow := testkit.LoadHook(t, rt, "testdata/guests/allow")
+	tbl := compile(t, `
+routes:
+  - name: opt-allow
+    path: /opt/allow
+    hooks: [allow]
+    security: {authentication: optional, authorization: [{action: "function:get", resource: "/account/`+testkit.Acc+`/subscription/sub-0000000000000001/"}]}
+  - name: opt-tenant
+    path: /opt/tenant
+    hooks: [tenant]
+    security: {authentication: optional, authorization: [{action: "function:get", resource: "/account/`+testkit.Acc+`/subscription/sub-0000000000000001/"}]}
+  - name: opt-ghost
+    path: /opt/ghost
+    hooks: [ghost]
+    security: {authentication: optional, authorization: [{action: "function:get", resource: "/account/`+testkit.Acc+`/subscription/sub-0000000000000001/"}]}
+  - name: req-tenant
+    path: /req/tenant
+    hooks: [tenant]
+    security: {authentication: required, authorization: [{action: "function:get", resource: "/account/`+testkit.Acc+`/subscription/sub-0000000000000001/"}]}
+`)
+	alice := w.Tok("rsa1", testkit.AliceSub)
+	// tenant is attached for user: actions only: it runs on the routes
+	// naming it, never by its prefix here.
+	if _, err := eng.SetHooks([]sidecar.AttachedHook{{Hook: tenant, Name: "tenant", ActionPrefix: "user:"}, {Hook: allow, Name: "allow", ActionPrefix: "function:"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, uri, token string
+		let, unauth      bool
+		status           int
+		reason           string
+	}{
+		{"optional, no token, the route's hook allows", "/opt/allow", "", true, true, 200, "unauthenticated: missing bearer token"},
+		{"optional, no token, the route's hook denies", "/opt/tenant", "", false, false, 403, `hook "tenant" denied`},
+		{"optional, no token, the route's hook is not attached", "/opt/ghost", "", false, false, 403, `the route names hook "ghost", which is not attached`},
+		{"optional, a valid token, the route's hook denies", "/opt/tenant", alice, false, false, 403, `hook "tenant" denied`},
+		{"required, the route's hook denies", "/req/tenant", alice, false, false, 403, `hook "tenant" denied`},
+		{"required, no token: 401 stays", "/req/tenant", "", false, false, 401, "missing bearer token"},
+	} {
+		o, err := tbl.Decide(context.Background(), eng, Request{Method: "GET", URI: tc.uri, Token: tc.token})
+		if err != nil || o.Let() != tc.let || o.Unauthenticated != tc.unauth || o.Status != tc.status || !strings.Contains(o.Reason, tc.reason) {
+			t.Errorf("%s: %+v, %v", tc.name, o, err)
+		}
+	}
+	// Prefix hooks do not run on an unauthenticated pass: tenant, attached
+	// for every action, would deny it.
+	if _, err := eng.SetHooks([]sidecar.AttachedHook{{Hook: tenant, Name: "tenant"}, {Hook: allow, Name: "allow"}}); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := tbl.Decide(context.Background(), eng, Request{Method: "GET", URI: "/opt/allow"}); !o.Let() || !o.Unauthenticated {
+		t.Errorf("an account-wide hook ran on an unauthenticated pass: %+v", o)
 	}
 }

@@ -115,6 +115,12 @@ func (s *StoreSource) Run(ctx context.Context) {
 // load makes a version of the table's record the table serving, or says
 // why it cannot.
 func (s *StoreSource) load(rec storage.Record) {
+	s.mu.Lock()
+	same := s.table != nil && !rec.Deleted && rec.Revision == s.status.Revision
+	s.mu.Unlock()
+	if same {
+		return // a relist gave the version serving
+	}
 	var t *Table
 	err := fmt.Errorf("the route table %s is not in the store", s.name)
 	if !rec.Deleted {
@@ -125,7 +131,11 @@ func (s *StoreSource) load(rec storage.Record) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil {
+		repeated := s.status.Error == err.Error()
 		s.fail(err)
+		if repeated {
+			return // a relist gave the same missing or broken table
+		}
 		if s.table != nil {
 			s.log.Error("the route table could not be loaded; the one loaded before keeps serving", "table", s.name, "error", err.Error())
 		} else {

@@ -144,6 +144,10 @@ func (s *Spec) Hooks() []string {
 	return names
 }
 
+// typeNames says the decoder's Go types in a table's words.
+var typeNames = strings.NewReplacer("in type routes.Spec", "in a route table", "in type routes.Route", "in a route",
+	"in type model.SecuritySpec", "in a security spec", "in type model.Permission", "in a requirement", "routes.Default", "a default")
+
 // Parse reads a route table from YAML (JSON is YAML too) and checks it
 // whole: every problem is reported at once, naming its route and field.
 func Parse(data []byte) (*Spec, error) {
@@ -154,7 +158,8 @@ func Parse(data []byte) (*Spec, error) {
 	dec.KnownFields(true)
 	var s Spec
 	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("the route table: %s", strings.TrimSpace(strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:")))
+		msg := strings.TrimSpace(strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:"))
+		return nil, fmt.Errorf("the route table: %s", typeNames.Replace(msg))
 	}
 	return &s, s.Validate()
 }
@@ -206,6 +211,9 @@ func (s *Spec) Validate() error {
 		case "", ModeEnforce, ModeDryRun:
 		default:
 			bad(`"mode" must be %s or %s, not %q`, ModeEnforce, ModeDryRun, r.Mode)
+		}
+		if len(r.Hooks) > 0 && r.Security.Mode() == model.AuthNone {
+			bad(`"hooks": a route with authentication: none decides nothing for hooks to weigh in on; give it authentication: optional or required`)
 		}
 		for _, h := range r.Hooks {
 			if model.ValidateHookName(h) != nil {

@@ -83,9 +83,9 @@ func (s *Server) Register(g *grpc.Server) {
 }
 
 // SetServing sets the health the server reports, for the whole server
-// ("") and for ServiceName: NOT_SERVING when the node is not ready or is
-// draining, so that Envoy's health checks stop sending it checks before it
-// stops answering them.
+// ("") and for ServiceName: NOT_SERVING when the node is not ready, so
+// that Envoy's health checks send it no checks it would answer from a
+// stale state or without its table.
 func (s *Server) SetServing(serving bool) {
 	st := healthpb.HealthCheckResponse_SERVING
 	if !serving {

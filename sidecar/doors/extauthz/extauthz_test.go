@@ -105,7 +105,7 @@ func TestCheck(t *testing.T) {
 		{name: "raw headers, two tokens", client: client, req: raw(check("GET", "", own, nil), "authorization", alice, "authorization", alice),
 			code: code.Code_UNAUTHENTICATED, status: 401, message: "missing bearer token"},
 		{name: "no table", client: emptyClient, req: check("GET", "", own, auth(alice)),
-			code: code.Code_UNAVAILABLE, status: 503, message: "this Warden node has no route table (--routes)"},
+			code: code.Code_UNAVAILABLE, status: 503, message: doors.ErrNoTable.Error()},
 	} {
 		resp, err := tc.client.Check(context.Background(), tc.req)
 		if err != nil {
