@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/wardenauthz/warden/sdk/model"
 	"github.com/wardenauthz/warden/sidecar/storage"
@@ -56,26 +55,20 @@ func (k kind) setNames(o *object, rec *storage.AgentRecord) {
 		if !o.has(f) {
 			continue
 		}
-		v := o.str(f, maxNameLen, false)
+		// Present, a name may be null (cleared) but not empty; an email
+		// is any string, as in Fusebit.
+		v := o.str(f, maxNameLen, true)
 		switch f {
 		case "firstName":
 			rec.FirstName = v
 		case "lastName":
 			rec.LastName = v
 		case "primaryEmail":
-			if v != "" && !validEmail(v) {
-				o.fail(`"primaryEmail" must be a valid email`)
-			}
 			rec.PrimaryEmail = v
 		case "displayName":
 			rec.DisplayName = v
 		}
 	}
-}
-
-func validEmail(s string) bool {
-	local, domain, ok := strings.Cut(s, "@")
-	return ok && local != "" && domain != "" && !strings.ContainsAny(s, " \t<>") && !strings.Contains(domain, "@")
 }
 
 func (s *Server) addAgent(k kind, c *call) (any, error) {
@@ -134,7 +127,7 @@ func (s *Server) updateAgent(k kind, c *call) (any, error) {
 	}
 	if o.has("id") {
 		if id := o.str("id", maxIDLen, false); id != c.id {
-			o.fail(`"id" must be [%s]: it may not differ from the id in the URL`, c.id)
+			o.fail("The %sId in the body '%s' does not match the %sId in the URL '%s'", k.typ, truncate(id, 256), k.typ, c.id)
 		}
 	}
 	k.setNames(o, &storage.AgentRecord{}) // validates them; applied to the current record below
@@ -295,7 +288,7 @@ func (s *Server) claimIdentities(acc, id string, ids []model.Identity, cmps []cl
 func identityConflict(resp *clientv3.TxnResponse, ids []model.Identity) error {
 	for i, r := range resp.Responses {
 		if i < len(ids) && len(r.GetResponseRange().Kvs) > 0 {
-			return badRequest("The identity with issuerId '%s' and subject '%s' is already associated with another user or client of the account",
+			return badRequest("The identity with issuer '%s' and subject '%s' is already associated with a user or client",
 				ids[i].IssuerID, ids[i].Subject)
 		}
 	}

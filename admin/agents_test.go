@@ -277,3 +277,23 @@ func TestLists(t *testing.T) {
 		t.Fatalf("an empty list: %s", r.body)
 	}
 }
+
+// TestFusebitNames: an email is any non-empty string, as in Fusebit, and a
+// name field present as null clears it on PATCH.
+func TestFusebitNames(t *testing.T) {
+	e := newEnv(t)
+	var u struct {
+		ID           string
+		FirstName    string
+		PrimaryEmail string
+	}
+	e.must("POST", "/v1/account/"+testAcc+"/user", e.rootTk, `{"firstName":"Ada","primaryEmail":"ada at example"}`).json(t, &u)
+	if u.PrimaryEmail != "ada at example" {
+		t.Fatalf("the email came back as %q", u.PrimaryEmail)
+	}
+	var after struct{ FirstName, PrimaryEmail string }
+	e.must("PATCH", "/v1/account/"+testAcc+"/user/"+u.ID, e.rootTk, `{"firstName":null}`).json(t, &after)
+	if after.FirstName != "" || after.PrimaryEmail != "ada at example" {
+		t.Fatalf("after clearing the first name: %+v", after)
+	}
+}

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/wardenauthz/warden/internal/httpkit"
+	"net/http"
 	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/wardenauthz/warden/internal/httpkit"
 	"github.com/wardenauthz/warden/sdk/model"
 )
 
@@ -27,12 +28,13 @@ const (
 )
 
 // object is a JSON request body being validated field by field. Problems
-// are collected and reported together, each naming its field as Fusebit
-// does: `"firstName" must be a string`.
+// are collected and reported together, each naming its field by its last
+// key as Fusebit does (`"subject" is required`), with its full path
+// (identities[0].subject) beside the message, in the error body's fields.
 type object struct {
 	path   string // the field path of this object, "" at the top
 	fields map[string]json.RawMessage
-	errs   []string
+	errs   []httpkit.FieldError
 }
 
 // parseObject parses body as a JSON object whose fields are all among
@@ -60,8 +62,23 @@ func (o *object) name(field string) string {
 	return o.path + "." + field
 }
 
+// fail records a problem of the object. A message that starts with a
+// quoted field name is about that field, and its path says so.
 func (o *object) fail(format string, args ...any) {
-	o.errs = append(o.errs, fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	path := o.path
+	if rest, ok := strings.CutPrefix(msg, `"`); ok {
+		if field, _, ok := strings.Cut(rest, `"`); ok && field != "" {
+			path = o.name(field)
+		}
+	}
+	o.errs = append(o.errs, httpkit.FieldError{Path: path, Message: msg})
+}
+
+// failOn records a problem of one field, named by its last key in the
+// message (format's first verb) and by its full path beside it.
+func (o *object) failOn(field, format string, args ...any) {
+	o.errs = append(o.errs, httpkit.FieldError{Path: o.name(field), Message: fmt.Sprintf(format, append([]any{field}, args...)...)})
 }
 
 // allow reports every field not among allowed, in name order.
@@ -74,16 +91,21 @@ func (o *object) allow(allowed ...string) {
 	}
 	sort.Strings(extra)
 	for _, k := range extra {
-		o.fail(`"%s" is not allowed`, o.name(k))
+		o.failOn(k, `"%s" is not allowed`)
 	}
 }
 
-// err returns the collected problems as one 400, or nil.
+// err returns the collected problems as one 400, or nil: the messages
+// joined, and each with its path in the body's fields.
 func (o *object) err() error {
 	if len(o.errs) == 0 {
 		return nil
 	}
-	return badRequest("%s", strings.Join(o.errs, "; "))
+	msgs := make([]string, len(o.errs))
+	for i, e := range o.errs {
+		msgs[i] = e.Message
+	}
+	return &httpkit.Error{Status: http.StatusBadRequest, Message: strings.Join(msgs, "; "), Fields: o.errs}
 }
 
 // has reports whether field is present, null included.
@@ -112,22 +134,22 @@ func (o *object) text(field string, max int, nonEmpty bool, ok func(string) bool
 	raw, present := o.fields[field]
 	if !present || o.null(field) {
 		if nonEmpty && !present {
-			o.fail(`"%s" is required`, o.name(field))
+			o.failOn(field, `"%s" is required`)
 		}
 		return ""
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		o.fail(`"%s" must be a string`, o.name(field))
+		o.failOn(field, `"%s" must be a string`)
 		return ""
 	}
 	switch {
 	case nonEmpty && s == "":
-		o.fail(`"%s" is not allowed to be empty`, o.name(field))
+		o.failOn(field, `"%s" is not allowed to be empty`)
 	case len(s) > max:
-		o.fail(`"%s" length must be less than or equal to %d characters long`, o.name(field), max)
+		o.failOn(field, `"%s" length must be less than or equal to %d characters long`, max)
 	case !ok(s):
-		o.fail(`"%s" must not contain control characters`, o.name(field))
+		o.failOn(field, `"%s" must not contain control characters`)
 	}
 	return s
 }
@@ -144,11 +166,11 @@ func (o *object) array(field string, maxItems int, allowed ...string) []*object 
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
-		o.fail(`"%s" must be an array`, o.name(field))
+		o.failOn(field, `"%s" must be an array`)
 		return nil
 	}
 	if len(items) > maxItems {
-		o.fail(`"%s" must contain less than or equal to %d items`, o.name(field), maxItems)
+		o.failOn(field, `"%s" must contain less than or equal to %d items`, maxItems)
 		return nil
 	}
 	out := make([]*object, 0, len(items))
@@ -176,7 +198,7 @@ func (o *object) object(field string, allowed ...string) *object {
 func (o *object) sub(field string, raw json.RawMessage, allowed ...string) *object {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
-		o.fail(`"%s" must be an object`, o.name(field))
+		o.failOn(field, `"%s" must be an object`)
 		return nil
 	}
 	sub := &object{path: o.name(field), fields: fields}
@@ -224,7 +246,7 @@ func (o *object) identities(field string) []model.Identity {
 		id := model.Identity{IssuerID: it.required("issuerId", maxIDLen), Subject: it.required("subject", maxIDLen)}
 		o.absorb(it)
 		if seen[id] {
-			o.fail(`"%s[%d]" contains a duplicate value`, o.name(field), i)
+			o.failOn(fmt.Sprintf("%s[%d]", field, i), `"%s" contains a duplicate value`)
 		}
 		seen[id] = true
 		out = append(out, id)
@@ -241,18 +263,21 @@ func (o *object) access(field string) []model.Permission {
 	if acc == nil {
 		return nil
 	}
+	if !acc.has("allow") {
+		acc.failOn("allow", `"%s" is required`)
+	}
 	items := acc.array("allow", maxGrants, "action", "resource")
 	out := make([]model.Permission, 0, len(items))
 	for _, it := range items {
 		p := model.Permission{Action: it.required("action", maxIDLen), Resource: it.required("resource", maxIDLen)}
 		if p.Action != "" {
 			if err := model.ValidateAction(p.Action); err != nil {
-				it.fail(`"%s": %s`, it.name("action"), err)
+				it.failOn("action", `"%s": %s`, err)
 			}
 		}
 		if p.Resource != "" {
 			if err := model.ValidateResource(p.Resource); err != nil {
-				it.fail(`"%s": %s`, it.name("resource"), err)
+				it.failOn("resource", `"%s": %s`, err)
 			}
 		}
 		acc.absorb(it)

@@ -25,6 +25,10 @@ type Config struct {
 	// WriteWait bounds how long a write waits for this node's replica to
 	// apply it before answering. Default 5s.
 	WriteWait time.Duration `yaml:"-"`
+	// AuditRetention is how long the audit entries of admin API calls are
+	// kept (--audit-retention). Default DefaultAuditRetention; negative:
+	// no audit log.
+	AuditRetention time.Duration `yaml:"audit-retention"`
 }
 
 func (c *Config) setDefaults() {
@@ -36,6 +40,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.WriteWait == 0 {
 		c.WriteWait = 5 * time.Second
+	}
+	if c.AuditRetention == 0 {
+		c.AuditRetention = DefaultAuditRetention
 	}
 }
 

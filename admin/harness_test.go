@@ -103,6 +103,7 @@ type env struct {
 	reg    *prometheus.Registry
 	// routes serves the account's route table "app" from the store.
 	routes *routes.StoreSource
+	adm    *Server
 }
 
 // Engine is the sidecar engine, named here for brevity.
@@ -165,6 +166,8 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(adm.Close)
+	e.adm = adm
 	mux := http.NewServeMux()
 	checks, err := checkapi.New(e.eng, checkapi.Config{}, nil)
 	if err != nil {

@@ -41,7 +41,7 @@ func TestIssuers(t *testing.T) {
 		t.Fatalf("get: %s", got)
 	}
 	// Clearing the only key source is refused.
-	if r := e.do("PATCH", path, e.rootTk, `{"jsonKeysUrl":null}`); r.status != 400 || !strings.Contains(r.body, "at least one of") {
+	if r := e.do("PATCH", path, e.rootTk, `{"jsonKeysUrl":null}`); r.status != 400 || !strings.Contains(r.message(), "must have at least one public key or a json keys URL") {
 		t.Fatalf("clearing: %d %s", r.status, r.body)
 	}
 	var l struct {
@@ -71,7 +71,7 @@ func TestIssuers(t *testing.T) {
 		t.Fatalf("delete: %d %s", r.status, r.body)
 	}
 	r.revision(t)
-	if r := e.do("GET", path, e.rootTk, ""); r.status != 404 || !strings.Contains(r.body, "The issuer 'https://other.test/a b' does not exist") {
+	if r := e.do("GET", path, e.rootTk, ""); r.status != 404 || !strings.Contains(r.body, "The issuer 'https://other.test/a b' is not associated with the account") {
 		t.Fatalf("after delete: %d %s", r.status, r.body)
 	}
 	if r := e.do("DELETE", path, e.rootTk, ""); r.status != 404 {

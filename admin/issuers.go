@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"net/http"
 	"net/url"
 
 	"github.com/wardenauthz/warden/sdk/model"
@@ -12,10 +13,15 @@ import (
 // maxIssuerKeys is the most public keys an issuer may have, as in Fusebit.
 const maxIssuerKeys = 3
 
+// issuerNotFound is Fusebit's 404 for an issuer the account lacks.
+func issuerNotFound(id string) error {
+	return errorf(http.StatusNotFound, "The issuer '%s' is not associated with the account", id)
+}
+
 func (s *Server) getIssuer(c *call) (any, error) {
 	row, ok := s.eng.Snapshot().Issuer(c.acc, c.id)
 	if !ok {
-		return nil, notFound("issuer", c.id)
+		return nil, issuerNotFound(c.id)
 	}
 	return row.Issuer, nil
 }
@@ -28,15 +34,20 @@ type issuerPatch struct {
 	keys                     []model.PublicKey
 }
 
-// readIssuer reads and validates an issuer body.
+// readIssuer reads and validates an issuer body: a POST's may not carry
+// the id, a PATCH's only the URL's.
 func (s *Server) readIssuer(c *call) (*issuerPatch, error) {
-	o, err := c.body("id", "displayName", "jsonKeysUrl", "publicKeys")
+	allowed := []string{"displayName", "jsonKeysUrl", "publicKeys"}
+	if c.r.Method == http.MethodPatch {
+		allowed = append(allowed, "id")
+	}
+	o, err := c.body(allowed...)
 	if err != nil {
 		return nil, err
 	}
 	if o.has("id") {
 		if id := o.str("id", maxIDLen, false); id != c.id {
-			o.fail(`"id" must be [%s]: it may not differ from the issuer id in the URL`, c.id)
+			o.fail("The issuerId in the body '%s' does not match the issuerId in the URL '%s'", truncate(id, 256), c.id)
 		}
 	}
 	p := &issuerPatch{setName: o.has("displayName"), clearURL: o.null("jsonKeysUrl"), clearKeys: o.null("publicKeys")}
@@ -45,7 +56,7 @@ func (s *Server) readIssuer(c *call) (*issuerPatch, error) {
 	p.setKeys = o.has("publicKeys") && !p.clearKeys
 	switch {
 	case p.setURL && p.setKeys:
-		o.fail(`"value" contains a conflict between exclusive peers [jsonKeysUrl, publicKeys]`)
+		o.fail("The issuer '%s' can not have both public keys and a json keys URL", c.id)
 	case p.setURL:
 		p.url = s.keyURL(o)
 	case p.setKeys:
@@ -57,6 +68,7 @@ func (s *Server) readIssuer(c *call) (*issuerPatch, error) {
 // apply applies the patch to iss: setting jsonKeysUrl or publicKeys removes
 // the other, and the result must have exactly one of them.
 func (p *issuerPatch) apply(iss *model.Issuer) error {
+	id := iss.ID
 	if p.setName {
 		iss.DisplayName = p.name
 	}
@@ -73,7 +85,7 @@ func (p *issuerPatch) apply(iss *model.Issuer) error {
 		iss.PublicKeys = nil
 	}
 	if iss.JSONKeysURL == "" && len(iss.PublicKeys) == 0 {
-		return badRequest(`"value" must contain at least one of [jsonKeysUrl, publicKeys]`)
+		return badRequest("The issuer '%s' must have at least one public key or a json keys URL", id)
 	}
 	return nil
 }
@@ -107,15 +119,15 @@ func publicKeys(o *object) []model.PublicKey {
 	}
 	out := make([]model.PublicKey, 0, len(items))
 	seen := map[string]bool{}
-	for i, it := range items {
+	for _, it := range items {
 		pk := model.PublicKey{KeyID: it.required("keyId", maxIDLen), PublicKey: it.pemText("publicKey")}
 		if pk.KeyID != "" && seen[pk.KeyID] {
-			it.fail(`"publicKeys[%d].keyId" '%s' is a duplicate: key ids must be distinct`, i, pk.KeyID)
+			it.failOn("keyId", `"%s" '%s' is a duplicate: key ids must be distinct`, pk.KeyID)
 		}
 		seen[pk.KeyID] = true
 		if pk.PublicKey != "" {
 			if _, err := sidecar.ParsePublicKey(pk.PublicKey); err != nil {
-				it.fail(`"publicKeys[%d].publicKey" is not a valid public key: %s`, i, err)
+				it.failOn("publicKey", `"%s" is not a valid public key: %s`, err)
 			}
 		}
 		o.absorb(it)
@@ -168,7 +180,7 @@ func (s *Server) updateIssuer(c *call) (any, error) {
 			return nil, err
 		}
 		if len(resp.Kvs) == 0 {
-			return nil, notFound("issuer", c.id)
+			return nil, issuerNotFound(c.id)
 		}
 		var iss model.Issuer
 		if err := storage.Decode(key, resp.Kvs[0].Value, &iss); err != nil {
@@ -218,7 +230,7 @@ func (s *Server) deleteIssuer(c *call) (any, error) {
 			continue
 		}
 		if resp.Responses[0].GetResponseDeleteRange().Deleted == 0 {
-			return nil, notFound("issuer", c.id)
+			return nil, issuerNotFound(c.id)
 		}
 		return nil, nil
 	}

@@ -62,3 +62,53 @@ func TestIssuerGuard(t *testing.T) {
 		t.Fatalf("root after the refused writes: %+v", d)
 	}
 }
+
+// TestIssuerNameFilter: the issuer list's name filter matches displayName
+// as a substring without case (the whole of it with exact=true), and pages
+// through the matching issuers only.
+func TestIssuerNameFilter(t *testing.T) {
+	e := newEnv(t)
+	pemText, err := sdkPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "/v1/account/" + testAcc + "/issuer"
+	for i, name := range []string{"Example One", "other", "EXAMPLE two", "example three"} {
+		e.must("POST", fmt.Sprintf("%s/iss-%d", base, i), e.rootTk, fmt.Sprintf(`{"displayName":%q,"publicKeys":[{"keyId":"k","publicKey":%q}]}`, name, pemText))
+	}
+	ids := func(query string) []string {
+		t.Helper()
+		var out []string
+		for next := ""; ; {
+			q := query
+			if next != "" {
+				q += "&next=" + next
+			}
+			var page struct {
+				Items []struct{ ID string }
+				Next  string
+			}
+			e.must("GET", base+"?"+q, e.rootTk, "").json(t, &page)
+			for _, it := range page.Items {
+				out = append(out, it.ID)
+			}
+			if next = page.Next; next == "" {
+				return out
+			}
+		}
+	}
+	for _, tc := range []struct {
+		query string
+		want  string
+	}{
+		{"name=nomatch", ""},
+		{"name=example", "iss-0 iss-2 iss-3"},
+		{"name=example&count=1", "iss-0 iss-2 iss-3"},
+		{"name=other&exact=true", "iss-1"},
+		{"name=othe&exact=true", ""},
+	} {
+		if got := strings.Join(ids(tc.query), " "); got != tc.want {
+			t.Errorf("?%s: %q, want %q", tc.query, got, tc.want)
+		}
+	}
+}

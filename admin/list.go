@@ -36,6 +36,7 @@ const (
 	cursorIssuers = "i"
 	cursorHooks   = "h"
 	cursorRoutes  = "r"
+	cursorAudit   = "u"
 )
 
 // parsePage reads count and next from the query.
@@ -120,7 +121,7 @@ func parseAgentFilter(q url.Values) (agentFilter, error) {
 	f := agentFilter{name: q.Get("name"), email: q.Get("email"), issuerID: q.Get("issuerId"), subject: q.Get("subject"),
 		exact: q.Get("exact") == "true", all: q.Get("include") == "all"}
 	if f.subject != "" && f.issuerID == "" {
-		return f, badRequest(`The "subject" filter requires the "issuerId" filter`)
+		return f, badRequest("The 'subject' filter '%s' can not be specified without the 'issuerId' filter", truncate(f.subject, 256))
 	}
 	return f, nil
 }
@@ -187,8 +188,15 @@ func (s *Server) listIssuers(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// name filters on displayName, a substring without case (exact=true:
+	// the whole name), as the user list's name filter does; paging moves
+	// over the matching issuers only.
+	f := agentFilter{name: c.r.URL.Query().Get("name"), exact: c.r.URL.Query().Get("exact") == "true"}
 	col := &pager{page: p, cKind: cursorIssuers}
 	s.eng.Snapshot().Issuers(c.acc, p.after, func(row *state.IssuerRow) bool {
+		if f.name != "" && !f.text(row.Issuer.DisplayName, f.name) {
+			return true
+		}
 		return col.offer(row.ID, row.Issuer)
 	})
 	return col.result(), nil

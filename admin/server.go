@@ -37,6 +37,8 @@ type Server struct {
 	// requests and durations are nil without a Registerer.
 	requests  *prometheus.CounterVec
 	durations *prometheus.HistogramVec
+	// audit writes the audit log; nil when the retention is negative.
+	audit *auditLog
 }
 
 // New returns the admin API over an engine (which authorizes callers and
@@ -69,7 +71,26 @@ func New(eng *sidecar.Engine, kv *clientv3.Client, layout storage.Layout, cfg Co
 			}
 		}
 	}
+	if cfg.AuditRetention > 0 {
+		s.audit = newAuditLog(kv, layout.Audit, cfg.AuditRetention, s.log)
+		if reg := deps.Registerer; reg != nil {
+			for _, c := range s.audit.collectors() {
+				if err := reg.Register(c); err != nil {
+					s.audit.close()
+					return nil, fmt.Errorf("registering the audit metrics: %w", err)
+				}
+			}
+		}
+	}
 	return s, nil
+}
+
+// Close writes the audit entries still queued and stops the audit log.
+// The server answers no request after it.
+func (s *Server) Close() {
+	if s.audit != nil {
+		s.audit.close()
+	}
 }
 
 // handle mounts h on mux, counted and timed by its route pattern when the
@@ -107,6 +128,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	s.route(mux, "GET "+acc+"/hook/{id}", "hook:get", checkHookName, s.getHook)
 	s.route(mux, "PUT "+acc+"/hook/{id}", "hook:put", checkHookName, s.putHook)
 	s.route(mux, "DELETE "+acc+"/hook/{id}", "hook:delete", checkHookName, s.deleteHook)
+	s.route(mux, "GET "+acc+"/audit", "audit:get", nil, s.listAudit)
 	s.route(mux, "GET "+acc+"/routes", "routes:get", nil, s.listRouteTables)
 	s.route(mux, "GET "+acc+"/routes/{id}", "routes:get", checkRouteTableName, s.getRouteTable)
 	s.route(mux, "PUT "+acc+"/routes/{id}", "routes:put", checkRouteTableName, s.putRouteTable)
@@ -186,7 +208,8 @@ func (s *Server) serve(action string, checkID func(string) error, h handler, aut
 
 func (s *Server) dispatch(c *call, action string, checkID func(string) error, h handler, authorize bool) (any, error) {
 	if !model.ValidID(model.AccountPrefix, c.acc) {
-		return nil, patternError("accountId", c.acc, model.AccountPrefix)
+		// Fusebit names the account's parameter before its message.
+		return nil, badRequest("accountId: %s", patternError("accountId", c.acc, model.AccountPrefix))
 	}
 	if checkID != nil {
 		if err := checkID(c.id); err != nil {
@@ -194,7 +217,11 @@ func (s *Server) dispatch(c *call, action string, checkID func(string) error, h 
 		}
 	}
 	if authorize {
-		if err := s.authorize(c, action); err != nil {
+		err := s.authorize(c, action)
+		if action != "" && err != errNotLoaded {
+			s.auditCall(c, action, err == nil)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -229,10 +256,10 @@ func (s *Server) authorize(c *call, action string) error {
 	}
 	token := httpkit.Bearer(c.r)
 	p, err := s.eng.Authenticate(c.r.Context(), snap, token, c.acc)
+	c.caller = p // the audit log names a verified caller, even one refused
 	if err != nil || p.Agent().ID == "" || p.Denial() != nil {
 		return errUnauthorized
 	}
-	c.caller = p
 	if action == "" {
 		return nil
 	}

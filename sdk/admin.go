@@ -121,7 +121,14 @@ func (c *Client) GetIssuer(ctx context.Context, id string) (model.Issuer, error)
 // It returns the issuer and the store revision of the write.
 func (c *Client) AddIssuer(ctx context.Context, iss model.Issuer) (model.Issuer, int64, error) {
 	var out model.Issuer
-	rev, err := c.do(ctx, http.MethodPost, c.acc("issuer", iss.ID), iss, &out)
+	// The id goes in the URL only: a POST body carrying it is refused, as
+	// by Fusebit.
+	body := struct {
+		DisplayName string            `json:"displayName,omitempty"`
+		JSONKeysURL string            `json:"jsonKeysUrl,omitempty"`
+		PublicKeys  []model.PublicKey `json:"publicKeys,omitempty"`
+	}{iss.DisplayName, iss.JSONKeysURL, iss.PublicKeys}
+	rev, err := c.do(ctx, http.MethodPost, c.acc("issuer", iss.ID), body, &out)
 	return out, rev, err
 }
 
@@ -191,6 +198,38 @@ func (c *Client) GetHook(ctx context.Context, name string) (model.Hook, error) {
 // DeleteHook removes a policy hook and its module.
 func (c *Client) DeleteHook(ctx context.Context, name string) (int64, error) {
 	return c.do(ctx, http.MethodDelete, c.acc("hook", name), nil, nil)
+}
+
+// AuditOptions select audit entries: From and To are times as the audit
+// route takes them (-15m, an ISO date, Unix milliseconds; From defaults to
+// -15m, To to now), Action has 2 or 3 segments (a trailing '*' matches
+// any last segment), Resource is a prefix, Subject needs IssuerID.
+type AuditOptions struct {
+	From, To, Action, Resource, IssuerID, Subject string
+	Count                                         int
+	Next                                          string
+}
+
+// ListAudit lists the account's audit entries, newest first, a page at a
+// time.
+func (c *Client) ListAudit(ctx context.Context, o AuditOptions) (Page[model.AuditEntry], error) {
+	q := url.Values{}
+	for k, v := range map[string]string{"from": o.From, "to": o.To, "action": o.Action, "resource": o.Resource,
+		"issuerId": o.IssuerID, "subject": o.Subject, "next": o.Next} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if o.Count > 0 {
+		q.Set("count", strconv.Itoa(o.Count))
+	}
+	path := c.acc("audit")
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var p Page[model.AuditEntry]
+	_, err := c.do(ctx, http.MethodGet, path, nil, &p)
+	return p, err
 }
 
 // RouteTableSummary is a route table in a list: its name and how many
@@ -292,6 +331,11 @@ func (c *Client) DeleteUser(ctx context.Context, id string) (int64, error) {
 type InitOptions struct {
 	// Profile fields travel in the token's profile claim.
 	Profile map[string]any
+	// OAuth, when not nil, asks for an oauth token instead: the token's
+	// profile.oauth is this object, unchanged (Fusebit keeps its device
+	// flow settings there), and the token is enrolled with EnrollOAuth and
+	// an access token, whose identity it adds to the agent.
+	OAuth map[string]any
 	// Legacy asks for Fusebit's older flat token, with these fields.
 	Legacy                                 bool
 	SubscriptionID, BoundaryID, FunctionID string
@@ -299,9 +343,13 @@ type InitOptions struct {
 
 func (o InitOptions) body() any {
 	if !o.Legacy {
-		b := map[string]any{"protocol": "pki"}
-		if o.Profile != nil {
-			b["profile"] = o.Profile
+		profile := map[string]any{}
+		for k, v := range o.Profile {
+			profile[k] = v
+		}
+		b := map[string]any{"protocol": "pki", "profile": profile}
+		if o.OAuth != nil {
+			b["protocol"], profile["oauth"] = "oauth", o.OAuth
 		}
 		return b
 	}

@@ -115,9 +115,18 @@ type EnrollOptions struct {
 
 // InitClaims are what an init token says about the enrollment it allows.
 type InitClaims struct {
+	// IssuerID and Subject name the identity a pki or legacy token
+	// enrolls a key for; an oauth token names none.
 	AgentID, Account, BaseURL, IssuerID, Subject string
-	// PKI says the token asks for the pki protocol (else the legacy one).
+	// PKI says the token asks for the pki protocol.
 	PKI bool
+	// OAuth says the token asks for the oauth protocol: EnrollOAuth
+	// enrolls it with an access token, whose identity it adds. A token
+	// that asks for neither is of the legacy form.
+	OAuth bool
+	// OAuthSettings is an oauth token's profile.oauth, as its minter gave
+	// it (Fusebit keeps its device flow settings there).
+	OAuthSettings map[string]any
 }
 
 // ParseInitToken reads an init token's claims without verifying it (only
@@ -129,18 +138,26 @@ func ParseInitToken(token string) (InitClaims, error) {
 	}
 	str := func(m map[string]any, k string) string { s, _ := m[k].(string); return s }
 	c := InitClaims{AgentID: str(claims, "agentId")}
-	if profile, ok := claims["profile"].(map[string]any); ok && str(claims, "protocol") == "pki" {
-		c.PKI = true
+	protocol := str(claims, "protocol")
+	if profile, ok := claims["profile"].(map[string]any); ok && (protocol == "pki" || protocol == "oauth") {
+		c.PKI, c.OAuth = protocol == "pki", protocol == "oauth"
 		c.Account, c.BaseURL = str(profile, "account"), str(profile, "baseUrl")
 		c.IssuerID, c.Subject = str(profile, "issuerId"), str(profile, "subject")
+		c.OAuthSettings, _ = profile["oauth"].(map[string]any)
 	} else {
 		c.Account, c.BaseURL = str(claims, "accountId"), str(claims, "baseUrl")
 		c.IssuerID, c.Subject = str(claims, "issuerId"), str(claims, "subject")
 	}
+	// In claim order, so that the message reads the same every time.
+	type claim struct{ name, value string }
+	needed := []claim{{"agentId", c.AgentID}, {"account", c.Account}, {"baseUrl", c.BaseURL}}
+	if !c.OAuth {
+		needed = append(needed, claim{"issuerId", c.IssuerID}, claim{"subject", c.Subject})
+	}
 	var missing []string
-	for name, v := range map[string]string{"agentId": c.AgentID, "account": c.Account, "baseUrl": c.BaseURL, "issuerId": c.IssuerID, "subject": c.Subject} {
-		if v == "" {
-			missing = append(missing, name)
+	for _, n := range needed {
+		if n.value == "" {
+			missing = append(missing, n.name)
 		}
 	}
 	if len(missing) > 0 {
@@ -149,15 +166,23 @@ func ParseInitToken(token string) (InitClaims, error) {
 	return c, nil
 }
 
+// ErrOAuthInitToken is returned by Enroll for an oauth init token, which
+// enrolls no key: EnrollOAuth enrolls it with an access token.
+var ErrOAuthInitToken = errors.New("this is an oauth init token, which enrolls no key: enroll it with an access token of the identity to add")
+
 // Enroll generates a key pair (ECDSA P-256, ES256), enrolls its public key
 // with a single-use init token, and returns the profile that acts as the
 // token's agent with that key. With a pki token, it proves possession of
-// the key with a token signed by it.
+// the key with a token signed by it. An oauth token is ErrOAuthInitToken:
+// see EnrollOAuth.
 func Enroll(ctx context.Context, initToken string, o EnrollOptions) (*Profile, error) {
 	initToken = strings.TrimSpace(initToken)
 	ic, err := ParseInitToken(initToken)
 	if err != nil {
 		return nil, err
+	}
+	if ic.OAuth {
+		return nil, ErrOAuthInitToken
 	}
 	base := ic.BaseURL
 	if o.BaseURL != "" {

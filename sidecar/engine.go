@@ -201,6 +201,15 @@ func (p Principal) claims() []byte {
 	return c
 }
 
+// Identity is the verified token's issuer and subject; empty when
+// authentication failed.
+func (p Principal) Identity() model.Identity {
+	if p.ent == nil || p.err != nil {
+		return model.Identity{}
+	}
+	return model.Identity{IssuerID: p.ent.issuer, Subject: p.ent.subject}
+}
+
 // Agent returns the agent the token resolved to; its id is empty when the
 // token's identity is unknown or authentication failed.
 func (p Principal) Agent() model.AgentRef {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -116,12 +117,16 @@ func (k agentKind) basic(e env, sub string, args []string) error {
 		"ls":     n + " ls [--name TEXT] [--email TEXT] [--exact] [--issuer ISS [--subject SUB]] [--all]",
 		"update": n + " update ID " + map[string]string{"user": "[--first-name X] [--last-name X] [--email X]", "client": "[--display-name X]"}[n],
 		"rm":     n + " rm ID",
-		"init":   n + " init ID",
+		"init":   n + " init ID [--oauth JSON]",
 	}[sub]
 	if usage == "" {
 		return usageError{fmt.Errorf("unknown subcommand %q: want add, get, ls, update, rm, identity, access or init", sub)}
 	}
 	f := newFlags(e, n+" "+sub, usage)
+	var oauth *string
+	if sub == "init" {
+		oauth = f.String("oauth", "", "mint an oauth init token instead, whose profile.oauth is this JSON `object` (Fusebit's settings); it is enrolled with warden init TOKEN --access-token T")
+	}
 	var names map[string]*string
 	if sub == "update" {
 		names = map[string]*string{}
@@ -246,16 +251,26 @@ func (k agentKind) basic(e env, sub string, args []string) error {
 	case "init":
 		var tok string
 		var err error
+		var opts sdk.InitOptions
+		if *oauth != "" {
+			if json.Unmarshal([]byte(*oauth), &opts.OAuth) != nil || opts.OAuth == nil {
+				return usageError{fmt.Errorf("--oauth %q must be a JSON object", *oauth)}
+			}
+		}
 		if n == "user" {
-			tok, _, err = s.client.InitUser(e.ctx, id, sdk.InitOptions{})
+			tok, _, err = s.client.InitUser(e.ctx, id, opts)
 		} else {
-			tok, _, err = s.client.InitClient(e.ctx, id, sdk.InitOptions{})
+			tok, _, err = s.client.InitClient(e.ctx, id, opts)
 		}
 		if err != nil {
 			return denied(err, s.who(), n+":init", s.resource(n, id, "init"))
 		}
 		if f.json() {
 			return printJSON(e.stdout, tok)
+		}
+		if opts.OAuth != nil {
+			fmt.Fprintf(e.stdout, "Run this where the %s works, within 8 hours, with an access token of the identity to add; the token works once:\n\n  warden init %s --access-token ACCESS_TOKEN\n", n, tok)
+			return nil
 		}
 		fmt.Fprintf(e.stdout, "Run this where the %s works, within 8 hours; the token works once:\n\n  warden init %s\n", n, tok)
 		return nil

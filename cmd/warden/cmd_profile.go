@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"strings"
 	"time"
@@ -156,19 +157,29 @@ func report(e env, f *cmdFlags, v any, format string, args ...any) error {
 	return nil
 }
 
-// cmdInit enrolls a new key with an init token and saves the profile.
+// cmdInit enrolls a new key with an init token and saves the profile; an
+// oauth init token instead adds the identity of an access token to the
+// agent (initOAuth).
 func cmdInit(e env, args []string) error {
-	f := newFlags(e, "init", "init TOKEN [--profile NAME] [--base-url URL]")
+	f := newFlags(e, "init", "init TOKEN [--profile NAME] [--base-url URL] [--access-token TOKEN]")
 	base := f.String("base-url", "", "the deployment's `URL`, when it differs from the one in the token")
+	access := f.String("access-token", "", "for an oauth init token: the access `token` whose identity to add to the agent (no profile is saved)")
 	if err := f.parse(args, 1, 1); err != nil {
 		return err
+	}
+	ic, err := sdk.ParseInitToken(f.args[0])
+	if err != nil {
+		return usageError{err}
+	}
+	if ic.OAuth {
+		return initOAuth(e, f, *access, *base)
+	}
+	if *access != "" {
+		return usageError{errors.New("--access-token is only for oauth init tokens; this one enrolls a new key of its own: leave --access-token out")}
 	}
 	name := *f.profile
 	if name == "" {
 		name = "default"
-	}
-	if _, err := sdk.ParseInitToken(f.args[0]); err != nil {
-		return usageError{err}
 	}
 	store, err := sdk.DefaultProfileStore()
 	if err != nil {
@@ -192,6 +203,40 @@ func cmdInit(e env, args []string) error {
 	}
 	return report(e, f, profileView{Name: name, Profile: withoutKey(p)},
 		"Profile '%s' acts as %s in account %s on %s.", name, p.ID, p.Account, p.BaseURL)
+}
+
+// initOAuth enrolls an oauth init token: the deployment verifies the
+// access token against the account's issuers and adds its identity to the
+// agent. It saves no profile. A profile is a key of the agent's own that
+// mints fresh tokens; here the agent has none, and its only credential is
+// the issuer's access token, which expires (often within the hour) and
+// which this CLI cannot renew. A profile holding it would stop working
+// with it, and the first one saved becomes the default. So the agent goes
+// on acting with the issuer's tokens, wherever they are used.
+func initOAuth(e env, f *cmdFlags, access, base string) error {
+	if access == "" {
+		return usageError{errors.New("this is an oauth init token: pass an access token of the identity to add to the agent with --access-token TOKEN")}
+	}
+	explicitProfile := false
+	f.Visit(func(fl *flag.Flag) { explicitProfile = explicitProfile || fl.Name == "profile" })
+	if explicitProfile {
+		return usageError{errors.New("an oauth init token saves no profile: the agent acts with the access tokens of its issuer, not a key of its own; leave --profile out")}
+	}
+	if _, err := sdk.AccessTokenIdentity(access); err != nil {
+		return usageError{fmt.Errorf("--access-token: %w", err)}
+	}
+	res, err := sdk.EnrollOAuth(e.ctx, f.args[0], access, sdk.EnrollOptions{BaseURL: base})
+	if err != nil {
+		return err
+	}
+	if f.json() {
+		return printJSON(e.stdout, res)
+	}
+	fmt.Fprintf(e.stdout, "Agent %s in account %s on %s now has the identity with issuer '%s' and subject '%s'.\n",
+		res.Agent.ID, res.Account, res.BaseURL, res.Identity.IssuerID, res.Identity.Subject)
+	fmt.Fprintf(e.stdout, "No profile was saved: the agent has no key of its own; it acts with the access tokens of '%s', sent as bearer tokens.\n",
+		res.Identity.IssuerID)
+	return nil
 }
 
 func withoutKey(p *sdk.Profile) sdk.Profile {

@@ -29,6 +29,7 @@ Serving:
 
 Profiles:
   init TOKEN [--profile NAME]           enroll a new key with an init token and save it as a profile
+                                          (an oauth init token: --access-token T adds its identity)
   profile ls|get|set|rm [NAME]          list, show, choose the default, remove profiles
   token [-o raw|json]                   print a fresh access token of the profile
 
@@ -40,6 +41,7 @@ Managing an account:
   client add [DISPLAYNAME]              clients, with the same subcommands as user
   hook put NAME MODULE.wasm             policy hooks (--mode, --action-prefix); also get|rm NAME, ls
   routes put NAME FILE                  route tables of the front doors; also get|rm NAME, ls
+  audit ls                              the admin API calls made, newest first (--from, --action, …)
 
 Deciding:
   check ACTION RESOURCE                 may the profile do ACTION on RESOURCE? (exit 3 when denied)
@@ -70,6 +72,7 @@ var commands = map[string]func(env, []string) error{
 	"check":   cmdCheck,
 	"hook":    cmdHook,
 	"routes":  cmdRoutes,
+	"audit":   cmdAudit,
 	"health":  cmdHealth,
 }
 

@@ -55,6 +55,7 @@ type serveConfig struct {
 	Upstream       string            `yaml:"upstream"`
 	ProxyListen    string            `yaml:"proxy-listen"`
 	GRPCListen     string            `yaml:"grpc-listen"`
+	AuditRetention time.Duration     `yaml:"audit-retention"`
 	Bootstrap      bootstrapConfig   `yaml:",inline"`
 	HTTP           httpLimits        `yaml:",inline"`
 	Engine         sidecar.Config    `yaml:",inline"`
@@ -136,6 +137,7 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&f.HTTP.ReadTimeout, "read-timeout", 30*time.Second, "how long a client may take to send a whole request, body included")
 	fs.DurationVar(&f.HTTP.WriteTimeout, "write-timeout", 3*time.Minute, "how long a request may take until its answer is written (longer than the slowest route: a hook upload compiles its module)")
 	fs.DurationVar(&f.HTTP.IdleTimeout, "idle-timeout", 90*time.Second, "how long a keep-alive connection may wait for its next request")
+	fs.DurationVar(&f.AuditRetention, "audit-retention", admin.DefaultAuditRetention, "how long the audit entries of admin API calls are kept (negative: no audit log)")
 	fs.StringVar(&f.ConfigFile, "config", "", "YAML `file` with the same keys as the flags")
 	return fs, f
 }
@@ -288,7 +290,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer store.close()
 	layout := storage.NewLayout("")
-	adminCfg := admin.Config{BaseURL: f.BaseURL}
+	adminCfg := admin.Config{BaseURL: f.BaseURL, AuditRetention: f.AuditRetention}
 	srv.setStarting("bootstrapping the store, or waiting for it to be bootstrapped")
 	if err := resolveAccount(ctx, f, store.client, layout, adminCfg, log); err != nil {
 		if ctx.Err() != nil {

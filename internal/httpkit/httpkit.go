@@ -23,10 +23,20 @@ import (
 const MaxBodySize = 1 << 20
 
 // Error is an error with the HTTP status it answers with. Its message is
-// what the caller reads.
+// what the caller reads; Fields, when set, say which fields of the request
+// body were wrong, each by its full path.
 type Error struct {
 	Status  int
 	Message string
+	Fields  []FieldError
+}
+
+// FieldError is one field of a request body that was wrong: its full path
+// (identities[0].subject) and the message about it, which names the field
+// by its last key, as Fusebit does ("subject" is required).
+type FieldError struct {
+	Path    string `json:"path"`
+	Message string `json:"message"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -53,17 +63,19 @@ func (f HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func Render(w http.ResponseWriter, err error) {
 	var e *Error
 	if errors.As(err, &e) {
-		WriteError(w, e.Status, e.Message)
+		WriteJSON(w, e.Status, ErrorBody{Status: e.Status, StatusCode: e.Status, Message: e.Message, Fields: e.Fields})
 		return
 	}
 	WriteError(w, http.StatusInternalServerError, "Warden failed to answer this request")
 }
 
-// ErrorBody is the body of every error response, as Fusebit's.
+// ErrorBody is the body of every error response, as Fusebit's, with the
+// fields of the request body that were wrong when there are any.
 type ErrorBody struct {
-	Status     int    `json:"status"`
-	StatusCode int    `json:"statusCode"`
-	Message    string `json:"message"`
+	Status     int          `json:"status"`
+	StatusCode int          `json:"statusCode"`
+	Message    string       `json:"message"`
+	Fields     []FieldError `json:"fields,omitempty"`
 }
 
 // WriteError writes an error response.

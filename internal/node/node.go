@@ -230,7 +230,17 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 			return nil, err
 		}
 		adm.Register(mux)
+		n.closers = append(n.closers, adm.Close)
 	}
+	// Fusebit's health route, on the API listener: 200 with no body when
+	// the node can serve, else 503 saying why.
+	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, _ *http.Request) {
+		if r := n.Ready(); !r.Ready {
+			httpkit.WriteError(w, http.StatusServiceUnavailable, "This Warden node cannot serve yet: "+r.Reason)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
 	n.api, n.diag = api, n.diagMux(reg, log)
 	return n, nil
 }

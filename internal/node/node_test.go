@@ -61,6 +61,9 @@ func TestRoles(t *testing.T) {
 			if code, body := serve(n.DiagHandler(), http.MethodGet, "/readyz"); code != 200 || !strings.Contains(body, `"ready":true`) {
 				t.Errorf("/readyz: %d %s", code, body)
 			}
+			if code, body := serve(n.Handler(), http.MethodGet, "/v1/health"); code != 200 || body != "" {
+				t.Errorf("/v1/health: %d %q", code, body)
+			}
 			_, metrics := serve(n.DiagHandler(), http.MethodGet, "/metrics")
 			if !strings.Contains(metrics, "warden_replication_ready 1") || strings.Contains(metrics, "warden_hooks_attached") != tc.hookMetrics {
 				t.Errorf("/metrics:\n%s", metrics)
@@ -149,6 +152,11 @@ func TestRouteTableInStore(t *testing.T) {
 	})
 	if r := n.Ready(); r.Ready || !strings.Contains(r.Reason, "no route table is serving: the route table "+acc+"/app is not in the store") {
 		t.Fatalf("without the table: %+v", r)
+	}
+	health := httptest.NewRecorder()
+	n.Handler().ServeHTTP(health, httptest.NewRequest(http.MethodGet, "/v1/health", nil))
+	if health.Code != 503 || !strings.Contains(health.Body.String(), "cannot serve yet: no route table is serving") {
+		t.Fatalf("/v1/health of a node that is not ready: %d %s", health.Code, health.Body)
 	}
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodGet, "/v1/authz/forward", nil)

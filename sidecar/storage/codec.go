@@ -48,6 +48,10 @@ type InitRecord struct {
 	Secret    []byte          `json:"secret"`
 	Expires   int64           `json:"exp"`
 	Consumed  bool            `json:"consumed,omitempty"`
+	// Protocol is the protocol the token was minted for: "pki", "oauth",
+	// or "" for the legacy form. An oauth token mints no issuer or
+	// subject: the access token given at enrollment names the identity.
+	Protocol string `json:"protocol,omitempty"`
 	// Grants are the agent's grants when the token was minted: the
 	// escalation guard was checked against them, so enrollment is refused
 	// if the agent holds more by then.

@@ -81,6 +81,14 @@ func (l Layout) RouteTable(acc, name string) string { return l.key(KindRouteTabl
 // RouteTables is the prefix of the route tables of an account.
 func (l Layout) RouteTables(acc string) string { return l.key(KindRouteTable, acc) + "/" }
 
+// Audit is the prefix of the audit entries of an account. Entries live
+// beside the layout's prefix, not under it (<prefix minus its last "/">
+// -audit/<account>/…), so that the replicas' watch of the prefix never
+// carries them: only the audit route reads them.
+func (l Layout) Audit(acc string) string {
+	return strings.TrimSuffix(l.Prefix, "/") + "-audit/" + url.PathEscape(acc) + "/"
+}
+
 // Agent is the key of a user or client.
 func (l Layout) Agent(acc, id string) string { return l.key(KindAgent, acc, id) }
 
