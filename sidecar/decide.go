@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar/internal/shard"
 	"github.com/wardenauthz/warden/sidecar/state"
 )
 
@@ -59,10 +60,12 @@ func (e *Engine) Decide(ctx context.Context, snap *state.Snapshot, token string,
 			start = time.Now()
 		}
 	}
-	p := e.authenticate(ctx, snap, token, e.AccountOf(reqs[0].Resource), now)
+	// One core index for everything the check counts or locks.
+	core := shard.Index()
+	p := e.authenticate(ctx, snap, token, e.AccountOf(reqs[0].Resource), now, core)
 	d := e.authorize(ctx, snap, p, reqs, info, now)
 	if e.metrics != nil {
-		e.metrics.observeCheck(d.Class, info.DryRun, timed, start)
+		e.metrics.observeCheck(core, d.Class, info.DryRun, timed, start)
 	}
 	return d
 }
@@ -77,7 +80,7 @@ func (e *Engine) Authorize(ctx context.Context, snap *state.Snapshot, p Principa
 	}
 	d := e.authorize(ctx, snap, p, reqs, info, e.now())
 	if e.metrics != nil {
-		e.metrics.observeCheck(d.Class, info.DryRun, false, time.Time{})
+		e.metrics.observeCheck(shard.Index(), d.Class, info.DryRun, false, time.Time{})
 	}
 	return d
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/wardenauthz/warden/sdk/model"
 	"github.com/wardenauthz/warden/sidecar/internal/keys"
+	"github.com/wardenauthz/warden/sidecar/internal/shard"
 	"github.com/wardenauthz/warden/sidecar/internal/tokencache"
 	"github.com/wardenauthz/warden/sidecar/state"
 )
@@ -296,7 +297,7 @@ func (p Principal) decide(reqs []model.Permission) (model.Decision, ReasonClass)
 // ErrMissingToken, ErrTokenExpired, ErrTokenNotYetValid, ErrInvalidToken);
 // the Principal may still deny every check (Principal.Denial).
 func (e *Engine) Authenticate(ctx context.Context, snap *state.Snapshot, token, account string) (Principal, error) {
-	p := e.authenticate(ctx, snap, token, account, e.now())
+	p := e.authenticate(ctx, snap, token, account, e.now(), shard.Index())
 	return p, p.err
 }
 
@@ -304,8 +305,9 @@ func (e *Engine) Authenticate(ctx context.Context, snap *state.Snapshot, token, 
 // without a default one.
 var errNoAccount = invalid("the resource names no account and there is no default account")
 
-// authenticate is Authenticate at now: the Principal carries the error.
-func (e *Engine) authenticate(ctx context.Context, snap *state.Snapshot, token, account string, now time.Time) Principal {
+// authenticate is Authenticate at now, on the caller's core (shard.Index):
+// the Principal carries the error.
+func (e *Engine) authenticate(ctx context.Context, snap *state.Snapshot, token, account string, now time.Time, core int) Principal {
 	fail := func(err error) Principal { return Principal{token: token, account: account, err: err} }
 	switch {
 	case token == "":
@@ -315,7 +317,7 @@ func (e *Engine) authenticate(ctx context.Context, snap *state.Snapshot, token, 
 	case account == "":
 		return fail(errNoAccount)
 	}
-	ent, hit := e.cache.Get(account, token, now)
+	ent, hit := e.cache.GetOn(core, account, token, now)
 	for attempt := 0; ; attempt++ {
 		if hit {
 			if err := e.checkEntry(ent, now); err != nil {

@@ -235,12 +235,12 @@ func (h histogramMetric) Write(m *dto.Metric) error {
 
 // observeCheck records a decision, and its duration when the check was
 // timed (start is then when it began).
-func (m *metrics) observeCheck(class ReasonClass, dryRun, timed bool, start time.Time) {
+func (m *metrics) observeCheck(core int, class ReasonClass, dryRun, timed bool, start time.Time) {
 	i := int(class)
 	if dryRun {
 		i += int(numClasses)
 	}
-	m.decisions.Add(i)
+	m.decisions.AddOn(core, i)
 	if timed {
 		m.checks.Observe(time.Since(start))
 	}

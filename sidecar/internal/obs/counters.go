@@ -19,7 +19,10 @@ type Counters struct {
 }
 
 // Add adds one to counter c.
-func (cs *Counters) Add(c int) { cs.s[shard.Index()].n[c].Add(1) }
+func (cs *Counters) Add(c int) { cs.AddOn(shard.Index(), c) }
+
+// AddOn adds one to counter c on shard i, the caller's (shard.Index).
+func (cs *Counters) AddOn(i, c int) { cs.s[i].n[c].Add(1) }
 
 // Value returns counter c.
 func (cs *Counters) Value(c int) uint64 {

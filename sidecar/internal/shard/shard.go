@@ -5,23 +5,35 @@
 package shard
 
 import (
+	"sync"
 	"sync/atomic"
-	"unsafe"
 )
 
-// N is the number of shards: the hash's top 3 bits.
-const N = 8
+// N is the number of shards.
+const N = 16
 
-// Index picks a shard by the address of the caller's stack. Stacks are at
-// least 8 KiB apart, so the bits above 13 differ between goroutines; a
-// multiplicative hash spreads them, since larger stacks leave low bits at
-// zero. A goroutine keeps to one shard (and its core keeps that line)
-// while goroutines on other cores mostly use others. A stack that grows
-// moves, which only changes the shard: callers that must undo on the same
-// shard keep the index.
+// slots hands each P (a core running Go code) an index of its own: a
+// sync.Pool keeps one object per P, which a P takes and gives back without
+// an atomic operation. Indexes are handed out in turn, so up to N cores
+// never share one.
+var (
+	next  atomic.Uint32
+	slots = sync.Pool{New: func() any {
+		i := int(next.Add(1)-1) % N
+		return &i
+	}}
+)
+
+// Index picks the shard of the core the caller runs on. A goroutine moved
+// to another core between two calls gets another index: callers that must
+// undo on the same shard keep the index. An index taken by the stack's
+// address instead (as before) put two goroutines on one shard about half
+// the time, their stacks being allocated side by side.
 func Index() int {
-	var x byte
-	return int((uint64(uintptr(unsafe.Pointer(&x))>>13) * 0x9E3779B97F4A7C15) >> 61)
+	p := slots.Get().(*int)
+	i := *p
+	slots.Put(p)
+	return i
 }
 
 // Refs counts the holders of something shared, such as a set of policy

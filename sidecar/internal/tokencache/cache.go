@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	cores "github.com/wardenauthz/warden/sidecar/internal/shard"
 )
 
 const shardCount = 16
@@ -28,8 +30,55 @@ type item[V any] struct {
 }
 
 type shard[V any] struct {
-	mu sync.RWMutex
+	mu readLocks
 	m  map[key]item[V]
+}
+
+// readLocks is a reader-writer lock whose readers take one of cores.N
+// locks, chosen by the caller's goroutine (cores.Index), and whose writers
+// take them all. A read lock writes its lock's reader count: with one
+// lock, every core reading the same cache shard (the same hot token)
+// would write one cache line, and reads would stop scaling past a few
+// cores. Writes, which are rare (a token verified, evicted or dropped),
+// pay cores.N lock operations instead of one.
+type readLocks struct {
+	l [cores.N]struct {
+		sync.RWMutex
+		_ [64 - 24]byte // one lock a cache line
+	}
+}
+
+// RLock takes a read lock and returns the index to release it with.
+func (r *readLocks) RLock() int {
+	i := cores.Index()
+	r.l[i].RLock()
+	return i
+}
+
+// RUnlock releases the read lock RLock returned i for.
+func (r *readLocks) RUnlock(i int) { r.l[i].RUnlock() }
+
+// Lock takes every lock, in order.
+func (r *readLocks) Lock() {
+	for i := range r.l {
+		r.l[i].Lock()
+	}
+}
+
+// Unlock releases every lock.
+func (r *readLocks) Unlock() {
+	for i := range r.l {
+		r.l[i].Unlock()
+	}
+}
+
+// counters count hits and misses on the caller's cores.Index, so that
+// cores counting at once rarely share a cache line.
+type counters struct {
+	s [cores.N]struct {
+		hits, misses atomic.Uint64
+		_            [64 - 16]byte
+	}
 }
 
 // Cache maps (account, token) to *V. The zero value is not usable; call New.
@@ -38,7 +87,8 @@ type Cache[V any] struct {
 	perShard int
 	shards   [shardCount]shard[V]
 
-	hits, misses, evictions atomic.Uint64
+	counts    counters
+	evictions atomic.Uint64
 }
 
 // New returns a cache holding at most size entries (rounded up to a multiple
@@ -61,15 +111,21 @@ func (c *Cache[V]) shard(token string) *shard[V] {
 // Get returns the entry of a token in an account, unless it is absent or
 // expired at now.
 func (c *Cache[V]) Get(account, token string, now time.Time) (*V, bool) {
+	return c.GetOn(cores.Index(), account, token, now)
+}
+
+// GetOn is Get for a caller that knows its core's index (cores.Index):
+// a check takes it once for every shared thing it counts.
+func (c *Cache[V]) GetOn(i int, account, token string, now time.Time) (*V, bool) {
 	s := c.shard(token)
-	s.mu.RLock()
+	s.mu.l[i].RLock()
 	it, ok := s.m[key{account, token}]
-	s.mu.RUnlock()
+	s.mu.l[i].RUnlock()
 	if !ok || now.UnixNano() >= it.expires {
-		c.misses.Add(1)
+		c.counts.s[i].misses.Add(1)
 		return nil, false
 	}
-	c.hits.Add(1)
+	c.counts.s[i].hits.Add(1)
 	return it.value, true
 }
 
@@ -124,9 +180,9 @@ func (c *Cache[V]) Len() int {
 	n := 0
 	for i := range c.shards {
 		s := &c.shards[i]
-		s.mu.RLock()
+		i := s.mu.RLock()
 		n += len(s.m)
-		s.mu.RUnlock()
+		s.mu.RUnlock(i)
 	}
 	return n
 }
@@ -138,5 +194,10 @@ type Stats struct {
 
 // Stats returns the cache's counters.
 func (c *Cache[V]) Stats() Stats {
-	return Stats{Hits: c.hits.Load(), Misses: c.misses.Load(), Evictions: c.evictions.Load()}
+	st := Stats{Evictions: c.evictions.Load()}
+	for i := range c.counts.s {
+		st.Hits += c.counts.s[i].hits.Load()
+		st.Misses += c.counts.s[i].misses.Load()
+	}
+	return st
 }

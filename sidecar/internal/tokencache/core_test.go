@@ -69,3 +69,20 @@ func TestCoreCacheConcurrent(t *testing.T) {
 		t.Fatalf("%d entries, bound 64", c.Len())
 	}
 }
+
+// BenchmarkGetParallel is every core looking up the same hot token: what a
+// cached check asks of the cache. A lookup must write no cache line that
+// another core's lookup writes too.
+func BenchmarkGetParallel(b *testing.B) {
+	c := New[int](1000)
+	v, now := 1, time.Now()
+	c.Put("acc", "token", &v, now.Add(time.Hour), now)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, ok := c.Get("acc", "token", now); !ok {
+				b.Error("missed")
+				return
+			}
+		}
+	})
+}
