@@ -117,6 +117,19 @@ const maxPooledBuf = 64 << 10
 // one is a 413 *Error, a failed read or bad JSON a 400 that names the
 // problem without quoting the body.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	return WithBody(w, r, limit, func(body []byte) error {
+		if err := json.Unmarshal(body, v); err != nil {
+			return Errorf(http.StatusBadRequest, "the request body is not valid JSON: %s", JSONProblem(err))
+		}
+		return nil
+	})
+}
+
+// WithBody reads a body of at most limit bytes into a pooled buffer and
+// gives it to use, which must not keep it: a larger body is a 413 *Error
+// (and the connection is closed after the answer, as
+// http.MaxBytesReader would have it), a failed read a 400.
+func WithBody(w http.ResponseWriter, r *http.Request, limit int64, use func(body []byte) error) error {
 	buf := bodyBufs.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer func() {
@@ -124,17 +137,42 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 			bodyBufs.Put(buf)
 		}
 	}()
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
-		return bodyError(err, limit)
+	if err := readLimited(r.Body, buf, limit); err != nil {
+		if err.Status == http.StatusRequestEntityTooLarge {
+			w.Header().Set("Connection", "close")
+		}
+		return err
 	}
-	if err := json.Unmarshal(buf.Bytes(), v); err != nil {
-		return Errorf(http.StatusBadRequest, "the request body is not valid JSON: %s", JSONProblem(err))
-	}
-	return nil
+	return use(buf.Bytes())
 }
 
-// bodyError is the answer to a body that could not be read: 413 past the
-// limit, else 400.
+// readLimited reads body into buf, at most limit bytes. It reads into the
+// buffer's spare room itself: a wrapping reader would cost an allocation
+// per request.
+func readLimited(body io.Reader, buf *bytes.Buffer, limit int64) *Error {
+	if body == nil {
+		return nil
+	}
+	for {
+		if int64(buf.Len()) > limit {
+			return Errorf(http.StatusRequestEntityTooLarge, "the request body is larger than %d bytes", limit)
+		}
+		buf.Grow(512)
+		room := buf.AvailableBuffer()
+		n, err := body.Read(room[:min(int64(cap(room)), limit+1-int64(buf.Len()))])
+		buf.Write(room[:n])
+		switch {
+		case err == io.EOF:
+			if int64(buf.Len()) > limit {
+				return Errorf(http.StatusRequestEntityTooLarge, "the request body is larger than %d bytes", limit)
+			}
+			return nil
+		case err != nil:
+			return Errorf(http.StatusBadRequest, "reading the request body: %s", err)
+		}
+	}
+}
+
 func bodyError(err error, limit int64) *Error {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {

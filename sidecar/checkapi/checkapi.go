@@ -132,15 +132,20 @@ type batchResponse struct {
 }
 
 func (a *API) serveCheck(w http.ResponseWriter, r *http.Request) error {
-	var req checkRequest
-	if err := httpkit.DecodeJSON(w, r, httpkit.MaxBodySize, &req); err != nil {
+	var req check
+	err := httpkit.WithBody(w, r, httpkit.MaxBodySize, func(body []byte) error {
+		var err error
+		req, err = readCheck(body)
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	action, resource, err := req.requirement("")
 	if err != nil {
 		return err
 	}
-	snap, err := a.snapshotAt(r.Context(), req.MinRevision)
+	snap, err := a.snapshotAt(r.Context(), req.minRevision)
 	if err != nil {
 		return err
 	}
@@ -165,7 +170,7 @@ func (a *API) serveBatch(w http.ResponseWriter, r *http.Request) error {
 		return httpkit.Errorf(http.StatusBadRequest, `"checks" must contain at most %d items`, MaxBatch)
 	}
 	for i, c := range req.Checks {
-		if _, _, err := c.requirement(fmt.Sprintf("checks[%d].", i)); err != nil {
+		if _, _, err := c.check().requirement(fmt.Sprintf("checks[%d].", i)); err != nil {
 			return err
 		}
 	}
@@ -203,27 +208,27 @@ func (a *API) serveBatch(w http.ResponseWriter, r *http.Request) error {
 // requirement returns the checked action and resource, or why they break
 // the grammar (a 400): a resource with a ".." segment is refused, never
 // matched literally.
-func (c checkRequest) requirement(prefix string) (action, resource string, err error) {
+func (c check) requirement(prefix string) (action, resource string, err error) {
 	bad := func(format string, args ...any) (string, string, error) {
 		return "", "", httpkit.Errorf(http.StatusBadRequest, format, args...)
 	}
 	switch {
-	case c.Action == nil:
+	case !c.hasAction:
 		return bad(`"%saction" is required`, prefix)
-	case *c.Action == "":
+	case c.action == "":
 		return bad(`"%saction" is not allowed to be empty`, prefix)
-	case c.Resource == nil:
+	case !c.hasResource:
 		return bad(`"%sresource" is required`, prefix)
-	case *c.Resource == "":
+	case c.resource == "":
 		return bad(`"%sresource" is not allowed to be empty`, prefix)
 	}
-	if err := model.ValidateAction(*c.Action); err != nil {
+	if err := model.ValidateAction(c.action); err != nil {
 		return bad(`"%saction": %s`, prefix, err)
 	}
-	if err := model.ValidateResource(*c.Resource); err != nil {
+	if err := model.ValidateResource(c.resource); err != nil {
 		return bad(`"%sresource": %s`, prefix, err)
 	}
-	return *c.Action, *c.Resource, nil
+	return c.action, c.resource, nil
 }
 
 // snapshotAt returns the current snapshot once it is at minRevision or

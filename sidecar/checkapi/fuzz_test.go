@@ -1,6 +1,7 @@
 package checkapi
 
 import (
+	"encoding/json"
 	"github.com/wardenauthz/warden/internal/testkit"
 	"net/http"
 	"net/http/httptest"
@@ -39,6 +40,33 @@ func FuzzCheckBody(f *testing.F) {
 		}
 		if !strings.HasPrefix(rec.Body.String(), "{") {
 			t.Fatalf("non-JSON answer %q", rec.Body)
+		}
+	})
+}
+
+// FuzzParseCheck: a body the fast reader takes is read exactly as
+// encoding/json reads it; one it leaves is left whole to encoding/json.
+func FuzzParseCheck(f *testing.F) {
+	for _, s := range []string{
+		`{"action":"function:get","resource":"/account/acc-1/"}`,
+		` { "resource" : "/x/" , "action":"a:b", "minRevision": 42 } `,
+		`{"action":"a","action":"b"}`, `{"Action":"a"}`, `{"action":"\u0061"}`, `{"action":null}`,
+		`{"minRevision":-0}`, `{"minRevision":01}`, `{"minRevision":1.5}`, `{"minRevision":9223372036854775808}`,
+		`{}`, `{} x`, `[]`, `{"action":"é"}`, "{\"action\":\"\xff\"}", `{"x":1}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, ok := parseCheck(body)
+		if !ok {
+			return
+		}
+		var req checkRequest
+		if err := json.Unmarshal(body, &req); err != nil {
+			t.Fatalf("parseCheck took %q, which encoding/json refuses: %v", body, err)
+		}
+		if want := req.check(); got != want {
+			t.Fatalf("%q: parseCheck %+v, encoding/json %+v", body, got, want)
 		}
 	})
 }
