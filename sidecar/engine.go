@@ -134,7 +134,6 @@ func (e *Engine) Config() Config { return e.cfg }
 type entry struct {
 	account, issuer, subject string
 	exp, nbf                 int64 // unix seconds; 0 when absent
-	aud                      []string
 	digest                   [32]byte     // the issuer row's key digest
 	remote                   *keys.Remote // nil for uploaded keys
 	remoteGen                uint64
@@ -359,13 +358,7 @@ func (e *Engine) checkEntry(ent *entry, now time.Time) error {
 	if ent.remote != nil && !ent.remote.Usable(ent.remoteGen, now) {
 		return errReverify
 	}
-	if err := e.checkTimes(ent.exp, ent.nbf, now); err != nil {
-		return err
-	}
-	if !e.audienceOK(ent.aud) {
-		return errAudience
-	}
-	return nil
+	return e.checkTimes(ent.exp, ent.nbf, now)
 }
 
 func (e *Engine) checkTimes(exp, nbf int64, now time.Time) error {
