@@ -133,7 +133,7 @@ func (e *Engine) Config() Config { return e.cfg }
 // a hit, plus whether the issuer's keys changed since.
 type entry struct {
 	account, issuer, subject string
-	exp, nbf                 int64 // unix seconds; 0 when absent
+	exp, nbf                 int64        // unix seconds; 0 when absent
 	digest                   [32]byte     // the issuer row's key digest
 	remote                   *keys.Remote // nil for uploaded keys
 	remoteGen                uint64

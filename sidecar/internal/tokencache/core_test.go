@@ -94,7 +94,7 @@ func BenchmarkGetParallel(b *testing.B) {
 func TestCacheBytes(t *testing.T) {
 	now := time.Unix(1000, 0)
 	v := 1
-	c := NewBounded[int](1000, 16*1000) // 1 000 bytes of keys per shard
+	c := NewBounded[int](1000, 16*1000)                          // 1 000 bytes of keys per shard
 	tok := func(i int) string { return fmt.Sprintf("%090d", i) } // 92-byte keys with "a"
 	for i := range 2000 {
 		c.Put("a", tok(i), &v, now.Add(time.Hour), now)
