@@ -38,10 +38,11 @@ func BenchmarkGCWithCachedTokens(b *testing.B) {
 			runtime.ReadMemStats(&before)
 			for i := range n {
 				t := fmt.Sprintf("%s%012d", tok[:len(tok)-12], i)
-				// The subject is the token's own copy, as decoding its
-				// claims leaves it.
+				// The subject starts as the token's own copy, as decoding
+				// its claims leaves it, and is shared as a check shares it.
 				ent := &entry{account: proto.account, issuer: proto.issuer, subject: strings.Clone(proto.subject), exp: proto.exp, nbf: proto.nbf,
 					digest: proto.digest, verifiedIn: proto.verifiedIn}
+				f.eng.shareSubject(snap, ent)
 				f.eng.cache.Put(testkit.Acc, t, ent, time.Unix(ent.exp, 0), now)
 				// Resolved, as a check leaves it.
 				ent.memo.Store(f.eng.resolve(snap, ent))
