@@ -280,12 +280,19 @@ func (s *Server) deleteHook(c *call) (any, error) {
 // of the write's revision, so that a check here right after the write sees
 // the hook.
 func (s *Server) awaitHooks(c *call) {
-	if s.deps.AwaitHooks == nil {
+	s.await(c, s.deps.AwaitHooks, hookWait, "a hook write is committed but this node has not attached it yet")
+}
+
+// await waits, at most limit, for a part of this node that follows the
+// store to catch up with the write's revision; when it does not, the write
+// still stands, and the log says so.
+func (s *Server) await(c *call, wait func(context.Context, int64) error, limit time.Duration, late string) {
+	if wait == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.r.Context()), hookWait)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.r.Context()), limit)
 	defer cancel()
-	if err := s.deps.AwaitHooks(ctx, c.rev); err != nil {
-		s.log.Warn("a hook write is committed but this node has not attached it yet", "revision", c.rev, "error", err.Error())
+	if err := wait(ctx, c.rev); err != nil {
+		s.log.Warn(late, "revision", c.rev, "error", err.Error())
 	}
 }

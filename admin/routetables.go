@@ -232,12 +232,5 @@ func (s *Server) deleteRouteTable(c *call) (any, error) {
 // awaitRoutes waits, at most routesWait, for this node's front doors to
 // serve the table of the write's revision.
 func (s *Server) awaitRoutes(c *call) {
-	if s.deps.AwaitRoutes == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.r.Context()), routesWait)
-	defer cancel()
-	if err := s.deps.AwaitRoutes(ctx, c.rev); err != nil {
-		s.log.Warn("a route table write is committed but this node's front doors do not serve it yet", "revision", c.rev, "error", err.Error())
-	}
+	s.await(c, s.deps.AwaitRoutes, routesWait, "a route table write is committed but this node's front doors do not serve it yet")
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/wardenauthz/warden/policywasm"
 	"github.com/wardenauthz/warden/sidecar"
+	"github.com/wardenauthz/warden/sidecar/internal/watermark"
 	"github.com/wardenauthz/warden/sidecar/storage"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -49,10 +50,9 @@ type Manager struct {
 
 	mu      sync.Mutex
 	loaded  map[string]*loaded // by account/name
-	applied int64              // the store revision whose hooks are attached
+	applied watermark.Mark     // the store revision whose hooks are attached
 	ready   bool
 	reason  string
-	changed chan struct{} // closed and replaced when applied changes
 
 	// queue holds what the replica gave and Run has not taken yet.
 	qmu   sync.Mutex
@@ -95,7 +95,7 @@ func New(cfg Config) *Manager {
 		cfg.Retry = 5 * time.Second
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "hooks"), loaded: map[string]*loaded{},
-		reason: "the hooks are not loaded yet", changed: make(chan struct{}), wake: make(chan struct{}, 1),
+		reason: "the hooks are not loaded yet", wake: make(chan struct{}, 1),
 		recs: map[string]stored{}, runDone: make(chan struct{})}
 	if cfg.Registerer != nil {
 		cfg.Registerer.MustRegister(collector{m})
@@ -151,7 +151,7 @@ type Status struct {
 func (m *Manager) Status() Status {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := Status{Ready: m.ready, Reason: m.reason, Revision: m.applied, Hooks: len(m.loaded), LoadErrors: m.loadErrors.Load()}
+	st := Status{Ready: m.ready, Reason: m.reason, Revision: m.applied.Load(), Hooks: len(m.loaded), LoadErrors: m.loadErrors.Load()}
 	for _, l := range m.loaded {
 		if l.broken != "" {
 			st.Broken++
@@ -188,19 +188,10 @@ func (m *Manager) Stats() []AttachedStats {
 // WaitRevision waits until the hooks of store revision rev (or a later
 // one) are attached.
 func (m *Manager) WaitRevision(ctx context.Context, rev int64) error {
-	for {
-		m.mu.Lock()
-		applied, ch := m.applied, m.changed
-		m.mu.Unlock()
-		if applied >= rev {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("the hooks of revision %d are not attached yet (attached: %d): %w", rev, applied, ctx.Err())
-		}
+	if applied, err := m.applied.Wait(ctx, rev); err != nil {
+		return fmt.Errorf("the hooks of revision %d are not attached yet (attached: %d): %w", rev, applied, err)
 	}
+	return nil
 }
 
 // Run applies what the replica gives, in order, until ctx ends: updates
@@ -259,11 +250,7 @@ func (m *Manager) take(ctx context.Context) {
 		m.apply(ctx, m.recs, rev)
 		return
 	}
-	m.mu.Lock()
-	m.applied = max(m.applied, rev)
-	close(m.changed)
-	m.changed = make(chan struct{})
-	m.mu.Unlock()
+	m.applied.Advance(rev)
 }
 
 // Close detaches every hook and releases them once the checks running
@@ -379,10 +366,9 @@ func (m *Manager) apply(ctx context.Context, recs map[string]stored, rev int64) 
 		return
 	}
 	m.mu.Lock()
-	m.loaded, m.applied, m.ready, m.reason = next, rev, true, ""
-	close(m.changed)
-	m.changed = make(chan struct{})
+	m.loaded, m.ready, m.reason = next, true, ""
 	m.mu.Unlock()
+	m.applied.Advance(rev)
 	// Checks that started before the swap may still call a retired hook;
 	// it is closed once none holds a set that has it.
 	if len(retired) > 0 {

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/wardenauthz/warden/sidecar/internal/watermark"
 	"github.com/wardenauthz/warden/sidecar/storage"
 )
 
@@ -27,10 +28,8 @@ type StoreSource struct {
 	rev     int64
 	wake    chan struct{}
 
-	// applied is the revision Run has caught up with, under mu; changed
-	// is closed and replaced when it moves.
-	applied int64
-	changed chan struct{}
+	// applied is the revision Run has caught up with.
+	applied watermark.Mark
 }
 
 // NewStoreSource returns the source of the table name of account acc. It
@@ -41,7 +40,7 @@ func NewStoreSource(layout storage.Layout, acc, name string, log *slog.Logger, r
 		log = slog.Default()
 	}
 	s := &StoreSource{key: layout.RouteTable(acc, name), name: acc + "/" + name, log: log.With("component", "routes"),
-		wake: make(chan struct{}, 1), changed: make(chan struct{})}
+		wake: make(chan struct{}, 1)}
 	s.status.Source = "store " + s.name
 	s.status.Error = fmt.Sprintf("the route table %s has not been read from the store yet", s.name)
 	if reg != nil {
@@ -102,13 +101,7 @@ func (s *StoreSource) Run(ctx context.Context) {
 		if rec != nil {
 			s.load(*rec)
 		}
-		s.mu.Lock()
-		if rev > s.applied {
-			s.applied = rev
-			close(s.changed)
-			s.changed = make(chan struct{})
-		}
-		s.mu.Unlock()
+		s.applied.Advance(rev)
 	}
 }
 
@@ -151,17 +144,8 @@ func (s *StoreSource) load(rec storage.Record) {
 // WaitRevision waits until the source has caught up with the store's
 // revision rev, or ctx ends: an admin write of the table then serves here.
 func (s *StoreSource) WaitRevision(ctx context.Context, rev int64) error {
-	for {
-		s.mu.Lock()
-		applied, changed := s.applied, s.changed
-		s.mu.Unlock()
-		if applied >= rev {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the route table %s has not caught up with revision %d (at %d): %w", s.name, rev, applied, ctx.Err())
-		case <-changed:
-		}
+	if applied, err := s.applied.Wait(ctx, rev); err != nil {
+		return fmt.Errorf("the route table %s has not caught up with revision %d (at %d): %w", s.name, rev, applied, err)
 	}
+	return nil
 }
