@@ -263,17 +263,23 @@ func (s *Server) putHook(c *call) (any, error) {
 }
 
 func (s *Server) deleteHook(c *call) (any, error) {
-	key := s.layout.Hook(c.acc, c.id)
-	resp, err := s.commit(c, []clientv3.Cmp{clientv3.Compare(clientv3.Version(key), ">", 0)},
-		[]clientv3.Op{clientv3.OpDelete(key), clientv3.OpDelete(s.layout.HookModules(c.acc, c.id), clientv3.WithPrefix())}, nil)
+	return nil, s.deleteRecord(c, s.layout.Hook(c.acc, c.id), "hook", s.awaitHooks,
+		clientv3.OpDelete(s.layout.HookModules(c.acc, c.id), clientv3.WithPrefix()))
+}
+
+// deleteRecord deletes the record at key, and what more deletes with it,
+// when it exists (else 404 naming kind), then waits for this node to
+// follow (after).
+func (s *Server) deleteRecord(c *call, key, kind string, after func(*call), more ...clientv3.Op) error {
+	resp, err := s.commit(c, []clientv3.Cmp{clientv3.Compare(clientv3.Version(key), ">", 0)}, append([]clientv3.Op{clientv3.OpDelete(key)}, more...), nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !resp.Succeeded {
-		return nil, notFound("hook", c.id)
+		return notFound(kind, c.id)
 	}
-	s.awaitHooks(c)
-	return nil, nil
+	after(c)
+	return nil
 }
 
 // awaitHooks waits, at most hookWait, for this node to attach the hooks

@@ -217,16 +217,7 @@ func (s *Server) checkRouteHooks(c *call, spec *routes.Spec) error {
 }
 
 func (s *Server) deleteRouteTable(c *call) (any, error) {
-	key := s.layout.RouteTable(c.acc, c.id)
-	resp, err := s.commit(c, []clientv3.Cmp{clientv3.Compare(clientv3.Version(key), ">", 0)}, []clientv3.Op{clientv3.OpDelete(key)}, nil)
-	if err != nil {
-		return nil, err
-	}
-	if !resp.Succeeded {
-		return nil, notFound("route table", c.id)
-	}
-	s.awaitRoutes(c)
-	return nil, nil
+	return nil, s.deleteRecord(c, s.layout.RouteTable(c.acc, c.id), "route table", s.awaitRoutes)
 }
 
 // awaitRoutes waits, at most routesWait, for this node's front doors to
