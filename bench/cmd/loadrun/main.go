@@ -188,6 +188,8 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
+	verifyFloor = measureVerify(&userKey.PublicKey, fresh)
+	progress("verifying a fresh token alone (golang-jwt, the key at hand, one goroutine): %s", verifyFloor)
 
 	r := &runner{cfg: c, ctx: ctx}
 	closed := load.Closed{Concurrency: c.concurrency, Warmup: c.warmup, Duration: c.duration}

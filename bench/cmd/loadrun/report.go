@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rsa"
 	"fmt"
 	"math"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 func (s scenario) load() string {
@@ -63,7 +66,46 @@ func report(c config, done []scenario) string {
 		fmt.Fprintf(&b, "\nThe open loop sent its requests %s late on average (the generator's own lag, counted in the latencies).\n",
 			wo.res.Lag.Round(time.Microsecond))
 	}
+	b.WriteString(freshBound(done))
 	return b.String()
+}
+
+// verifyFloor is what verifying one fresh token costs by itself, measured
+// in the run (measureVerify).
+var verifyFloor time.Duration
+
+// measureVerify times golang-jwt's parse and verify of up to 2 000 of the
+// fresh tokens, with the key at hand, on one goroutine: the floor of a
+// fresh-token check.
+func measureVerify(key *rsa.PublicKey, tokens []string) time.Duration {
+	n := min(len(tokens), 2000)
+	if n == 0 {
+		return 0
+	}
+	start := time.Now()
+	for _, t := range tokens[:n] {
+		_, _ = jwt.Parse(t, func(*jwt.Token) (any, error) { return key, nil }, jwt.WithValidMethods([]string{"RS256"}))
+	}
+	return time.Since(start) / time.Duration(n)
+}
+
+// freshBound says how the fresh-token throughput compares with what the
+// machine allows: 0.8 × 1 / (the verify floor + the floor server's time a
+// request), from the same run. With the servers pinned to one core
+// (-server-cpus), that is the bound of a single core.
+func freshBound(done []scenario) string {
+	wf, fc := find(done, "Warden, fresh token per request"), find(done, "floor: a server that does nothing")
+	if wf == nil || fc == nil || verifyFloor == 0 || fc.res.Throughput() == 0 {
+		return ""
+	}
+	perRequest := time.Duration(float64(time.Second) / fc.res.Throughput())
+	bound := 0.8 / (verifyFloor + perRequest).Seconds()
+	met := "met"
+	if wf.res.Throughput() < bound {
+		met = "not met"
+	}
+	return fmt.Sprintf("\nFresh tokens: %s/s, against 0.8 × 1 / (verify floor %s + the floor server's %s a request) = %s/s: %s.\n",
+		thousands(wf.res.Throughput()), verifyFloor.Round(100*time.Nanosecond), perRequest.Round(100*time.Nanosecond), thousands(bound), met)
 }
 
 func find(done []scenario, name string) *scenario {
