@@ -36,6 +36,9 @@ type Engine struct {
 	// awaitHooks, when set, waits until the hooks of a revision are
 	// attached; see AwaitHooksWith.
 	awaitHooks atomic.Pointer[func(context.Context, int64) error]
+	// shared are the resolutions shared in the latest snapshot resolved
+	// in (sharedIn).
+	shared atomic.Pointer[sharedResolutions]
 	// draining are the hook sets replaced but maybe still held by checks.
 	drainMu  sync.Mutex
 	draining []*hookSet
@@ -332,7 +335,11 @@ func (e *Engine) authenticate(ctx context.Context, snap *state.Snapshot, token, 
 			if ent, err = e.verify(ctx, snap, account, token, now); err != nil {
 				return fail(err)
 			}
-			e.shareSubject(snap, ent)
+			// Resolved before the entry is shared, which lets its
+			// subject become the agent's copy of the text.
+			res, agent := e.resolveAgent(snap, ent)
+			shareSubject(agent, ent)
+			ent.memo.Store(res)
 			e.cache.Put(account, token, ent, e.cacheUntil(ent, now), now)
 		}
 		res := ent.memo.Load()
@@ -394,14 +401,41 @@ func (e *Engine) cacheUntil(ent *entry, now time.Time) time.Time {
 	return time.Unix(ent.exp, 0).Add(e.cfg.Leeway)
 }
 
-// shareSubject makes a new entry's subject the state's copy of the same
-// text, when an agent holds the identity: every token of the agent then
-// shares one string, where each kept the copy its claims were decoded
-// into, one more object per cached token for the collector to mark. It
-// must run before the entry is shared.
-func (e *Engine) shareSubject(snap *state.Snapshot, ent *entry) {
-	agent, ok := snap.AgentByIdentity(ent.account, ent.issuer, ent.subject)
-	if !ok {
+// sharedResolutions are the resolutions of agents' tokens without inline
+// permissions in one snapshot, by agent id: a cached token then costs the
+// collector no resolution of its own. They are dropped with their
+// snapshot, when a newer one is resolved in.
+type sharedResolutions struct {
+	snap *state.Snapshot
+	m    sync.Map // agent id → *resolution
+}
+
+// sharedIn returns the shared resolutions of snap, starting them when snap
+// is newer than the last; nil for an older snapshot, whose resolutions are
+// not shared.
+func (e *Engine) sharedIn(snap *state.Snapshot) *sharedResolutions {
+	for {
+		cur := e.shared.Load()
+		switch {
+		case cur != nil && cur.snap == snap:
+			return cur
+		case cur != nil && cur.snap.Revision >= snap.Revision:
+			return nil
+		}
+		next := &sharedResolutions{snap: snap}
+		if e.shared.CompareAndSwap(cur, next) {
+			return next
+		}
+	}
+}
+
+// shareSubject makes a new entry's subject the copy of the same text the
+// state holds, in the identity of the agent it resolved to (nil: none):
+// every token of the agent then shares one string, where each kept the
+// copy its claims were decoded into, one more object per cached token for
+// the collector to mark. It must run before the entry is shared.
+func shareSubject(agent *model.Agent, ent *entry) {
+	if agent == nil {
 		return
 	}
 	for _, id := range agent.Identities {
@@ -414,33 +448,52 @@ func (e *Engine) shareSubject(snap *state.Snapshot, ent *entry) {
 
 // resolve finds an entry's agent and effective permissions in snap.
 func (e *Engine) resolve(snap *state.Snapshot, ent *entry) *resolution {
+	res, _ := e.resolveAgent(snap, ent)
+	return res
+}
+
+// resolveAgent is resolve, with the agent found (nil when none was).
+func (e *Engine) resolveAgent(snap *state.Snapshot, ent *entry) (*resolution, *model.Agent) {
 	res := &resolution{snap: snap}
 	if snap != ent.verifiedIn {
 		row, ok := snap.Issuer(ent.account, ent.issuer)
 		if !ok || row.Digest != ent.digest {
 			res.stale = true
-			return res
+			return res, nil
 		}
 	}
 	agent, ok := snap.AgentByIdentity(ent.account, ent.issuer, ent.subject)
 	if !ok {
 		res.denial = ErrUnknownIdentity
-		return res
+		return res, nil
+	}
+	if !ent.hasInline {
+		// Every token of the agent without inline permissions resolves to
+		// the same: they share one resolution in a snapshot.
+		shared := e.sharedIn(snap)
+		if shared != nil {
+			if r, ok := shared.m.Load(agent.ID); ok {
+				return r.(*resolution), agent
+			}
+		}
+		res.agent = model.AgentRef{ID: agent.ID, Type: agent.Type}
+		res.perms = agent.Grants
+		if shared != nil {
+			shared.m.Store(agent.ID, res)
+		}
+		return res, agent
 	}
 	res.agent = model.AgentRef{ID: agent.ID, Type: agent.Type}
 	res.perms = agent.Grants
-	if !ent.hasInline {
-		return res
-	}
 	if ent.inlineErr != nil {
 		res.denial = ent.inlineErr
-		return res
+		return res, agent
 	}
 	perms, err := model.Narrow(agent.Grants, ent.inline)
 	if err != nil {
 		res.denial = &denial{class: ErrInlinePermissions, msg: err.Error()}
-		return res
+		return res, agent
 	}
 	res.perms = perms
-	return res
+	return res, agent
 }

@@ -42,10 +42,10 @@ func BenchmarkGCWithCachedTokens(b *testing.B) {
 				// its claims leaves it, and is shared as a check shares it.
 				ent := &entry{account: proto.account, issuer: proto.issuer, subject: strings.Clone(proto.subject), exp: proto.exp, nbf: proto.nbf,
 					digest: proto.digest, verifiedIn: proto.verifiedIn}
-				f.eng.shareSubject(snap, ent)
+				res, agent := f.eng.resolveAgent(snap, ent)
+				shareSubject(agent, ent)
+				ent.memo.Store(res)
 				f.eng.cache.Put(testkit.Acc, t, ent, time.Unix(ent.exp, 0), now)
-				// Resolved, as a check leaves it.
-				ent.memo.Store(f.eng.resolve(snap, ent))
 			}
 			runtime.GC()
 			runtime.ReadMemStats(&after)
