@@ -90,31 +90,41 @@ func (s *Server) readHookRecord(ctx context.Context, acc, name string) (*storage
 
 // listHooks lists an account's hooks in name order, a page at a time.
 func (s *Server) listHooks(c *call) (any, error) {
-	p, err := parsePage(c.r.URL.Query(), cursorHooks)
+	prefix := s.layout.Hooks() + url.PathEscape(c.acc) + "/"
+	return s.listRecords(c, cursorHooks, prefix, storage.KindHook, func(name string) string { return s.layout.Hook(c.acc, name) },
+		func(key, name string, value []byte) any {
+			var rec storage.HookRecord
+			if storage.Decode(key, value, &rec) != nil {
+				// Listed as what is known: it denies until written again.
+				rec = storage.HookRecord{}
+			}
+			return hookOf(name, rec)
+		})
+}
+
+// listRecords lists the records of one kind under prefix (an account's)
+// in name order, a page at a time: keyOf makes a name's key, for the
+// cursor; item makes a record's list item.
+func (s *Server) listRecords(c *call, cursorKind, prefix, kind string, keyOf func(name string) string, item func(key, name string, value []byte) any) (any, error) {
+	p, err := parsePage(c.r.URL.Query(), cursorKind)
 	if err != nil {
 		return nil, err
 	}
-	prefix := s.layout.Hooks() + url.PathEscape(c.acc) + "/"
 	from := prefix
 	if p.after != "" {
-		from = s.layout.Hook(c.acc, p.after) + "\x00"
+		from = keyOf(p.after) + "\x00"
 	}
 	resp, err := s.kv.Get(c.r.Context(), from, clientv3.WithRange(clientv3.GetPrefixRangeEnd(prefix)), clientv3.WithLimit(int64(p.count)+1))
 	if err != nil {
 		return nil, err
 	}
-	col := &pager{page: p, cKind: cursorHooks}
+	col := &pager{page: p, cKind: cursorKind}
 	for _, kv := range resp.Kvs {
 		k, err := s.layout.Parse(string(kv.Key))
-		if err != nil || k.Kind != storage.KindHook {
+		if err != nil || k.Kind != kind {
 			continue
 		}
-		var rec storage.HookRecord
-		if storage.Decode(string(kv.Key), kv.Value, &rec) != nil {
-			// Listed as what is known: it denies until written again.
-			rec = storage.HookRecord{}
-		}
-		if !col.offer(k.Segs[1], hookOf(k.Segs[1], rec)) {
+		if !col.offer(k.Segs[1], item(string(kv.Key), k.Segs[1], kv.Value)) {
 			break
 		}
 	}

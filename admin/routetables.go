@@ -80,34 +80,15 @@ func (s *Server) getRouteTable(c *call) (any, error) {
 // listRouteTables lists an account's route tables in name order, a page
 // at a time.
 func (s *Server) listRouteTables(c *call) (any, error) {
-	p, err := parsePage(c.r.URL.Query(), cursorRoutes)
-	if err != nil {
-		return nil, err
-	}
-	prefix := s.layout.RouteTables(c.acc)
-	from := prefix
-	if p.after != "" {
-		from = s.layout.RouteTable(c.acc, p.after) + "\x00"
-	}
-	resp, err := s.kv.Get(c.r.Context(), from, clientv3.WithRange(clientv3.GetPrefixRangeEnd(prefix)), clientv3.WithLimit(int64(p.count)+1))
-	if err != nil {
-		return nil, err
-	}
-	col := &pager{page: p, cKind: cursorRoutes}
-	for _, kv := range resp.Kvs {
-		k, err := s.layout.Parse(string(kv.Key))
-		if err != nil || k.Kind != storage.KindRouteTable {
-			continue
-		}
-		item := routeTableSummary{Name: k.Segs[1], RouteCount: -1}
-		if spec, err := routes.Parse(kv.Value); err == nil {
-			item.RouteCount = len(spec.Routes)
-		}
-		if !col.offer(item.Name, item) {
-			break
-		}
-	}
-	return col.result(), nil
+	return s.listRecords(c, cursorRoutes, s.layout.RouteTables(c.acc), storage.KindRouteTable,
+		func(name string) string { return s.layout.RouteTable(c.acc, name) },
+		func(_, name string, value []byte) any {
+			item := routeTableSummary{Name: name, RouteCount: -1}
+			if spec, err := routes.Parse(value); err == nil {
+				item.RouteCount = len(spec.Routes)
+			}
+			return item
+		})
 }
 
 // putRouteTable stores a route table, whole: a table is checked as its
