@@ -63,14 +63,7 @@ func (g *grpcDoor) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3
 }
 
 // setServing sets the health of the server and of the ext_authz service.
-func (g *grpcDoor) setServing(serving bool) {
-	st := healthpb.HealthCheckResponse_NOT_SERVING
-	if serving {
-		st = healthpb.HealthCheckResponse_SERVING
-	}
-	g.health.SetServingStatus("", st)
-	g.health.SetServingStatus(extauthz.ServiceName, st)
-}
+func (g *grpcDoor) setServing(serving bool) { extauthz.SetHealth(g.health, serving) }
 
 // follow keeps the health equal to the node's readiness until ctx ends.
 func (g *grpcDoor) follow(ctx context.Context, n *node.Node) {

@@ -10,28 +10,22 @@ import (
 	"github.com/wardenauthz/warden/sidecar/routes"
 )
 
-// ErrNoTable is DecideRequest's answer when this node has no route table:
+// ErrNoTable is DecideCall's answer when this node has no route table:
 // the HTTP doors answer it with 503, and a door that is no HTTP handler
 // should say the same.
 var ErrNoTable = errors.New("this Warden node has no route table serving (--routes or --route-table; its /readyz says why)")
 
-// DecideRequest decides a request that did not arrive as an http.Request
+// DecideCall decides a request that did not arrive as an http.Request
 // (Envoy's gRPC check) through the doors' table, and counts and logs the
 // decision under door, as the HTTP doors do theirs: a gRPC door shares
 // their table, warden_route_decisions_total and decision log. The method
 // is compared upper-cased, as forward auth's. The error is ErrNoTable, or
 // the table's refusal of the request (a path CleanPath refuses, a
 // parameter a template refuses), which the HTTP doors answer with 400.
-func (d *Door) DecideRequest(ctx context.Context, door string, req routes.Request) (routes.Outcome, error) {
-	o, _, err := d.DecideCall(ctx, door, req, "")
-	return o, err
-}
-
-// DecideCall is DecideRequest for a caller that has a request id (Envoy's
-// x-request-id; "" when none): when the decision log is on, it also
-// returns the call id the decision is logged under, which the caller
-// sends back as the HTTP doors send decisionlog.CallIDHeader, so that a
-// client can find its decision; "" when the log is off.
+// requestID is the caller's (Envoy's x-request-id; "" when none): when the
+// decision log is on, DecideCall returns the call id the decision is
+// logged under, which the caller sends back as the HTTP doors send
+// decisionlog.CallIDHeader; "" when the log is off.
 func (d *Door) DecideCall(ctx context.Context, door string, req routes.Request, requestID string) (routes.Outcome, string, error) {
 	table := d.table()
 	if table == nil {

@@ -86,13 +86,19 @@ func (s *Server) Register(g *grpc.Server) {
 // ("") and for ServiceName: NOT_SERVING when the node is not ready, so
 // that Envoy's health checks send it no checks it would answer from a
 // stale state or without its table.
-func (s *Server) SetServing(serving bool) {
+func (s *Server) SetServing(serving bool) { SetHealth(s.health, serving) }
+
+// SetHealth sets what a gRPC health server reports of the door: for the
+// whole server ("") and for ServiceName. A server that registers its own
+// health service (warden serve, serving before the node is assembled)
+// reports through it.
+func SetHealth(h *health.Server, serving bool) {
 	st := healthpb.HealthCheckResponse_SERVING
 	if !serving {
 		st = healthpb.HealthCheckResponse_NOT_SERVING
 	}
-	s.health.SetServingStatus("", st)
-	s.health.SetServingStatus(ServiceName, st)
+	h.SetServingStatus("", st)
+	h.SetServingStatus(ServiceName, st)
 }
 
 // Check implements envoy.service.auth.v3.Authorization: it decides the
