@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/wardenauthz/warden/sdk/model"
 	"github.com/wardenauthz/warden/sidecar/internal/keys"
 	"github.com/wardenauthz/warden/sidecar/internal/shard"
@@ -21,14 +20,13 @@ import (
 
 // Engine decides checks against a state store.
 type Engine struct {
-	cfg    Config
-	state  *state.DB
-	log    *slog.Logger
-	now    func() time.Time
-	keys   *keys.Registry
-	cache  *tokencache.Cache[entry]
-	parser *jwt.Parser
-	hooks  atomic.Pointer[hookSet]
+	cfg   Config
+	state *state.DB
+	log   *slog.Logger
+	now   func() time.Time
+	keys  *keys.Registry
+	cache *tokencache.Cache[entry]
+	hooks atomic.Pointer[hookSet]
 	// metrics is nil when the engine records none.
 	metrics *metrics
 	// realClock says now is time.Now, so its readings time checks too.
@@ -105,7 +103,6 @@ func New(st *state.DB, cfg Config, deps Deps) (*Engine, error) {
 		// Claims are validated by the engine, the same way on a cache hit
 		// and a miss, with the injected clock. Strict decoding refuses
 		// non-canonical base64, so one signature has one spelling.
-		parser:    jwt.NewParser(jwt.WithoutClaimsValidation(), jwt.WithStrictDecoding()),
 		realClock: realClock,
 	}
 	if deps.Registerer != nil {

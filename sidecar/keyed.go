@@ -4,7 +4,7 @@ import (
 	"crypto"
 	"slices"
 
-	"github.com/golang-jwt/jwt/v5"
+	"github.com/wardenauthz/warden/sidecar/internal/jws"
 	"github.com/wardenauthz/warden/sidecar/internal/keys"
 )
 
@@ -30,30 +30,31 @@ func (e *Engine) VerifyWithKey(token string, key crypto.PublicKey) (KeyedClaims,
 	if len(token) > MaxTokenSize {
 		return KeyedClaims{}, errTooLarge
 	}
-	claims := jwt.MapClaims{}
-	var kid string
-	_, err := e.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
-		alg := t.Method.Alg()
-		if !slices.Contains(keys.Algorithms, alg) {
-			return nil, invalid("algorithm not allowed: %s", quote(alg))
-		}
-		if kid, _ = t.Header["kid"].(string); kid == "" {
-			return nil, errNoKid
-		}
-		if !keys.FitsAlg(alg, key) {
-			return nil, invalid("algorithm does not fit the key type: %s", alg)
-		}
-		return key, nil
-	})
-	if err != nil {
-		return KeyedClaims{}, verifyError(err)
+	t := tokens.Get().(*jws.Token)
+	defer tokens.Put(t)
+	if err := t.Parse(token, e.cfg.PermissionsClaim); err != nil {
+		return KeyedClaims{}, parseError(err)
 	}
-	iss, _ := claims["iss"].(string)
+	alg := t.Method.Alg()
+	if !slices.Contains(keys.Algorithms, alg) {
+		return KeyedClaims{}, invalid("algorithm not allowed: %s", quote(alg))
+	}
+	kid := t.Header.Kid.String()
+	if kid == "" {
+		return KeyedClaims{}, errNoKid
+	}
+	if !keys.FitsAlg(alg, key) {
+		return KeyedClaims{}, invalid("algorithm does not fit the key type: %s", alg)
+	}
+	if err := t.Method.Verify(t.SigningInput, t.Signature, key); err != nil {
+		return KeyedClaims{}, errSignature
+	}
+	iss := t.Claims.Iss.String()
 	if iss == "" {
 		return KeyedClaims{}, errNoIssuer
 	}
 	ent := &entry{}
-	if err := e.checkClaims(ent, claims, e.now()); err != nil {
+	if err := e.checkClaims(ent, &t.Claims, e.now()); err != nil {
 		return KeyedClaims{}, err
 	}
 	return KeyedClaims{KeyID: kid, Issuer: iss, Subject: ent.subject}, nil

@@ -8,10 +8,11 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar/internal/jws"
 	"github.com/wardenauthz/warden/sidecar/internal/keys"
 	"github.com/wardenauthz/warden/sidecar/state"
 )
@@ -24,40 +25,67 @@ var (
 	errCrit     = &denial{class: ErrInvalidToken, msg: "token header names critical extensions (crit), which Warden does not support"}
 )
 
+// tokens holds parsed tokens for reuse: a token's parts are decoded into
+// its buffer, which the next parse reuses.
+var tokens = sync.Pool{New: func() any { return new(jws.Token) }}
+
 // verify checks a token's signature against its issuer's keys in account,
-// then its claims, and returns a cache entry, or the reason it failed.
+// then its claims, and returns a cache entry, or the reason it failed. The
+// token is parsed once, in golang-jwt's order of checks: its form, then the
+// key (so an unknown issuer is named even when the signature is bad), then
+// the signature, then the claims.
 func (e *Engine) verify(ctx context.Context, snap *state.Snapshot, account, token string, now time.Time) (*entry, error) {
-	ent := &entry{account: account, verifiedIn: snap}
-	claims := jwt.MapClaims{}
-	_, err := e.parser.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
-		return e.keyFor(ctx, snap, ent, t, claims)
-	})
-	if err != nil {
-		return nil, verifyError(err)
+	t := tokens.Get().(*jws.Token)
+	defer tokens.Put(t)
+	if err := t.Parse(token, e.cfg.PermissionsClaim); err != nil {
+		return nil, parseError(err)
 	}
-	if err := e.checkClaims(ent, claims, now); err != nil {
+	ent := &entry{account: account, verifiedIn: snap}
+	key, err := e.keyFor(ctx, snap, ent, t)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Method.Verify(t.SigningInput, t.Signature, key); err != nil {
+		return nil, errSignature
+	}
+	if err := e.checkClaims(ent, &t.Claims, now); err != nil {
 		return nil, err
 	}
 	return ent, nil
 }
 
+// Denials of a token that did not parse or verify.
+var (
+	errMalformed = invalid("malformed token")
+	errAlgorithm = invalid("algorithm not allowed")
+	errSignature = invalid("invalid signature")
+)
+
+// parseError is the denial of a token jws.Parse refused.
+func parseError(err error) error {
+	if errors.Is(err, jws.ErrUnverifiable) {
+		return errAlgorithm
+	}
+	return errMalformed
+}
+
 // keyFor finds the key a token claims to be signed with, recording the
 // issuer's key state in ent.
-func (e *Engine) keyFor(ctx context.Context, snap *state.Snapshot, ent *entry, t *jwt.Token, claims jwt.MapClaims) (any, error) {
+func (e *Engine) keyFor(ctx context.Context, snap *state.Snapshot, ent *entry, t *jws.Token) (any, error) {
 	alg := t.Method.Alg()
 	if !slices.Contains(keys.Algorithms, alg) {
 		return nil, invalid("algorithm not allowed: %s", quote(alg))
 	}
-	if _, ok := t.Header["crit"]; ok {
+	if t.Header.Crit.Present() {
 		// RFC 7515: a recipient must refuse a token whose crit names an
 		// extension it does not understand, and Warden understands none.
 		return nil, errCrit
 	}
-	kid, _ := t.Header["kid"].(string)
+	kid := t.Header.Kid.String()
 	if kid == "" {
 		return nil, errNoKid
 	}
-	iss, _ := claims["iss"].(string)
+	iss := t.Claims.Iss.String()
 	if iss == "" {
 		return nil, errNoIssuer
 	}
@@ -118,54 +146,33 @@ func (e *keySourceError) Error() string {
 	return fmt.Sprintf("the keys of issuer %s %s", quote(e.issuer), reason)
 }
 
-// verifyError is the denial of a token that did not parse or verify: the
-// keyfunc's own (found in jwt's wrapping), else one for jwt's kind of
-// failure.
-func verifyError(err error) error {
-	var d *denial
-	var kse *keySourceError
-	switch {
-	case errors.As(err, &d):
-		return d
-	case errors.As(err, &kse):
-		return kse
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		return invalid("malformed token")
-	case errors.Is(err, jwt.ErrTokenUnverifiable):
-		return invalid("algorithm not allowed")
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrSignatureInvalid):
-		return invalid("invalid signature")
-	}
-	return ErrInvalidToken
-}
-
 // checkClaims validates the claims of a token whose signature checked out,
 // and fills ent.
-func (e *Engine) checkClaims(ent *entry, claims jwt.MapClaims, now time.Time) error {
-	sub, _ := claims["sub"].(string)
+func (e *Engine) checkClaims(ent *entry, claims *jws.Claims, now time.Time) error {
+	sub := claims.Sub.String()
 	if sub == "" {
 		return invalid("token has no sub claim")
 	}
 	ent.subject = sub
-	exp, hasExp, ok := timeClaim(claims, "exp")
+	exp, hasExp, ok := timeClaim(&claims.Exp)
 	if !ok {
 		return invalid("malformed exp claim")
 	}
 	if !hasExp && !e.cfg.AllowTokensWithoutExp {
 		return invalid("token has no exp claim")
 	}
-	nbf, _, ok := timeClaim(claims, "nbf")
+	nbf, _, ok := timeClaim(&claims.Nbf)
 	if !ok {
 		return invalid("malformed nbf claim")
 	}
-	if _, _, ok := timeClaim(claims, "iat"); !ok {
+	if _, _, ok := timeClaim(&claims.Iat); !ok {
 		return invalid("malformed iat claim")
 	}
 	if hasExp {
 		ent.exp = max(exp, 1)
 	}
 	ent.nbf = nbf
-	aud, err := claims.GetAudience()
+	aud, err := jws.Audience(&claims.Aud)
 	if err != nil {
 		return invalid("malformed aud claim")
 	}
@@ -180,8 +187,13 @@ func (e *Engine) checkClaims(ent *entry, claims jwt.MapClaims, now time.Time) er
 	if err := e.checkTimes(ent.exp, ent.nbf, now); err != nil {
 		return err
 	}
-	if raw, ok := claims[e.cfg.PermissionsClaim]; ok {
+	if claims.Extra.Present() {
 		ent.hasInline = true
+		var raw any
+		if err := json.Unmarshal(claims.Extra.Raw, &raw); err != nil {
+			// jws checked the text; this cannot fail.
+			return errMalformed
+		}
 		ent.inline, err = parseInline(raw)
 		if err != nil {
 			ent.inlineErr = &denial{class: ErrInlinePermissions, msg: "malformed inline permissions: " + err.Error()}
@@ -198,28 +210,17 @@ const maxTimeClaim = 253402300799
 // timeClaim reads a NumericDate claim (exp, nbf, iat) in whole seconds. It
 // reports whether the claim is present, and false in ok when it is not a
 // finite number from 0 to maxTimeClaim: out-of-range times fail closed.
-func timeClaim(claims jwt.MapClaims, name string) (secs int64, present, ok bool) {
-	raw, present := claims[name]
-	if !present {
+func timeClaim(v *jws.Value) (secs int64, present, ok bool) {
+	switch v.Kind {
+	case jws.Absent:
 		return 0, false, true
-	}
-	var v float64
-	switch n := raw.(type) {
-	case float64:
-		v = n
-	case json.Number:
-		f, err := n.Float64()
-		if err != nil {
+	case jws.Number:
+		if math.IsNaN(v.Num) || v.Num < 0 || v.Num > maxTimeClaim {
 			return 0, true, false
 		}
-		v = f
-	default:
-		return 0, true, false
+		return int64(v.Num), true, true
 	}
-	if math.IsNaN(v) || v < 0 || v > maxTimeClaim {
-		return 0, true, false
-	}
-	return int64(v), true, true
+	return 0, true, false
 }
 
 // parseInline reads an inline-permissions claim: {allow: [{action,
