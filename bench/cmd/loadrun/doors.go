@@ -269,7 +269,7 @@ func runDoors(ctx context.Context, c config, wardenBin, work string) error {
 
 	r := &runner{cfg: c, ctx: ctx}
 	closed := load.Closed{Concurrency: c.concurrency, Warmup: c.warmup, Duration: c.duration}
-	r.closed("check API, cached token", "Warden", closed, wardenTarget(w.addr, tokens, false))
+	r.closed("check API, cached token", "Warden", closed, wardenTarget(w.addr, strs(tokens), false))
 	r.closed("forward auth, cached token", "Warden", closed, forward(w.addr))
 	bc := r.closed("bare ReverseProxy to the app", "bare proxy", closed, get(bareAddr))
 	r.closed("bare ReverseProxy with a buffer pool", "bare proxy", closed, get(pooledAddr))

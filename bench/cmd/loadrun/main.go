@@ -184,10 +184,13 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	fresh, err := mintFresh(userKey, aud, c.uncachedTokens)
+	freshList, err := mintFresh(userKey, aud, c.uncachedTokens)
 	if err != nil {
 		return err
 	}
+	// Packed, the tokens are one object to the generator's collector.
+	fresh := packTokens(freshList)
+	freshList = nil
 	verifyFloor = measureVerify(&userKey.PublicKey, fresh)
 	progress("verifying a fresh token alone (golang-jwt, the key at hand, one goroutine): %s", verifyFloor)
 
@@ -199,18 +202,18 @@ func run(ctx context.Context, c config) error {
 	// only the cached tokens; then the fresh tokens fill it (one entry
 	// each), and the half-max loop runs again: a cache of many entries
 	// makes the garbage collector's work, and so the tail, larger.
-	wc := r.closed("Warden, cached token", "Warden", closed, wardenTarget(w.addr, cached, false))
-	r.open("Warden, cached token, half of its max", "Warden", wc, wc, wardenTarget(w.addr, cached, false))
+	wc := r.closed("Warden, cached token", "Warden", closed, wardenTarget(w.addr, strs(cached), false))
+	r.open("Warden, cached token, half of its max", "Warden", wc, wc, wardenTarget(w.addr, strs(cached), false))
 	for _, rate := range c.sweep {
-		r.sweepAt(fmt.Sprintf("Warden, cached token, at %s/s", thousands(rate)), "Warden", rate, wardenTarget(w.addr, cached, false))
+		r.sweepAt(fmt.Sprintf("Warden, cached token, at %s/s", thousands(rate)), "Warden", rate, wardenTarget(w.addr, strs(cached), false))
 	}
 	wf := r.closed("Warden, fresh token per request", "Warden", closedFresh, wardenTarget(w.addr, fresh, true))
-	r.open(fmt.Sprintf("Warden, cached token, half of its max, %d more tokens cached", c.uncachedTokens), "Warden", wf, wc, wardenTarget(w.addr, cached, false))
+	r.open(fmt.Sprintf("Warden, cached token, half of its max, %d more tokens cached", c.uncachedTokens), "Warden", wf, wc, wardenTarget(w.addr, strs(cached), false))
 	if hookName := "Warden, cached token, tenant hook"; r.err == nil && c.only.MatchString(hookName) {
 		if err := w.putHook(ctx, module); err != nil {
 			return fmt.Errorf("registering the hook: %w", err)
 		}
-		r.closed(hookName, "Warden", closed, wardenTarget(w.addr, hooked, false))
+		r.closed(hookName, "Warden", closed, wardenTarget(w.addr, strs(hooked), false))
 		if err := w.deleteHook(ctx); err != nil {
 			return fmt.Errorf("removing the hook: %w", err)
 		}
@@ -224,7 +227,9 @@ func run(ctx context.Context, c config) error {
 		if err != nil {
 			return err
 		}
-		ft := target(addr, [][]byte{load.PostJSON(addr, "/v1/check", cached[0], []byte(`{}`))}, false, []byte(`"allow":true`))
+		one := &packedRequests{}
+		one.add(load.PostJSON(addr, "/v1/check", cached[0], []byte(`{}`)))
+		ft := target(addr, one, false, []byte(`"allow":true`))
 		fc := r.closed("floor: a server that does nothing", "floor", closed, ft)
 		r.open("floor, at Warden's half-max rate", "floor", fc, wc, ft)
 		for _, rate := range c.sweep {
@@ -241,8 +246,8 @@ func run(ctx context.Context, c config) error {
 		defer o.stop()
 		// In the same order as Warden's: the open loop before the fresh
 		// tokens fill the io_jwt cache.
-		oc := r.closed("OPA, cached token", "OPA", closed, opaTarget(o.addr, cached, false))
-		r.open("OPA, cached token, half of its max", "OPA", oc, oc, opaTarget(o.addr, cached, false))
+		oc := r.closed("OPA, cached token", "OPA", closed, opaTarget(o.addr, strs(cached), false))
+		r.open("OPA, cached token, half of its max", "OPA", oc, oc, opaTarget(o.addr, strs(cached), false))
 		r.closed("OPA, fresh token per request", "OPA", closedFresh, opaTarget(o.addr, fresh, true))
 		o.stop()
 	}
