@@ -160,3 +160,117 @@ func TestCoreListsSeek(t *testing.T) {
 		}
 	}
 }
+
+// TestCoreTxn: a transaction's changes are invisible until it commits,
+// then visible at once at its revision; an aborted transaction, one with a
+// failed change, and one at an older revision change nothing.
+func TestCoreTxn(t *testing.T) {
+	t.Parallel()
+	const acc = "acc-0123456789abcdef"
+	agent := func(id, sub string) model.Agent {
+		return model.Agent{ID: id, Type: model.AgentUser, Account: acc,
+			Identities: []model.Identity{{IssuerID: "iss", Subject: sub}}, Grants: []model.Permission{{Action: "a", Resource: "x"}}}
+	}
+	tests := []struct {
+		name string
+		// end ends a transaction that put usr-…1.
+		end     func(*Txn) error
+		applied bool
+	}{
+		{"commit", func(t *Txn) error { _, err := t.Commit(7); return err }, true},
+		{"abort", func(t *Txn) error { t.Abort(); return errors.New("aborted") }, false},
+		{"an older revision", func(t *Txn) error { _, err := t.Commit(4); return err }, false},
+		{"a failed change", func(t *Txn) error {
+			t.PutAgent(model.Agent{Account: acc}) // no id: memdb refuses it
+			t.PutAgent(agent("usr-0000000000000002", "s2"))
+			_, err := t.Commit(7)
+			return err
+		}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := New()
+			if _, err := s.Apply(&Batch{Revision: 5}); err != nil {
+				t.Fatal(err)
+			}
+			txn := s.Begin()
+			txn.PutAgent(agent("usr-0000000000000001", "s1"))
+			if _, ok := s.Snapshot().AgentByIdentity(acc, "iss", "s1"); ok {
+				t.Fatal("a change is visible before the commit")
+			}
+			err := tc.end(txn)
+			if (err == nil) != tc.applied {
+				t.Fatalf("ending the transaction: %v", err)
+			}
+			txn.Abort() // ends nothing twice
+			snap := s.Snapshot()
+			_, ok := snap.AgentByIdentity(acc, "iss", "s1")
+			if ok != tc.applied || (snap.Revision == 7) != tc.applied {
+				t.Fatalf("applied: %v at revision %d, want %v", ok, snap.Revision, tc.applied)
+			}
+			if _, ok := snap.Agent("usr-0000000000000002"); ok {
+				t.Fatal("a change after a failed one was applied")
+			}
+			// The state takes writes again.
+			if _, err := s.Apply(&Batch{Revision: 8}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestCoreIdentityTakeover: an identity resolves to the agent that put it
+// last; removing or replacing an agent removes the identities that still
+// point at it, and only those.
+func TestCoreIdentityTakeover(t *testing.T) {
+	t.Parallel()
+	const a1, a2 = "acc-0000000000000001", "acc-0000000000000002"
+	const x, y = "usr-0000000000000001", "usr-0000000000000002"
+	agent := func(acc, id string, subs ...string) model.Agent {
+		a := model.Agent{ID: id, Type: model.AgentUser, Account: acc}
+		for _, s := range subs {
+			a.Identities = append(a.Identities, model.Identity{IssuerID: "iss", Subject: s})
+		}
+		return a
+	}
+	s := New()
+	rev := int64(0)
+	apply := func(fn func(b *Batch)) *Snapshot {
+		t.Helper()
+		rev++
+		b := &Batch{Revision: rev}
+		fn(b)
+		snap, err := s.Apply(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	owner := func(snap *Snapshot, acc, sub string) string {
+		if a, ok := snap.AgentByIdentity(acc, "iss", sub); ok {
+			return a.ID
+		}
+		return ""
+	}
+	snap := apply(func(b *Batch) { b.PutAgent(agent(a1, x, "s1", "s2")); b.PutAgent(agent(a1, y, "s2")) })
+	if owner(snap, a1, "s1") != x || owner(snap, a1, "s2") != y {
+		t.Fatal("the last put did not take the identity over")
+	}
+	snap = apply(func(b *Batch) { b.DeleteAgent(x) })
+	if owner(snap, a1, "s1") != "" || owner(snap, a1, "s2") != y {
+		t.Fatal("removing an agent removed another's identity, or kept its own")
+	}
+	// The same id put again, in another account: its old identities go.
+	snap = apply(func(b *Batch) { b.PutAgent(agent(a1, x, "s1")); b.PutAgent(agent(a2, x, "s3")) })
+	if owner(snap, a1, "s1") != "" || owner(snap, a2, "s3") != x {
+		t.Fatal("replacing an agent kept its old identities")
+	}
+	if a, _ := snap.Agent(x); a.Account != a2 {
+		t.Fatalf("agent %+v", a)
+	}
+	snap = apply(func(b *Batch) { b.DeleteAgent(y); b.DeleteAgent(x) })
+	if owner(snap, a1, "s2") != "" || owner(snap, a2, "s3") != "" {
+		t.Fatal("identities outlived their agents")
+	}
+}

@@ -35,13 +35,8 @@ func (s *Snapshot) Issuer(account, id string) (*IssuerRow, bool) {
 // Agent returns a user or client by id, with its identities and grants.
 // The result is shared: callers must not modify it.
 func (s *Snapshot) Agent(id string) (*model.Agent, bool) {
-	row, _ := s.first(tableAgent, "id", id).(*agentRow)
-	if row == nil {
-		return nil, false
-	}
-	a := *row.Agent
-	a.Grants = s.Grants(id)
-	return &a, true
+	a, _ := s.first(tableAgent, "id", id).(*model.Agent)
+	return a, a != nil
 }
 
 // AgentByIdentity resolves (account, issuer, subject) to its agent.
@@ -56,31 +51,30 @@ func (s *Snapshot) AgentByIdentity(account, issuerID, subject string) (*model.Ag
 // Grants returns an agent's grants, normalized, in the order given. The
 // slice is shared: callers must not modify it.
 func (s *Snapshot) Grants(agentID string) []model.Permission {
-	row, _ := s.first(tableGrant, "id", agentID).(*grantsRow)
-	if row == nil {
-		return nil
+	if a, ok := s.Agent(agentID); ok {
+		return a.Grants
 	}
-	return row.Grants
+	return nil
 }
 
 // Agents calls fn for every agent of an account whose id sorts after
 // after ("" for all), in id order, until fn returns false. It seeks to
 // after rather than skipping to it, so a page of a long list costs the
-// page, not the list before it.
+// page, not the list before it. The agents are shared, as Agent's are.
 func (s *Snapshot) Agents(account, after string, fn func(*model.Agent) bool) {
 	it, err := s.db.Txn(false).LowerBound(tableAgent, "account_id", account, after)
 	if err != nil {
 		panic("state: " + err.Error())
 	}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
-		row := raw.(*agentRow)
-		if row.Account != account {
+		a := raw.(*model.Agent)
+		if a.Account != account {
 			return
 		}
-		if row.ID == after {
+		if a.ID == after {
 			continue
 		}
-		if !fn(row.Agent) {
+		if !fn(a) {
 			return
 		}
 	}

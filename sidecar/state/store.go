@@ -66,31 +66,154 @@ func (s *DB) WaitRevision(ctx context.Context, rev int64) (*Snapshot, error) {
 // the batch's revision. On error nothing is applied. A batch whose revision
 // is lower than the current one is refused, so state never goes back.
 func (s *DB) Apply(b *Batch) (*Snapshot, error) {
+	t := s.Begin()
+	defer t.Abort()
+	if err := t.behind(b.Revision); err != nil {
+		return nil, err
+	}
+	for _, op := range b.ops {
+		op(t)
+	}
+	return t.Commit(b.Revision)
+}
+
+// Txn is one write transaction on the state, for changes too many to hold
+// in a Batch first (a whole store, listed): each change is made in the
+// transaction as it comes, and none is visible until Commit publishes
+// them all in one snapshot. Until Commit or Abort, Apply and Begin wait.
+// Txn is not safe for concurrent use.
+type Txn struct {
+	s   *DB
+	txn *memdb.Txn
+	n   int
+	// err is the first change that failed; the rest are skipped and
+	// Commit refuses the transaction.
+	err error
+}
+
+// Begin starts a write transaction.
+func (s *DB) Begin() *Txn {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur := s.cur.Load()
-	if b.Revision < cur.Revision {
-		return nil, fmt.Errorf("applying revision %d: state is already at %d", b.Revision, cur.Revision)
+	return &Txn{s: s, txn: s.db.Txn(true)}
+}
+
+// Len returns the number of changes made in the transaction.
+func (t *Txn) Len() int { return t.n }
+
+// Commit publishes the transaction's changes in a snapshot at revision rev
+// and ends it. A failed change, or a revision lower than the current one,
+// ends it with nothing applied.
+func (t *Txn) Commit(rev int64) (*Snapshot, error) {
+	if t.txn == nil {
+		return nil, errors.New("committing a transaction that ended")
 	}
-	txn := s.db.Txn(true)
-	defer txn.Abort()
-	for i, op := range b.ops {
-		if err := op(txn); err != nil {
-			return nil, fmt.Errorf("applying change %d of revision %d: %w", i, b.Revision, err)
-		}
+	defer t.Abort()
+	if t.err != nil {
+		return nil, fmt.Errorf("applying revision %d: %w", rev, t.err)
 	}
-	txn.Commit()
-	snap := &Snapshot{Revision: b.Revision, db: s.db.Snapshot()}
+	if err := t.behind(rev); err != nil {
+		return nil, err
+	}
+	s := t.s
+	t.txn.Commit()
+	snap := &Snapshot{Revision: rev, db: s.db.Snapshot()}
 	s.cur.Store(snap)
 	ch := make(chan struct{})
 	close(*s.applied.Swap(&ch))
 	return snap, nil
 }
 
+// behind refuses a revision lower than the state's: state never goes back.
+func (t *Txn) behind(rev int64) error {
+	if cur := t.s.cur.Load(); rev < cur.Revision {
+		return fmt.Errorf("applying revision %d: state is already at %d", rev, cur.Revision)
+	}
+	return nil
+}
+
+// Abort ends the transaction, discarding its changes unless Commit
+// published them. Aborting again does nothing.
+func (t *Txn) Abort() {
+	if t.txn == nil {
+		return
+	}
+	t.txn.Abort()
+	t.txn = nil
+	t.s.mu.Unlock()
+}
+
+// live reports whether the transaction takes changes: it has not ended,
+// and none failed.
+func (t *Txn) live() bool { return t.txn != nil && t.err == nil }
+
+// done records a change made, and its failure.
+func (t *Txn) done(err error) {
+	if err != nil {
+		t.err = fmt.Errorf("change %d: %w", t.n, err)
+	}
+	t.n++
+}
+
+// PutAccount creates an account, or leaves it as it is.
+func (t *Txn) PutAccount(id string) {
+	if t.live() {
+		t.done(t.txn.Insert(tableAccount, &accountRow{ID: id}))
+	}
+}
+
+// DeleteAccount removes an account. Its issuers and agents are left to their
+// own deletions.
+func (t *Txn) DeleteAccount(id string) {
+	if t.live() {
+		_, err := t.txn.DeleteAll(tableAccount, "id", id)
+		t.done(err)
+	}
+}
+
+// PutIssuer creates or replaces an issuer of an account. Uploaded keys are
+// parsed now, so checks never parse PEM; a key that does not parse is kept in
+// KeyErrors and verifies nothing.
+func (t *Txn) PutIssuer(account string, iss model.Issuer) {
+	if t.live() {
+		t.putIssuer(newIssuerRow(account, iss))
+	}
+}
+
+func (t *Txn) putIssuer(row *IssuerRow) {
+	if t.live() {
+		t.done(t.txn.Insert(tableIssuer, row))
+	}
+}
+
+// DeleteIssuer removes an issuer of an account.
+func (t *Txn) DeleteIssuer(account, id string) {
+	if t.live() {
+		_, err := t.txn.DeleteAll(tableIssuer, "id", account, id)
+		t.done(err)
+	}
+}
+
+// PutAgent creates or replaces a user or client, replacing all its
+// identities and grants. Grant resources are normalized. The state keeps
+// what a's slices hold: the caller must not modify it after.
+func (t *Txn) PutAgent(a model.Agent) {
+	if t.live() {
+		a.Grants = model.NormalizePermissions(a.Grants)
+		t.done(putAgent(t.txn, &a))
+	}
+}
+
+// DeleteAgent removes a user or client with its identities and grants.
+func (t *Txn) DeleteAgent(id string) {
+	if t.live() {
+		t.done(deleteAgent(t.txn, id))
+	}
+}
+
 // Batch is a set of changes applied together at one revision.
 type Batch struct {
 	Revision int64
-	ops      []func(*memdb.Txn) error
+	ops      []func(*Txn)
 }
 
 // Len returns the number of changes in the batch.
@@ -98,18 +221,13 @@ func (b *Batch) Len() int { return len(b.ops) }
 
 // PutAccount creates an account, or leaves it as it is.
 func (b *Batch) PutAccount(id string) {
-	b.ops = append(b.ops, func(txn *memdb.Txn) error {
-		return txn.Insert(tableAccount, &accountRow{ID: id})
-	})
+	b.ops = append(b.ops, func(t *Txn) { t.PutAccount(id) })
 }
 
 // DeleteAccount removes an account. Its issuers and agents are left to their
 // own deletions.
 func (b *Batch) DeleteAccount(id string) {
-	b.ops = append(b.ops, func(txn *memdb.Txn) error {
-		_, err := txn.DeleteAll(tableAccount, "id", id)
-		return err
-	})
+	b.ops = append(b.ops, func(t *Txn) { t.DeleteAccount(id) })
 }
 
 // PutIssuer creates or replaces an issuer of an account. Uploaded keys are
@@ -117,9 +235,7 @@ func (b *Batch) DeleteAccount(id string) {
 // KeyErrors and verifies nothing.
 func (b *Batch) PutIssuer(account string, iss model.Issuer) {
 	row := newIssuerRow(account, iss)
-	b.ops = append(b.ops, func(txn *memdb.Txn) error {
-		return txn.Insert(tableIssuer, row)
-	})
+	b.ops = append(b.ops, func(t *Txn) { t.putIssuer(row) })
 }
 
 func newIssuerRow(account string, iss model.Issuer) *IssuerRow {
@@ -147,52 +263,57 @@ func newIssuerRow(account string, iss model.Issuer) *IssuerRow {
 
 // DeleteIssuer removes an issuer of an account.
 func (b *Batch) DeleteIssuer(account, id string) {
-	b.ops = append(b.ops, func(txn *memdb.Txn) error {
-		_, err := txn.DeleteAll(tableIssuer, "id", account, id)
-		return err
-	})
+	b.ops = append(b.ops, func(t *Txn) { t.DeleteIssuer(account, id) })
 }
 
 // PutAgent creates or replaces a user or client, replacing all its
 // identities and grants. Grant resources are normalized.
 func (b *Batch) PutAgent(a model.Agent) {
-	a.Grants = model.NormalizePermissions(a.Grants)
-	b.ops = append(b.ops, func(txn *memdb.Txn) error {
-		if err := deleteAgent(txn, a.ID); err != nil {
-			return err
-		}
-		grants := a.Grants
-		a.Grants = nil
-		if err := txn.Insert(tableAgent, &agentRow{ID: a.ID, Account: a.Account, Agent: &a}); err != nil {
-			return err
-		}
-		if err := txn.Insert(tableGrant, &grantsRow{AgentID: a.ID, Grants: grants}); err != nil {
-			return err
-		}
-		for _, id := range a.Identities {
-			row := &identityRow{Account: a.Account, IssuerID: id.IssuerID, Subject: id.Subject, AgentID: a.ID}
-			if err := txn.Insert(tableIdentity, row); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	b.ops = append(b.ops, func(t *Txn) { t.PutAgent(a) })
 }
 
 // DeleteAgent removes a user or client with its identities and grants.
 func (b *Batch) DeleteAgent(id string) {
-	b.ops = append(b.ops, func(txn *memdb.Txn) error { return deleteAgent(txn, id) })
+	b.ops = append(b.ops, func(t *Txn) { t.DeleteAgent(id) })
+}
+
+func putAgent(txn *memdb.Txn, a *model.Agent) error {
+	if err := deleteAgent(txn, a.ID); err != nil {
+		return err
+	}
+	if err := txn.Insert(tableAgent, a); err != nil {
+		return err
+	}
+	for _, id := range a.Identities {
+		row := &identityRow{Account: a.Account, IssuerID: id.IssuerID, Subject: id.Subject, AgentID: a.ID}
+		if err := txn.Insert(tableIdentity, row); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func deleteAgent(txn *memdb.Txn, id string) error {
-	if _, err := txn.DeleteAll(tableAgent, "id", id); err != nil {
+	raw, err := txn.First(tableAgent, "id", id)
+	if raw == nil || err != nil {
 		return err
 	}
-	// Only identities still pointing at this agent go: another agent may
-	// have taken one over in the same batch.
-	if _, err := txn.DeleteAll(tableIdentity, "agent", id); err != nil {
+	a := raw.(*model.Agent)
+	if err := txn.Delete(tableAgent, a); err != nil {
 		return err
 	}
-	_, err := txn.DeleteAll(tableGrant, "id", id)
-	return err
+	// The agent's identities are those its row lists, but only those
+	// still pointing at it go: another agent may have taken one over.
+	for _, ident := range a.Identities {
+		raw, err := txn.First(tableIdentity, "id", a.Account, ident.IssuerID, ident.Subject)
+		if err != nil {
+			return err
+		}
+		if row, _ := raw.(*identityRow); row != nil && row.AgentID == id {
+			if err := txn.Delete(tableIdentity, row); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -118,6 +118,10 @@ type Key struct {
 	Segs []string
 }
 
+// kindSegs is the number of segments after each known kind.
+var kindSegs = map[string]int{KindAccount: 1, KindIssuer: 2, KindAgent: 2, KindIdentity: 3, KindInit: 2, KindMeta: 1,
+	KindHook: 2, KindHookModule: 4, KindRouteTable: 2}
+
 // Parse parses a key under the layout's prefix.
 func (l Layout) Parse(key string) (Key, error) {
 	rest, ok := strings.CutPrefix(key, l.Prefix)
@@ -133,8 +137,7 @@ func (l Layout) Parse(key string) (Key, error) {
 		}
 		k.Segs = append(k.Segs, s)
 	}
-	want := map[string]int{KindAccount: 1, KindIssuer: 2, KindAgent: 2, KindIdentity: 3, KindInit: 2, KindMeta: 1, KindHook: 2, KindHookModule: 4, KindRouteTable: 2}
-	if n, known := want[k.Kind]; known && len(k.Segs) != n {
+	if n, known := kindSegs[k.Kind]; known && len(k.Segs) != n {
 		return Key{}, fmt.Errorf("key %q has %d segments after %q; want %d", key, len(k.Segs), k.Kind, n)
 	}
 	return k, nil

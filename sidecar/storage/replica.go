@@ -78,8 +78,8 @@ type Record struct {
 }
 
 // Replica keeps a state.DB equal to the store's prefix: it lists the
-// prefix at a revision R, loads it in one batch, then watches from R+1 and
-// applies each watch response in one batch. On a compacted watch it lists
+// prefix at a revision R, loads it in one transaction, then watches from R+1
+// and applies each watch response in one batch. On a compacted watch it lists
 // again and applies the difference, so no change is ever skipped.
 type Replica struct {
 	cfg ReplicaConfig
@@ -244,19 +244,39 @@ const failLogInterval = 10 * time.Second
 var stateKinds = []string{KindAccount, KindIssuer, KindAgent}
 
 // list reads the records the state holds at one revision and applies the
-// difference from the state, returning the revision.
+// difference from the state, returning the revision. Each page of records
+// is applied as it arrives, into one write transaction that publishes them
+// all at once at the end, so a node never holds a whole store both decoded
+// and in the state, and a reader never sees a state that is partly loaded.
 func (r *Replica) list(ctx context.Context) (int64, error) {
 	start := r.cfg.Now()
 	seen := make(map[string]int64, len(r.applied))
-	b := &state.Batch{}
+	txn := r.cfg.State.Begin()
+	defer txn.Abort()
+	dec := newAgentDecoder(true)
 	var rev int64
 	for _, kind := range stateKinds {
 		var err error
-		if rev, err = r.listKind(ctx, kind, rev, func(kv *mvccpb.KeyValue) {
-			k := string(kv.Key)
-			seen[k] = kv.ModRevision
-			if r.applied[k] != kv.ModRevision {
-				r.put(b, k, kv.Value)
+		// Records are decoded on the goroutine that fetches their page,
+		// and applied on this one, which alone touches the transaction.
+		// r.applied is only read until the list ends.
+		if rev, err = listKind(ctx, r, kind, rev, func(kvs []*mvccpb.KeyValue) []listed {
+			page := make([]listed, len(kvs))
+			for i, kv := range kvs {
+				l := &page[i]
+				l.key, l.rev = string(kv.Key), kv.ModRevision
+				if l.same = r.applied[l.key] == l.rev; !l.same {
+					l.decoded = r.decode(dec, l.key, kv.Value)
+				}
+			}
+			return page
+		}, func(page []listed) {
+			for i := range page {
+				l := &page[i]
+				seen[l.key] = l.rev
+				if !l.same {
+					r.apply(txn, &l.decoded)
+				}
 			}
 		}); err != nil {
 			return 0, err
@@ -265,58 +285,99 @@ func (r *Replica) list(ctx context.Context) (int64, error) {
 	followed := make(map[string][]Record, len(r.cfg.Followers))
 	for kind := range r.cfg.Followers {
 		var err error
-		if rev, err = r.listKind(ctx, kind, rev, func(kv *mvccpb.KeyValue) {
-			followed[kind] = append(followed[kind], Record{Key: string(kv.Key), Value: kv.Value, Revision: kv.ModRevision})
-		}); err != nil {
+		if rev, err = listKind(ctx, r, kind, rev, func(kvs []*mvccpb.KeyValue) []*mvccpb.KeyValue { return kvs },
+			func(kvs []*mvccpb.KeyValue) {
+				for _, kv := range kvs {
+					followed[kind] = append(followed[kind], Record{Key: string(kv.Key), Value: kv.Value, Revision: kv.ModRevision})
+				}
+			}); err != nil {
 			return 0, err
 		}
 	}
 	for k := range r.applied {
 		if _, ok := seen[k]; !ok {
-			r.del(b, k)
+			r.del(txn, k)
 		}
 	}
-	b.Revision = max(rev, r.cfg.State.Revision())
-	if _, err := r.cfg.State.Apply(b); err != nil {
+	changes := txn.Len()
+	snap, err := txn.Commit(max(rev, r.cfg.State.Revision()))
+	if err != nil {
 		return 0, err
 	}
 	r.applied = seen
 	for kind, f := range r.cfg.Followers {
-		f.Reset(b.Revision, followed[kind])
+		f.Reset(snap.Revision, followed[kind])
 	}
 	r.contact()
 	r.setErr(nil)
 	first := !r.loaded.Swap(true)
-	r.log.Info("state loaded from the store", "revision", rev, "keys", len(seen), "changes", b.Len(),
+	r.log.Info("state loaded from the store", "revision", rev, "keys", len(seen), "changes", changes,
 		"first", first, "took", r.cfg.Now().Sub(start).Round(time.Millisecond).String())
 	return rev, nil
 }
 
+// listed is a record as a list read it: decoded unless the state holds it
+// at this mod revision already (same).
+type listed struct {
+	decoded
+	rev  int64
+	same bool
+}
+
 // listKind reads the records of one kind, page by page, at revision rev (the
-// revision of the first page when rev is 0), handing each to each.
-func (r *Replica) listKind(ctx context.Context, kind string, rev int64, each func(*mvccpb.KeyValue)) (int64, error) {
+// revision of the first page when rev is 0), handing each page to prepare
+// on the goroutine that fetched it, then what prepare made of it to each,
+// in order. The next page is fetched and prepared while each takes the one
+// before, so a large store loads at the pace of the slower of the two, not
+// of both.
+func listKind[T any](ctx context.Context, r *Replica, kind string, rev int64, prepare func([]*mvccpb.KeyValue) T, each func(T)) (int64, error) {
 	prefix := r.cfg.Layout.Prefix + kind + "/"
 	end := clientv3.GetPrefixRangeEnd(prefix)
-	from := prefix
+	type page struct {
+		rev     int64
+		more    bool
+		last    string
+		records T
+		err     error
+	}
+	fetch := func(from string, rev int64) <-chan page {
+		ch := make(chan page, 1)
+		go func() {
+			opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(r.cfg.PageSize)}
+			if rev != 0 {
+				opts = append(opts, clientv3.WithRev(rev))
+			}
+			resp, err := r.cfg.Client.Get(ctx, from, opts...)
+			if err != nil {
+				ch <- page{err: err}
+				return
+			}
+			p := page{rev: resp.Header.Revision, more: resp.More && len(resp.Kvs) > 0}
+			if p.more {
+				p.last = string(resp.Kvs[len(resp.Kvs)-1].Key)
+			}
+			p.records = prepare(resp.Kvs)
+			ch <- p
+		}()
+		return ch
+	}
+	// One fetch at most is in flight, and none once this returns.
+	next := fetch(prefix, rev)
 	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(r.cfg.PageSize)}
-		if rev != 0 {
-			opts = append(opts, clientv3.WithRev(rev))
-		}
-		resp, err := r.cfg.Client.Get(ctx, from, opts...)
-		if err != nil {
-			return 0, err
+		p := <-next
+		if p.err != nil {
+			return 0, p.err
 		}
 		if rev == 0 {
-			rev = resp.Header.Revision
+			rev = p.rev
 		}
-		for _, kv := range resp.Kvs {
-			each(kv)
+		if p.more {
+			next = fetch(p.last+"\x00", rev)
 		}
-		if !resp.More || len(resp.Kvs) == 0 {
+		each(p.records)
+		if !p.more {
 			return rev, nil
 		}
-		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
 }
 
@@ -379,6 +440,7 @@ func (r *Replica) watch(ctx context.Context, rev int64) (int64, error) {
 			continue
 		}
 		b := &state.Batch{}
+		dec := newAgentDecoder(false)
 		// What the batch changes in r.applied, merged once it is applied:
 		// a batch that fails must not look applied to a later list.
 		changed := make(map[string]int64, len(resp.Events))
@@ -410,7 +472,8 @@ func (r *Replica) watch(ctx context.Context, rev int64) (int64, error) {
 				r.del(b, k)
 				changed[k] = 0
 			} else {
-				r.put(b, k, ev.Kv.Value)
+				d := r.decode(dec, k, ev.Kv.Value)
+				r.apply(b, &d)
 				changed[k] = ev.Kv.ModRevision
 			}
 		}
@@ -447,56 +510,91 @@ func (r *Replica) askProgress(ctx context.Context) {
 	})
 }
 
-// put adds a record's change to b. Records the state does not hold
-// (identity index, init tokens, metadata) are skipped. A record that does
-// not decode, or breaks the state's rules, is logged and left out rather
-// than stopping replication, and what the state held under its key is
-// removed: a broken record grants nothing.
-func (r *Replica) put(b *state.Batch, key string, value []byte) {
-	k, err := r.cfg.Layout.Parse(key)
+// changes takes what the replica reads of the store: a state.Batch for a
+// watch response, a state.Txn for a list.
+type changes interface {
+	PutAccount(id string)
+	DeleteAccount(id string)
+	PutIssuer(account string, iss model.Issuer)
+	DeleteIssuer(account, id string)
+	PutAgent(a model.Agent)
+	DeleteAgent(id string)
+}
+
+// decoded is a record of a kind the state holds, as apply applies it.
+type decoded struct {
+	key   string
+	k     Key
+	agent model.Agent // for an agent
+	value []byte      // for the other kinds, which are few, decoded by apply
+	err   error       // why the record is left out
+}
+
+// decode decodes a record, as far as it can off the goroutine that applies
+// it (an agent record, and its key); dec decodes agents.
+func (r *Replica) decode(dec *agentDecoder, key string, value []byte) decoded {
+	d := decoded{key: key, value: value}
+	d.k, d.err = r.cfg.Layout.Parse(key)
+	if d.err != nil {
+		return d
+	}
+	for _, seg := range d.k.Segs {
+		if !indexable(seg) {
+			d.err = fmt.Errorf("key %q has an empty segment or one with a NUL", key)
+			return d
+		}
+	}
+	if d.k.Kind != KindAgent {
+		return d
+	}
+	d.value = nil
+	a, err := dec.decode(key, value, d.k.Segs[0], d.k.Segs[1])
 	if err == nil {
-		err = r.decodeInto(b, k, key, value)
+		err = checkAgent(key, &a)
+	}
+	d.agent, d.err = a, err
+	return d
+}
+
+// checkAgent checks an agent against the state's rules.
+func checkAgent(key string, a *model.Agent) error {
+	if t := model.AgentTypeOf(a.ID); t == "" || t != a.Type {
+		return fmt.Errorf("decoding %s: agent type %q does not fit id %q", key, a.Type, a.ID)
+	}
+	for i, id := range a.Identities {
+		if !indexable(id.IssuerID) || !indexable(id.Subject) {
+			return fmt.Errorf("decoding %s: identity %d has an empty issuerId or subject, or one with a NUL", key, i)
+		}
+	}
+	return nil
+}
+
+// apply adds a decoded record's change to b. Records the state does not
+// hold (identity index, init tokens, metadata) are skipped. A record that
+// does not decode, or breaks the state's rules, is logged and left out
+// rather than stopping replication, and what the state held under its key
+// is removed: a broken record grants nothing.
+func (r *Replica) apply(b changes, d *decoded) {
+	err := d.err
+	if err == nil {
+		switch d.k.Kind {
+		case KindAccount:
+			b.PutAccount(d.k.Segs[0])
+		case KindIssuer:
+			var iss model.Issuer
+			if err = Decode(d.key, d.value, &iss); err == nil {
+				iss.ID = d.k.Segs[1]
+				b.PutIssuer(d.k.Segs[0], iss)
+			}
+		case KindAgent:
+			b.PutAgent(d.agent)
+		}
 	}
 	if err != nil {
 		r.badRecords.Add(1)
-		r.log.Error("leaving out a record that does not decode", "key", key, "error", err.Error())
-		r.del(b, key)
+		r.log.Error("leaving out a record that does not decode", "key", d.key, "error", err.Error())
+		r.del(b, d.key)
 	}
-}
-
-func (r *Replica) decodeInto(b *state.Batch, k Key, key string, value []byte) error {
-	for _, seg := range k.Segs {
-		if !indexable(seg) {
-			return fmt.Errorf("key %q has an empty segment or one with a NUL", key)
-		}
-	}
-	switch k.Kind {
-	case KindAccount:
-		b.PutAccount(k.Segs[0])
-	case KindIssuer:
-		var iss model.Issuer
-		if err := Decode(key, value, &iss); err != nil {
-			return err
-		}
-		iss.ID = k.Segs[1]
-		b.PutIssuer(k.Segs[0], iss)
-	case KindAgent:
-		var rec AgentRecord
-		if err := Decode(key, value, &rec); err != nil {
-			return err
-		}
-		rec.ID = k.Segs[1]
-		if t := model.AgentTypeOf(rec.ID); t == "" || t != rec.Type {
-			return fmt.Errorf("decoding %s: agent type %q does not fit id %q", key, rec.Type, rec.ID)
-		}
-		for i, id := range rec.Identities {
-			if !indexable(id.IssuerID) || !indexable(id.Subject) {
-				return fmt.Errorf("decoding %s: identity %d has an empty issuerId or subject, or one with a NUL", key, i)
-			}
-		}
-		b.PutAgent(rec.Agent(k.Segs[0]))
-	}
-	return nil
 }
 
 // indexable reports whether s can be part of a memdb index key: the state's
@@ -504,7 +602,7 @@ func (r *Replica) decodeInto(b *state.Batch, k Key, key string, value []byte) er
 // missing ones.
 func indexable(s string) bool { return s != "" && !strings.Contains(s, "\x00") }
 
-func (r *Replica) del(b *state.Batch, key string) {
+func (r *Replica) del(b changes, key string) {
 	k, err := r.cfg.Layout.Parse(key)
 	if err != nil {
 		return

@@ -325,6 +325,63 @@ func TestReplicaBadRecordsFailClosed(t *testing.T) {
 	}
 }
 
+// TestReplicaListsInPages: a store larger than a page loads whole, at the
+// revision of its first page, and a list again applies exactly the
+// difference; records that do not decode are left out wherever they fall.
+func TestReplicaListsInPages(t *testing.T) {
+	t.Parallel()
+	_, c := startEtcd(t, t.TempDir())
+	l := NewLayout("")
+	ctx := context.Background()
+	put(t, c, l.Account(acc), AccountRecord{ID: acc})
+	put(t, c, l.Issuer(acc, "iss"), model.Issuer{ID: "iss", JSONKeysURL: "https://k.test/"})
+	const n = 23
+	id := func(i int) string { return fmt.Sprintf("usr-%016x", i) }
+	for i := range n {
+		if i == 9 {
+			if _, err := c.Put(ctx, l.Agent(acc, id(i)), `{"type":`); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		put(t, c, l.Agent(acc, id(i)), user(id(i), fmt.Sprint("s", i), model.Permission{Action: "a", Resource: fmt.Sprint("/r", i)}))
+	}
+	st := state.New()
+	r := NewReplica(ReplicaConfig{Client: c, State: st, Logger: quiet(), PageSize: 4})
+	rev, err := r.list(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(missing map[int]bool) {
+		t.Helper()
+		snap := st.Snapshot()
+		for i := range n {
+			a, ok := snap.AgentByIdentity(acc, "iss", fmt.Sprint("s", i))
+			if ok == missing[i] || (ok && (a.ID != id(i) || len(a.Grants) != 1 || a.Grants[0].Resource != fmt.Sprintf("/r%d/", i))) {
+				t.Fatalf("agent %d: %+v, %v", i, a, ok)
+			}
+		}
+	}
+	check(map[int]bool{9: true})
+	if st.Revision() != rev || r.Status().BadRecords != 1 || len(r.applied) != n+2 {
+		t.Fatalf("revision %d (listed %d), status %+v, %d keys", st.Revision(), rev, r.Status(), len(r.applied))
+	}
+	// Changes while not watching: a listing again applies only them.
+	if _, err := c.Delete(ctx, l.Agent(acc, id(3))); err != nil {
+		t.Fatal(err)
+	}
+	put(t, c, l.Agent(acc, id(9)), user(id(9), "s9", model.Permission{Action: "a", Resource: "/r9"}))
+	snap := st.Snapshot()
+	if _, err := r.list(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check(map[int]bool{3: true})
+	same, _ := snap.Agent(id(20))
+	if again, _ := st.Snapshot().Agent(id(20)); again != same {
+		t.Fatal("an unchanged record was applied again")
+	}
+}
+
 // recorder is a Follower that keeps what it was given.
 type recorder struct {
 	mu      sync.Mutex
