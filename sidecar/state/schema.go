@@ -30,9 +30,8 @@ func Schema() *memdb.DBSchema {
 		tableIssuer: {
 			Name: tableIssuer,
 			Indexes: map[string]*memdb.IndexSchema{
-				"id": {Name: "id", Unique: true, Indexer: &memdb.CompoundIndex{
-					Indexes: []memdb.Indexer{str("Account"), str("ID")},
-				}},
+				"id": {Name: "id", Unique: true, Indexer: &fieldsIndex[*IssuerRow]{n: 2,
+					fields: func(r *IssuerRow) [3]string { return [3]string{r.Account, r.ID} }}},
 			},
 		},
 		tableAgent: {

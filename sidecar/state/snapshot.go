@@ -9,11 +9,18 @@ import (
 // concurrent use, and derived values may be memoized against it.
 type Snapshot struct {
 	Revision int64
-	db       *memdb.MemDB
+	// txn reads the snapshot for every lookup. A memdb read transaction
+	// only reads the immutable trees it was opened on, so one serves every
+	// goroutine, and a lookup does not open a transaction of its own.
+	txn *memdb.Txn
+}
+
+func newSnapshot(rev int64, db *memdb.MemDB) *Snapshot {
+	return &Snapshot{Revision: rev, txn: db.Txn(false)}
 }
 
 func (s *Snapshot) first(table, index string, args ...any) any {
-	raw, err := s.db.Txn(false).First(table, index, args...)
+	raw, err := s.txn.First(table, index, args...)
 	if err != nil {
 		// Only a wrong table or index name fails, which tests rule out.
 		panic("state: " + err.Error())
@@ -62,7 +69,7 @@ func (s *Snapshot) Grants(agentID string) []model.Permission {
 // after rather than skipping to it, so a page of a long list costs the
 // page, not the list before it. The agents are shared, as Agent's are.
 func (s *Snapshot) Agents(account, after string, fn func(*model.Agent) bool) {
-	it, err := s.db.Txn(false).LowerBound(tableAgent, "account_id", account, after)
+	it, err := s.txn.LowerBound(tableAgent, "account_id", account, after)
 	if err != nil {
 		panic("state: " + err.Error())
 	}
@@ -83,7 +90,7 @@ func (s *Snapshot) Agents(account, after string, fn func(*model.Agent) bool) {
 // Issuers calls fn for every issuer of an account whose id sorts after
 // after ("" for all), in id order, until fn returns false.
 func (s *Snapshot) Issuers(account, after string, fn func(*IssuerRow) bool) {
-	it, err := s.db.Txn(false).LowerBound(tableIssuer, "id", account, after)
+	it, err := s.txn.LowerBound(tableIssuer, "id", account, after)
 	if err != nil {
 		panic("state: " + err.Error())
 	}

@@ -31,7 +31,7 @@ func New() *DB {
 		panic("state: invalid schema: " + err.Error())
 	}
 	s := &DB{db: db}
-	s.cur.Store(&Snapshot{db: db.Snapshot()})
+	s.cur.Store(newSnapshot(0, db.Snapshot()))
 	ch := make(chan struct{})
 	s.applied.Store(&ch)
 	return s
@@ -116,7 +116,7 @@ func (t *Txn) Commit(rev int64) (*Snapshot, error) {
 	}
 	s := t.s
 	t.txn.Commit()
-	snap := &Snapshot{Revision: rev, db: s.db.Snapshot()}
+	snap := newSnapshot(rev, s.db.Snapshot())
 	s.cur.Store(snap)
 	ch := make(chan struct{})
 	close(*s.applied.Swap(&ch))
