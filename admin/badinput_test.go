@@ -79,6 +79,12 @@ func TestBadInput(t *testing.T) {
 		{"grant resource with a space", "POST", acc + "/client", e.rootTk, grant("function:get", "/account/a b/"), 400, `"resource": the resource '/account/a b/' holds white space`},
 		{"grant resource with an empty segment", "POST", acc + "/client", e.rootTk, grant("function:get", "/account//x/"), 400, `"resource": the resource '/account//x/' has an empty segment`},
 		{"grant resource with a dot", "POST", acc + "/client", e.rootTk, grant("function:get", "/account/./x/"), 400, `"resource": the resource '/account/./x/' has a '.' segment`},
+		// Null is not a value for a required field: read as absent it
+		// would store an identity or a grant with an empty half.
+		{"identity with a null issuer", "POST", acc + "/user", e.rootTk, `{"identities":[{"issuerId":null,"subject":"s"}]}`, 400, `="issuerId" must be a string`},
+		{"identity with a null subject", "PATCH", acc + "/user/" + alice, e.rootTk, `{"identities":[{"issuerId":"i","subject":null}]}`, 400, `="subject" must be a string`},
+		{"grant with a null action", "POST", acc + "/client", e.rootTk, `{"access":{"allow":[{"action":null,"resource":"/"}]}}`, 400, `="action" must be a string`},
+		{"grant with a null resource", "POST", acc + "/client", e.rootTk, `{"access":{"allow":[{"action":"*","resource":null}]}}`, 400, `="resource" must be a string`},
 		{"every problem at once", "POST", acc + "/user", e.rootTk, `{"firstName":1,"lastName":2}`, 400, `"firstName" must be a string; "lastName" must be a string`},
 
 		// Issuers.
@@ -86,6 +92,8 @@ func TestBadInput(t *testing.T) {
 		{"issuer with neither", "POST", acc + "/issuer/x", e.rootTk, `{"displayName":"x"}`, 400, "=The issuer 'x' must have at least one public key or a json keys URL"},
 		{"issuer PATCH clearing both", "PATCH", acc + "/issuer/" + url.PathEscape(idpIssuer), e.rootTk, `{"publicKeys":null}`, 400, "=The issuer '" + idpIssuer + "' must have at least one public key or a json keys URL"},
 		{"issuer key without keyId", "POST", acc + "/issuer/x", e.rootTk, `{"publicKeys":[{"publicKey":"` + strings.ReplaceAll(goodPEM, "\n", `\n`) + `"}]}`, 400, `="keyId" is required`},
+		{"issuer key with a null keyId", "POST", acc + "/issuer/x", e.rootTk, `{"publicKeys":[{"keyId":null,"publicKey":"` + strings.ReplaceAll(goodPEM, "\n", `\n`) + `"}]}`, 400, `="keyId" must be a string`},
+		{"issuer key with a null PEM", "POST", acc + "/issuer/x", e.rootTk, `{"publicKeys":[{"keyId":"a","publicKey":null}]}`, 400, `="publicKey" must be a string`},
 		{"issuer with no keys", "POST", acc + "/issuer/x", e.rootTk, `{"publicKeys":[]}`, 400, `"publicKeys" must contain at least 1 items`},
 		{"issuer with four keys", "POST", acc + "/issuer/x", e.rootTk, `{"publicKeys":[` + key("a") + "," + key("b") + "," + key("c") + "," + key("d") + `]}`, 400, `"publicKeys" must contain less than or equal to 3 items`},
 		{"issuer with duplicate key ids", "POST", acc + "/issuer/x", e.rootTk, `{"publicKeys":[` + key("a") + "," + key("a") + `]}`, 400, `"keyId" 'a' is a duplicate`},
@@ -131,6 +139,9 @@ func TestBadInput(t *testing.T) {
 		"an empty first name":               "firstName",
 		"issuer with duplicate key ids":     "publicKeys[1].keyId",
 		"issuer key without keyId":          "publicKeys[0].keyId",
+		"identity with a null issuer":       "identities[0].issuerId",
+		"grant with a null resource":        "access.allow[0].resource",
+		"issuer key with a null PEM":        "publicKeys[0].publicKey",
 		"an id in a POST body":              "id",
 	}
 	for _, tc := range tests {

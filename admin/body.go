@@ -123,8 +123,12 @@ func (o *object) str(field string, max int, nonEmpty bool) string {
 	return o.text(field, max, nonEmpty, printable)
 }
 
-// pemText reads a required PEM field: printable but for line breaks.
+// pemText reads a required PEM field: printable but for line breaks. Null
+// is refused, as in required.
 func (o *object) pemText(field string) string {
+	if o.refuseNull(field) {
+		return ""
+	}
 	return o.text(field, maxPEMLen, true, func(s string) bool {
 		return printable(strings.NewReplacer("\n", "", "\r", "", "\t", "").Replace(s))
 	})
@@ -154,8 +158,24 @@ func (o *object) text(field string, max int, nonEmpty bool, ok func(string) bool
 	return s
 }
 
-// required reads a required non-empty string.
-func (o *object) required(field string, max int) string { return o.str(field, max, true) }
+// required reads a required non-empty string. Null is refused: it is not
+// a value, and reading it as absent would let a body skip a required field
+// (a key ID, a proof of possession) by sending null.
+func (o *object) required(field string, max int) string {
+	if o.refuseNull(field) {
+		return ""
+	}
+	return o.str(field, max, true)
+}
+
+// refuseNull reports, as a problem of o, a required field sent as null.
+func (o *object) refuseNull(field string) bool {
+	if !o.null(field) {
+		return false
+	}
+	o.failOn(field, `"%s" must be a string`)
+	return true
+}
 
 // array reads an optional array field of objects, each with fields among
 // allowed. Absent and null read as nil.

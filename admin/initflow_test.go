@@ -145,6 +145,10 @@ func TestInitFlow(t *testing.T) {
 	if r := enroll(tok, `{"protocol":"pki","publicKey":"x"}`); r.status != 400 || !strings.Contains(r.message(), `"accessToken" is required`) || !strings.Contains(r.message(), `"publicKey" is not a valid public key`) {
 		t.Fatalf("bad body: %d %s", r.status, r.body)
 	}
+	// A null proof of possession is no proof.
+	if r := enroll(tok, fmt.Sprintf(`{"protocol":"pki","accessToken":null,"publicKey":%q}`, newPEM)); r.status != 400 || !strings.Contains(r.message(), `"accessToken" must be a string`) {
+		t.Fatalf("null access token: %d %s", r.status, r.body)
+	}
 	if len(e.storeDump()) != len(before) {
 		t.Fatal("a refused enrollment changed the store")
 	}
