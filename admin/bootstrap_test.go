@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/wardenauthz/warden/internal/testkit/contract"
 	"github.com/wardenauthz/warden/sdk"
 	"github.com/wardenauthz/warden/sidecar/storage"
 )
@@ -161,7 +162,7 @@ func TestBootstrapIssuer(t *testing.T) {
 func TestRegisterRefusal(t *testing.T) {
 	mux := http.NewServeMux()
 	RegisterRefusal(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(contract.Wrap(t, mux))
 	defer srv.Close()
 	resp, err := http.Post(srv.URL+"/v1/account/"+testAcc+"/user", "application/json", strings.NewReader("{}"))
 	if err != nil {

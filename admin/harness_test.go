@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/wardenauthz/warden/internal/testkit"
+	"github.com/wardenauthz/warden/internal/testkit/contract"
 	"github.com/wardenauthz/warden/sidecar/checkapi"
 	"io"
 	"log/slog"
@@ -175,7 +176,8 @@ func newEnv(t *testing.T) *env {
 	}
 	checks.Register(mux)
 	adm.Register(mux)
-	srv.Config.Handler = mux
+	// Every request the tests make is held to docs/openapi.yaml.
+	srv.Config.Handler = contract.Wrap(t, mux)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	e.srv = srv

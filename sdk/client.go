@@ -3,6 +3,7 @@ package sdk
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,6 +38,11 @@ type Config struct {
 	Token TokenSource
 	// HTTPClient defaults to a client with a 30s timeout.
 	HTTPClient *http.Client
+	// RootCAs are the CAs trusted for an https:// BaseURL (LoadCAFile
+	// reads them); nil trusts the system's. The default HTTPClient uses
+	// them: an HTTPClient given carries its own, so giving both is an
+	// error.
+	RootCAs *x509.CertPool
 	// Retries is how many times an idempotent call (GET, DELETE, checks)
 	// is tried again after a connection failure or a 502, 503 or 504.
 	// Default 2; negative disables retries.
@@ -58,8 +64,11 @@ func NewClient(cfg Config) (*Client, error) {
 	if !strings.HasPrefix(cfg.BaseURL, "http://") && !strings.HasPrefix(cfg.BaseURL, "https://") {
 		return nil, fmt.Errorf("sdk: base URL %q must start with http:// or https://", cfg.BaseURL)
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	switch {
+	case cfg.HTTPClient != nil && cfg.RootCAs != nil:
+		return nil, errors.New("sdk: give RootCAs or HTTPClient, not both: an HTTPClient trusts the CAs of its own transport")
+	case cfg.HTTPClient == nil:
+		cfg.HTTPClient = defaultHTTPClient(cfg.RootCAs)
 	}
 	if cfg.Retries == 0 {
 		cfg.Retries = 2

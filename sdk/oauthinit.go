@@ -46,7 +46,7 @@ func EnrollOAuth(ctx context.Context, initToken, accessToken string, o EnrollOpt
 	if o.BaseURL != "" {
 		base = o.BaseURL
 	}
-	c, err := NewClient(Config{BaseURL: base, Account: ic.Account, Token: StaticToken(initToken), HTTPClient: o.HTTPClient})
+	c, err := NewClient(Config{BaseURL: base, Account: ic.Account, Token: StaticToken(initToken), HTTPClient: o.HTTPClient, RootCAs: o.RootCAs})
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,10 @@ type Profile struct {
 	BaseURL string `json:"baseUrl"`
 	Account string `json:"account"`
 	PKI     PKI    `json:"pki"`
+	// CAFile is a PEM file of the CAs trusted for an https:// BaseURL
+	// (default: the system's): read at each Client, so a renewed CA
+	// bundle is used without a new profile.
+	CAFile string `json:"caFile,omitempty"`
 }
 
 // PKI is a profile's key and the claims its tokens carry.
@@ -99,9 +103,21 @@ func (p *Profile) TokenSource(lifetime time.Duration) TokenSource {
 	}
 }
 
-// Client returns a client acting as the profile.
+// RootCAs reads the profile's CAFile; nil without one.
+func (p *Profile) RootCAs() (*x509.CertPool, error) {
+	if p.CAFile == "" {
+		return nil, nil
+	}
+	return LoadCAFile(p.CAFile)
+}
+
+// Client returns a client acting as the profile, trusting its CAFile.
 func (p *Profile) Client() (*Client, error) {
-	return NewClient(Config{BaseURL: p.BaseURL, Account: p.Account, Token: p.TokenSource(0)})
+	roots, err := p.RootCAs()
+	if err != nil {
+		return nil, err
+	}
+	return NewClient(Config{BaseURL: p.BaseURL, Account: p.Account, Token: p.TokenSource(0), RootCAs: roots})
 }
 
 // EnrollOptions adjust Enroll. The zero value of each field is its
@@ -111,6 +127,9 @@ type EnrollOptions struct {
 	BaseURL string
 	// HTTPClient defaults to a client with a 30s timeout.
 	HTTPClient *http.Client
+	// RootCAs are the CAs trusted for an https:// deployment, as
+	// Config.RootCAs.
+	RootCAs *x509.CertPool
 }
 
 // InitClaims are what an init token says about the enrollment it allows.
@@ -216,7 +235,7 @@ func Enroll(ctx context.Context, initToken string, o EnrollOptions) (*Profile, e
 		}
 		body = map[string]any{"protocol": "pki", "accessToken": access, "publicKey": pubPEM}
 	}
-	c, err := NewClient(Config{BaseURL: base, Account: ic.Account, Token: StaticToken(initToken), HTTPClient: o.HTTPClient})
+	c, err := NewClient(Config{BaseURL: base, Account: ic.Account, Token: StaticToken(initToken), HTTPClient: o.HTTPClient, RootCAs: o.RootCAs})
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/wardenauthz/warden/internal/node"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -53,6 +54,10 @@ type Options struct {
 	Logger *slog.Logger
 	// AllowInsecureKeyURLs accepts http:// key URLs, as the flag does.
 	AllowInsecureKeyURLs bool
+	// Wrap, when set, wraps the handler of both APIs: a test holds the
+	// deployment's answers to docs/openapi.yaml with it
+	// (internal/testkit/contract).
+	Wrap func(http.Handler) http.Handler
 }
 
 // Start starts a deployment whose data lives under dir. Close stops it.
@@ -110,6 +115,9 @@ func (s *Server) start(ctx context.Context, dir string, o Options, log *slog.Log
 		return fmt.Errorf("admintest: %w", err)
 	}
 	s.srv.Config.Handler = s.node.Handler()
+	if o.Wrap != nil {
+		s.srv.Config.Handler = o.Wrap(s.srv.Config.Handler)
+	}
 	s.srv.Start()
 	return nil
 }

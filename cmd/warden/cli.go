@@ -73,14 +73,18 @@ type env struct {
 	ctx    context.Context
 	stdout io.Writer
 	stderr io.Writer
+	// seeFlags, when set, is shown each command's flags as its --help
+	// prints them: how `warden completion` learns them.
+	seeFlags func(*cmdFlags)
 }
 
-// cmdFlags are a command's flags, with the two every command takes.
+// cmdFlags are a command's flags, with the three every command takes.
 type cmdFlags struct {
 	*flag.FlagSet
 	output  *string
 	formats []string // the values -o takes, the default first
 	profile *string
+	ca      *string // --ca: the CAs trusted for an https:// deployment, over the profile's
 	args    []string
 	usage   func() // prints the usage and the flags to stdout
 }
@@ -96,11 +100,16 @@ func newFlags(e env, name, usage string, formats ...string) *cmdFlags {
 	f := &cmdFlags{FlagSet: fs, formats: formats}
 	f.output = fs.String("o", formats[0], "output `format`: "+strings.Join(formats, ", "))
 	f.profile = fs.String("profile", "", "the profile to use (default: the default profile; $WARDEN_PROFILE)")
+	f.ca = fs.String("ca", "", "`file` of PEM CA certificates trusted for an https:// deployment (default: the profile's, else the system's; $WARDEN_CA)")
 	f.usage = func() {
 		fmt.Fprintf(e.stdout, "Usage: warden %s\n\nFlags:\n", usage)
 		fs.SetOutput(e.stdout)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
+		fmt.Fprint(e.stdout, examplesOf(name))
+		if e.seeFlags != nil {
+			e.seeFlags(f)
+		}
 	}
 	return f
 }
@@ -125,6 +134,9 @@ func (f *cmdFlags) parse(args []string, minArgs, maxArgs int) error {
 	}
 	if *f.profile == "" {
 		*f.profile = os.Getenv("WARDEN_PROFILE")
+	}
+	if *f.ca == "" {
+		*f.ca = os.Getenv("WARDEN_CA")
 	}
 	for i, a := range f.args {
 		if a == "" {
@@ -224,7 +236,7 @@ func groupHelp(e env, args []string, text string) error {
 // a known one gets its flags, named group+" "+sub, with its usage line.
 // It returns the subcommand and the arguments after it.
 func subcommand(e env, args []string, help, group string, usages map[string]string) (string, []string, *cmdFlags, error) {
-	if err := groupHelp(e, args, help); err != nil {
+	if err := groupHelp(e, args, help+examplesOf(group)); err != nil {
 		return "", nil, nil, err
 	}
 	sub := args[0]

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wardenauthz/warden/admin/admintest"
+	"github.com/wardenauthz/warden/internal/testkit/contract"
 	"github.com/wardenauthz/warden/policywasm/wasmtest"
 	"github.com/wardenauthz/warden/sdk"
 	"github.com/wardenauthz/warden/sdk/model"
@@ -56,13 +58,19 @@ func (c cli) must(args ...string) string {
 // in-process deployment, which ends with the test.
 func cliWithRoot(t *testing.T) (cli, *admintest.Server) {
 	c := newCLI(t)
-	d, err := admintest.Start(filepath.Join(c.dir, "deployment"), admintest.Options{})
+	d, err := admintest.Start(filepath.Join(c.dir, "deployment"), admintest.Options{Wrap: checked(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Close)
 	c.must("init", d.RootInitToken)
 	return c, d
+}
+
+// checked holds a deployment's answers to docs/openapi.yaml: every request
+// the CLI makes goes through the contract check.
+func checked(t *testing.T) func(http.Handler) http.Handler {
+	return func(h http.Handler) http.Handler { return contract.Wrap(t, h) }
 }
 
 func newCLI(t *testing.T) cli {
@@ -76,7 +84,7 @@ func newCLI(t *testing.T) cli {
 // formats, and an exit code and a helpful message for each kind of failure.
 func TestCLI(t *testing.T) {
 	c := newCLI(t)
-	d, err := admintest.Start(filepath.Join(c.dir, "deployment"), admintest.Options{})
+	d, err := admintest.Start(filepath.Join(c.dir, "deployment"), admintest.Options{Wrap: checked(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

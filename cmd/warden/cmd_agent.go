@@ -106,7 +106,7 @@ func (k agentKind) help() string {
   warden %s access add|ls|rm ID [ACTION] [--action ACTION] [--resource RESOURCE]
 
 Run 'warden %s SUBCOMMAND --help' for its flags.
-`, k.addUse, n, n, n, n, n, n)
+`, k.addUse, n, n, n, n, n, n) + examplesOf(n)
 }
 
 func (k agentKind) basic(e env, sub string, args []string) error {
@@ -313,7 +313,7 @@ func (k agentKind) show(e env, f *cmdFlags, r record) error {
 
 // identity manages a user's or client's identities: read, change, write.
 func (k agentKind) identity(e env, args []string) error {
-	if err := groupHelp(e, args, fmt.Sprintf("Usage:\n  warden %s identity add|ls|rm ID --issuer ISSUER --subject SUBJECT\n", k.name)); err != nil {
+	if err := groupHelp(e, args, fmt.Sprintf("Usage:\n  warden %s identity add|ls|rm ID --issuer ISSUER --subject SUBJECT\n%s", k.name, examplesOf(k.name+" identity"))); err != nil {
 		return err
 	}
 	sub := args[0]
@@ -381,7 +381,7 @@ no white space or control character, and no '{{'.
 
 // access manages a user's or client's grants: read, change, write.
 func (k agentKind) access(e env, args []string) error {
-	if err := groupHelp(e, args, fmt.Sprintf("Usage:\n  warden %s access add|ls|rm ID [ACTION] [--action ACTION] [--resource RESOURCE]\n\n%s", k.name, grammarHelp)); err != nil {
+	if err := groupHelp(e, args, fmt.Sprintf("Usage:\n  warden %s access add|ls|rm ID [ACTION] [--action ACTION] [--resource RESOURCE]\n\n%s%s", k.name, grammarHelp, examplesOf(k.name+" access"))); err != nil {
 		return err
 	}
 	sub := args[0]

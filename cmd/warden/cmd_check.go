@@ -35,7 +35,7 @@ func cmdCheck(e env, args []string) error {
 	}
 	c := s.client
 	if *token != "" {
-		if c, err = sdk.NewClient(sdk.Config{BaseURL: s.profile.BaseURL, Token: sdk.StaticToken(*token)}); err != nil {
+		if c, err = sdk.NewClient(sdk.Config{BaseURL: s.profile.BaseURL, Token: sdk.StaticToken(*token), RootCAs: s.roots}); err != nil {
 			return err
 		}
 	}

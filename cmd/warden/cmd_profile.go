@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ type session struct {
 	name    string
 	profile *sdk.Profile
 	client  *sdk.Client
+	roots   *x509.CertPool // the CAs client trusts (sessionCAs)
 }
 
 func openSession(f *cmdFlags) (*session, error) {
@@ -27,11 +29,15 @@ func openSession(f *cmdFlags) (*session, error) {
 	if err != nil {
 		return nil, profileError(err)
 	}
-	c, err := p.Client()
+	roots, err := sessionCAs(f, name, p)
 	if err != nil {
 		return nil, err
 	}
-	return &session{name: name, profile: p, client: c}, nil
+	c, err := sdk.NewClient(sdk.Config{BaseURL: p.BaseURL, Account: p.Account, Token: p.TokenSource(0), RootCAs: roots})
+	if err != nil {
+		return nil, err
+	}
+	return &session{name: name, profile: p, client: c, roots: roots}, nil
 }
 
 // profileError makes a missing profile a usage error.
@@ -70,7 +76,7 @@ func cmdProfile(e env, args []string) error {
   warden profile get [NAME] [--include-credentials]
   warden profile set NAME     make NAME the default profile
   warden profile rm NAME
-`); err != nil {
+`+examplesOf("profile")); err != nil {
 		return err
 	}
 	store, err := sdk.DefaultProfileStore()
@@ -125,7 +131,7 @@ func cmdProfile(e env, args []string) error {
 			return printJSON(e.stdout, p)
 		}
 		fields(e.stdout, "Profile", name, "Deployment", p.BaseURL, "Account", p.Account, "Agent", p.ID,
-			"Issuer", p.PKI.Issuer, "Subject", p.PKI.Subject, "Key id", p.PKI.KID, "Algorithm", p.PKI.Algorithm, "Audience", p.PKI.Audience)
+			"Issuer", p.PKI.Issuer, "Subject", p.PKI.Subject, "Key id", p.PKI.KID, "Algorithm", p.PKI.Algorithm, "Audience", p.PKI.Audience, "CA file", p.CAFile)
 		fmt.Fprint(e.stdout, p.PKI.PrivateKey)
 		return nil
 	case "set", "rm":
@@ -171,8 +177,12 @@ func cmdInit(e env, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
+	roots, caFile, err := caFlag(f)
+	if err != nil {
+		return err
+	}
 	if ic.OAuth {
-		return initOAuth(e, f, *access, *base)
+		return initOAuth(e, f, *access, *base, roots)
 	}
 	if *access != "" {
 		return usageError{errors.New("--access-token is only for oauth init tokens; this one enrolls a new key of its own: leave --access-token out")}
@@ -190,10 +200,11 @@ func cmdInit(e env, args []string) error {
 	if err := store.CheckWritable(name); err != nil {
 		return cliError{exitUsage, err.Error()}
 	}
-	p, err := sdk.Enroll(e.ctx, f.args[0], sdk.EnrollOptions{BaseURL: *base})
+	p, err := sdk.Enroll(e.ctx, f.args[0], sdk.EnrollOptions{BaseURL: *base, RootCAs: roots})
 	if err != nil {
 		return err
 	}
+	p.CAFile = caFile
 	if err := store.Save(name, p); err != nil {
 		// The key is enrolled and the token spent: losing the key now
 		// would lock the agent's new identity out for good.
@@ -213,7 +224,7 @@ func cmdInit(e env, args []string) error {
 // which this CLI cannot renew. A profile holding it would stop working
 // with it, and the first one saved becomes the default. So the agent goes
 // on acting with the issuer's tokens, wherever they are used.
-func initOAuth(e env, f *cmdFlags, access, base string) error {
+func initOAuth(e env, f *cmdFlags, access, base string, roots *x509.CertPool) error {
 	if access == "" {
 		return usageError{errors.New("this is an oauth init token: pass an access token of the identity to add to the agent with --access-token TOKEN")}
 	}
@@ -225,7 +236,7 @@ func initOAuth(e env, f *cmdFlags, access, base string) error {
 	if _, err := sdk.AccessTokenIdentity(access); err != nil {
 		return usageError{fmt.Errorf("--access-token: %w", err)}
 	}
-	res, err := sdk.EnrollOAuth(e.ctx, f.args[0], access, sdk.EnrollOptions{BaseURL: base})
+	res, err := sdk.EnrollOAuth(e.ctx, f.args[0], access, sdk.EnrollOptions{BaseURL: base, RootCAs: roots})
 	if err != nil {
 		return err
 	}

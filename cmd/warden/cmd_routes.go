@@ -303,7 +303,7 @@ func decideRemote(e env, f *cmdFlags, s *session, token string, reqs []model.Per
 			return model.Decision{}, err
 		}
 	}
-	cfg := sdk.Config{BaseURL: s.profile.BaseURL}
+	cfg := sdk.Config{BaseURL: s.profile.BaseURL, RootCAs: s.roots}
 	if token != "" {
 		cfg.Token = sdk.StaticToken(token)
 	}

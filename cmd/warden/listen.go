@@ -14,6 +14,7 @@ import (
 
 	"github.com/wardenauthz/warden/internal/connlimit"
 	"github.com/wardenauthz/warden/internal/node"
+	"github.com/wardenauthz/warden/internal/tlsfiles"
 	"github.com/wardenauthz/warden/sidecar/doors/extauthz"
 	"google.golang.org/grpc"
 )
@@ -42,7 +43,9 @@ type servers struct {
 // listen binds the listeners of f, completes the flags that depend on the
 // bound API address, and logs the bound addresses: with port 0 the system
 // chooses them, and whoever started the process learns them from the log.
-func listen(f *serveConfig, log *slog.Logger) (*servers, error) {
+// With certs, the API and proxy listeners serve TLS, and the diagnostics
+// one too with --diag-tls.
+func listen(f *serveConfig, certs *tlsfiles.Reloader, log *slog.Logger) (*servers, error) {
 	s := &servers{log: log}
 	apiMax := connectionBudget(f.HTTP.MaxConns, log)
 	addrs, caps := []string{f.Listen, f.DiagListen}, []int{apiMax, diagMaxConns}
@@ -77,6 +80,9 @@ func listen(f *serveConfig, log *slog.Logger) (*servers, error) {
 		s.proxy.ReadHeaderTimeout = 10 * time.Second
 		attrs = append(attrs, "proxy_listen", s.proxyAddr)
 	}
+	if certs != nil {
+		attrs = append(attrs, s.useTLS(f, certs)...)
+	}
 	if f.GRPCListen != "" {
 		g, err := newGRPCDoor(f.GRPCListen, func() string { return *s.starting.Load() })
 		if err != nil {
@@ -85,9 +91,35 @@ func listen(f *serveConfig, log *slog.Logger) (*servers, error) {
 		}
 		s.grpc, s.grpcAddr = g, g.ln.Addr().String()
 		attrs = append(attrs, "grpc_listen", s.grpcAddr)
+		if certs != nil {
+			log.Warn("the gRPC listener serves plain text: --tls-cert covers the API, proxy and diagnostics listeners only; keep --grpc-listen on loopback or a private network", "grpc_listen", s.grpcAddr)
+		}
 	}
 	log.Info("listening", attrs...)
 	return s, nil
+}
+
+// useTLS makes the servers serve TLS with certs, and returns what to log
+// of it. A handshake's failure (a client without a certificate, a scanner)
+// is logged as JSON with the rest, at info level.
+func (s *servers) useTLS(f *serveConfig, certs *tlsfiles.Reloader) []any {
+	mutual := f.TLS.ClientCAFile != ""
+	on := func(srv *http.Server, name string, clientCerts bool) {
+		srv.TLSConfig = serverTLS(certs, clientCerts)
+		srv.ErrorLog = slog.NewLogLogger(s.log.With("listener", name).Handler(), slog.LevelInfo)
+	}
+	on(s.api, "api", mutual)
+	if s.proxy != nil {
+		on(s.proxy, "proxy", false)
+	}
+	if f.TLS.Diag {
+		on(s.diag, "diag", false)
+	}
+	attrs := []any{"tls", true, "client_certificates", mutual, "diag_tls", f.TLS.Diag}
+	if leaf := certs.Leaf(); leaf != nil {
+		attrs = append(attrs, "certificate", leaf.Subject.String(), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	return attrs
 }
 
 // Connection caps: the API's default, the diagnostics listener's (a
@@ -170,7 +202,13 @@ func (s *servers) serve() <-chan error {
 	errc := make(chan error, 4)
 	for i, srv := range s.all() {
 		go func() {
-			if err := srv.Serve(s.lns[i]); !errors.Is(err, http.ErrServerClosed) {
+			var err error
+			if srv.TLSConfig != nil {
+				err = srv.ServeTLS(s.lns[i], "", "")
+			} else {
+				err = srv.Serve(s.lns[i])
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}
 		}()

@@ -46,14 +46,15 @@ Managing an account:
 Deciding:
   check ACTION RESOURCE                 may the profile do ACTION on RESOURCE? (exit 3 when denied)
   routes test [NAME|--file F] METHOD URL  which route a request matches, and its decision (--token)
-  version                               print the version
 
-Every command but serve takes --help, -o json and --profile NAME.
+Other:
+  version                               print the version, the commit and the Go version
+  completion bash|zsh|fish              print a shell completion script (source <(warden completion bash))
+
+Every command but serve takes --help, -o json, --profile NAME and --ca FILE
+(the CA certificates trusted for an https:// deployment; also $WARDEN_CA).
 Exit codes: 0 done, 1 error, 2 usage, 3 unauthorized or denied, 4 not found, 5 server error or unreachable.
 `
-
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -74,6 +75,8 @@ var commands = map[string]func(env, []string) error{
 	"routes":  cmdRoutes,
 	"audit":   cmdAudit,
 	"health":  cmdHealth,
+	"version": cmdVersion,
+	// completion joins in completion.go's init: it reads this table.
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -89,12 +92,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd := commands[args[0]]; {
 	case args[0] == "serve":
 		err = serve(ctx, args[1:], stderr)
-	case args[0] == "version":
-		if len(args) > 1 && strings.Join(args[1:], " ") == "-o json" {
-			err = printJSON(stdout, map[string]string{"version": version})
-		} else {
-			fmt.Fprintln(stdout, "warden", version)
-		}
 	case args[0] == "help" || args[0] == "-h" || args[0] == "--help":
 		fmt.Fprint(stdout, usage)
 	case cmd != nil:
@@ -115,7 +112,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // globalFlags are the flags every command but serve takes, which may also
 // come before the command, as in `warden --profile ci user ls`; the value
 // says whether the flag takes a value.
-var globalFlags = map[string]bool{"profile": true, "o": true}
+var globalFlags = map[string]bool{"profile": true, "o": true, "ca": true}
 
 // hoistGlobalFlags moves the global flags found before the command to the
 // end of the command line, where the command's own flags are parsed (they
@@ -130,7 +127,7 @@ func hoistGlobalFlags(args []string) ([]string, error) {
 		name, value, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
 		takesValue, known := globalFlags[name]
 		if !known {
-			return nil, fmt.Errorf("unknown flag %q before the command: only --profile and -o may come before it (run 'warden --help')", arg)
+			return nil, fmt.Errorf("unknown flag %q before the command: only --profile, --ca and -o may come before it (run 'warden --help')", arg)
 		}
 		hoisted = append(hoisted, "-"+name)
 		args = args[1:]

@@ -56,6 +56,8 @@ type serveConfig struct {
 	ProxyListen    string            `yaml:"proxy-listen"`
 	GRPCListen     string            `yaml:"grpc-listen"`
 	AuditRetention time.Duration     `yaml:"audit-retention"`
+	TLS            tlsConfig         `yaml:",inline"`
+	EtcdTLS        etcdTLSConfig     `yaml:",inline"`
 	Bootstrap      bootstrapConfig   `yaml:",inline"`
 	HTTP           httpLimits        `yaml:",inline"`
 	Engine         sidecar.Config    `yaml:",inline"`
@@ -97,17 +99,18 @@ type httpLimits struct {
 func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = serveUsage(fs)
 	f := &serveConfig{}
 	fs.StringVar(&f.Listen, "listen", "127.0.0.1:7800", "`address` of the admin and check APIs")
 	fs.StringVar(&f.DiagListen, "diag-listen", "127.0.0.1:7801", "`address` of /metrics, /healthz and /readyz")
-	fs.StringVar(&f.BaseURL, "base-url", "", "this deployment's `URL`: the default token audience and the baseUrl of init tokens (default http:// + listen address)")
+	fs.StringVar(&f.BaseURL, "base-url", "", "this deployment's `URL`: the default token audience and the baseUrl of init tokens (default http://, or https:// with --tls-cert, + listen address)")
 	fs.StringVar(&f.DataDir, "data-dir", "./warden-data", "`directory` of the embedded etcd's data and the bootstrap files")
 	fs.StringVar(&f.Role, "role", roleAll, "what this node serves: all, admin (the admin API) or sidecar (checks only, never writes)")
 	fs.Var((*listFlag)(&f.EtcdEndpoints), "etcd-endpoints", "`URLs` of an external etcd cluster, comma-separated, instead of the embedded one")
 	fs.Var((*listFlag)(&f.TrustedProxies), "trusted-proxies", "`CIDRs` of proxies whose X-Forwarded-For and X-Real-IP are believed, comma-separated (default: none)")
 	fs.StringVar(&f.Upstream, "upstream", "", "reverse-proxy mode: the `URL` of the app to guard, on --proxy-listen")
 	fs.StringVar(&f.ProxyListen, "proxy-listen", "", "reverse-proxy mode: the `address` the guarded app is reached at (port 0: the system picks one)")
-	fs.StringVar(&f.GRPCListen, "grpc-listen", "", "the `address` of Envoy's ext_authz gRPC server, deciding through the route table (port 0: the system picks one; default: off)")
+	fs.StringVar(&f.GRPCListen, "grpc-listen", "", "the `address` of Envoy's ext_authz gRPC server, deciding through the route table, in plain text even with --tls-cert (port 0: the system picks one; default: off)")
 	fs.StringVar(&f.Routes, "routes", "", "`file` with the route table of the front doors (YAML; reloaded when it changes)")
 	fs.StringVar(&f.RouteTable, "route-table", "", "the route table kept in the store that the front doors serve, by `name` (of --account) or account/name; instead of --routes")
 	fs.StringVar(&f.EtcdListen, "etcd-listen", "", "client `URL` of the embedded etcd (default: a unix socket in the data directory)")
@@ -138,6 +141,7 @@ func newServeFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&f.HTTP.WriteTimeout, "write-timeout", 3*time.Minute, "how long a request may take until its answer is written (longer than the slowest route: a hook upload compiles its module)")
 	fs.DurationVar(&f.HTTP.IdleTimeout, "idle-timeout", 90*time.Second, "how long a keep-alive connection may wait for its next request")
 	fs.DurationVar(&f.AuditRetention, "audit-retention", admin.DefaultAuditRetention, "how long the audit entries of admin API calls are kept (negative: no audit log)")
+	addTLSFlags(fs, f)
 	fs.StringVar(&f.ConfigFile, "config", "", "YAML `file` with the same keys as the flags")
 	return fs, f
 }
@@ -194,6 +198,7 @@ func (f *serveConfig) complete() error {
 	if len(f.EtcdEndpoints) > 0 && f.EtcdListen != "" {
 		errs = append(errs, errors.New("etcd-listen configures the embedded etcd, which etcd-endpoints replaces"))
 	}
+	errs = append(errs, f.validateTLS()...)
 	f.boot = admin.BootstrapOptions{Issuer: f.Bootstrap.Issuer, Subject: f.Bootstrap.Subject, KeyID: f.Bootstrap.KeyID}
 	if f.Bootstrap.PublicKeyFile != "" {
 		pem, err := os.ReadFile(f.Bootstrap.PublicKeyFile)
@@ -227,16 +232,21 @@ func (f *serveConfig) complete() error {
 // bound completes the flags that depend on the address the API listener
 // was bound to: the base URL, and the audience. The base URL is --listen as
 // given ("http://localhost:7800" stays so, and tokens minted for it keep
-// passing); only a port 0 is replaced by the port the system chose.
+// passing), https:// with --tls-cert; only a port 0 is replaced by the
+// port the system chose.
 func (f *serveConfig) bound(apiAddr string) {
 	if f.BaseURL == "" {
-		f.BaseURL = "http://" + f.Listen
+		scheme := "http://"
+		if f.TLS.on() {
+			scheme = "https://"
+		}
+		f.BaseURL = scheme + f.Listen
 		host, port, err := net.SplitHostPort(f.Listen)
 		if _, bport, berr := net.SplitHostPort(apiAddr); err == nil && berr == nil && port == "0" {
 			if host == "" {
-				f.BaseURL = "http://" + apiAddr
+				f.BaseURL = scheme + apiAddr
 			} else {
-				f.BaseURL = "http://" + net.JoinHostPort(host, bport)
+				f.BaseURL = scheme + net.JoinHostPort(host, bport)
 			}
 		}
 	}
@@ -263,7 +273,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// The listeners are bound first: a start that cannot serve fails
 	// before it creates a store or an init token. Until the node is
 	// assembled they answer 503 (and /healthz 200).
-	srv, err := listen(f, log)
+	certs, err := loadTLS(f, log)
+	if err != nil {
+		return err
+	}
+	if certs != nil {
+		go certs.Run(ctx)
+	}
+	srv, err := listen(f, certs, log)
 	if err != nil {
 		return err
 	}
@@ -377,7 +394,8 @@ type store struct {
 // startEmbedded starts the embedded etcd server; tests replace it.
 var startEmbedded = storage.StartEmbedded
 
-// openStore connects to the external etcd cluster, or starts the embedded
+// openStore connects to the external etcd cluster (over TLS with the
+// --etcd-cacert, --etcd-cert and --etcd-key files), or starts the embedded
 // server and connects to it.
 func openStore(f *serveConfig, log *slog.Logger) (*store, error) {
 	endpoints := []string(f.EtcdEndpoints)
@@ -392,13 +410,21 @@ func openStore(f *serveConfig, log *slog.Logger) (*store, error) {
 		endpoints = []string{emb.Endpoint()}
 		log.Info("embedded etcd started", "data_dir", f.DataDir, "endpoint", emb.Endpoint(), "took", time.Since(start).Round(time.Millisecond).String())
 	}
-	client, err := storage.Dial(endpoints...)
+	ctx, stop := context.WithCancel(context.Background())
+	tlsCfg, err := etcdClientTLS(ctx, f, log)
 	if err != nil {
+		stop()
+		s.close()
+		return nil, err
+	}
+	client, err := storage.DialTLS(tlsCfg, endpoints...)
+	if err != nil {
+		stop()
 		s.close()
 		return nil, err
 	}
 	closeServer := s.close
-	s.client, s.close = client, func() { client.Close(); closeServer() }
+	s.client, s.close = client, func() { client.Close(); stop(); closeServer() }
 	return s, nil
 }
 

@@ -16,7 +16,8 @@ import (
 // cap, a new connection takes the place of the one idle the longest: a
 // keep-alive connection between requests, or one that has not sent a byte
 // yet. When every connection is in a request, the new one is closed at
-// once. Serve it with an http.Server whose ConnState is the Listener's.
+// once. Serve it with an http.Server whose ConnState is the Listener's,
+// over TLS or not.
 type Listener struct {
 	net.Listener
 	max int
@@ -75,6 +76,11 @@ func (l *Listener) admit(c net.Conn) bool {
 // ConnState tracks what each connection does; set it as the server's
 // http.Server.ConnState.
 func (l *Listener) ConnState(c net.Conn, st http.ConnState) {
+	// A TLS server reports its *tls.Conn; the listener holds the
+	// connection under it.
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e, open := l.conns[c]

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -111,6 +112,44 @@ func TestBusyConnectionsRefuse(t *testing.T) {
 		}
 	}
 	if st := l.Stats(); st.Refused != 1 || st.Evicted != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestTLSConnectionsAreTracked: over TLS the server reports its
+// *tls.Conn; the listener follows it to the connection it holds, so a
+// closed one is no longer counted and an idle one makes room.
+func TestTLSConnectionsAreTracked(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := New(ln, 2)
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	ts.Listener.Close()
+	ts.Listener = l
+	ts.Config.ConnState = l.ConnState
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	closing := ts.Client().Transport.(*http.Transport).Clone()
+	closing.DisableKeepAlives = true
+	for range 5 {
+		resp, err := (&http.Client{Transport: closing}).Get(ts.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	waitOpen(t, l, 0)
+	keep := ts.Client()
+	resp, err := keep.Get(ts.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	waitOpen(t, l, 1)
+	if st := l.Stats(); st.Evicted != 0 || st.Refused != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/wardenauthz/warden/admin"
+	"github.com/wardenauthz/warden/docs"
 	"github.com/wardenauthz/warden/internal/httpkit"
 	"github.com/wardenauthz/warden/policywasm"
 	"github.com/wardenauthz/warden/sidecar"
@@ -240,6 +241,16 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 			return
 		}
 		w.WriteHeader(http.StatusOK)
+	})
+	// The OpenAPI document of every route, for every role and without a
+	// token: converted from docs/openapi.yaml once per process.
+	spec, err := docs.OpenAPIJSON()
+	if err != nil {
+		return nil, err
+	}
+	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		httpkit.SetJSON(w)
+		_, _ = w.Write(spec)
 	})
 	n.api, n.diag = api, n.diagMux(reg, log)
 	return n, nil

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/wardenauthz/warden/admin"
+	"github.com/wardenauthz/warden/docs"
+	"github.com/wardenauthz/warden/internal/testkit/contract"
 	"github.com/wardenauthz/warden/sidecar"
 	"github.com/wardenauthz/warden/sidecar/storage"
 )
@@ -52,19 +55,27 @@ func TestRoles(t *testing.T) {
 			if err := n.WaitReady(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if code, body := serve(n.Handler(), http.MethodPost, "/v1/check"); code != tc.check || !strings.Contains(body, tc.checkMsg) {
+			api, diag := checked(t, n)
+			if code, body := serve(api, http.MethodPost, "/v1/check"); code != tc.check || !strings.Contains(body, tc.checkMsg) {
 				t.Errorf("check: %d %s", code, body)
 			}
-			if code, body := serve(n.Handler(), http.MethodGet, "/v1/account/acc-0123456789abcdef/me"); code != tc.adminCall || !strings.Contains(body, tc.admMsg) {
+			if code, body := serve(api, http.MethodGet, "/v1/account/acc-0123456789abcdef/me"); code != tc.adminCall || !strings.Contains(body, tc.admMsg) {
 				t.Errorf("admin: %d %s", code, body)
 			}
-			if code, body := serve(n.DiagHandler(), http.MethodGet, "/readyz"); code != 200 || !strings.Contains(body, `"ready":true`) {
+			if code, body := serve(diag, http.MethodGet, "/readyz"); code != 200 || !strings.Contains(body, `"ready":true`) {
 				t.Errorf("/readyz: %d %s", code, body)
 			}
-			if code, body := serve(n.Handler(), http.MethodGet, "/v1/health"); code != 200 || body != "" {
+			if code, body := serve(diag, http.MethodGet, "/healthz"); code != 200 || body != "{\"status\":\"ok\"}\n" {
+				t.Errorf("/healthz: %d %q", code, body)
+			}
+			if code, body := serve(api, http.MethodGet, "/v1/health"); code != 200 || body != "" {
 				t.Errorf("/v1/health: %d %q", code, body)
 			}
-			_, metrics := serve(n.DiagHandler(), http.MethodGet, "/metrics")
+			spec, _ := docs.OpenAPIJSON()
+			if code, body := serve(api, http.MethodGet, "/v1/openapi.json"); code != 200 || body != string(spec) {
+				t.Errorf("/v1/openapi.json: %d %.200s", code, body)
+			}
+			_, metrics := serve(diag, http.MethodGet, "/metrics")
 			if !strings.Contains(metrics, "warden_replication_ready 1") || strings.Contains(metrics, "warden_hooks_attached") != tc.hookMetrics {
 				t.Errorf("/metrics:\n%s", metrics)
 			}
@@ -107,19 +118,20 @@ func TestRoutesFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
+	api, _ := checked(t, n)
 	forward := func() int {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodGet, "/v1/authz/forward", nil)
 		req.Header.Set("X-Original-Method", "GET")
 		req.Header.Set("X-Original-URI", "/anything")
-		n.Handler().ServeHTTP(rec, req)
+		api.ServeHTTP(rec, req)
 		return rec.Code
 	}
 	if code := forward(); code != 200 {
 		t.Fatalf("default allow: %d", code)
 	}
 	envoy := httptest.NewRecorder()
-	n.Handler().ServeHTTP(envoy, httptest.NewRequest(http.MethodGet, "/v1/authz/envoy/a/../b", nil))
+	api.ServeHTTP(envoy, httptest.NewRequest(http.MethodGet, "/v1/authz/envoy/a/../b", nil))
 	if envoy.Code != 400 {
 		t.Fatalf("Envoy's door, a dot-dot path: %d %s", envoy.Code, envoy.Body)
 	}
@@ -153,16 +165,22 @@ func TestRouteTableInStore(t *testing.T) {
 	if r := n.Ready(); r.Ready || !strings.Contains(r.Reason, "no route table is serving: the route table "+acc+"/app is not in the store") {
 		t.Fatalf("without the table: %+v", r)
 	}
+	api, diag := checked(t, n)
 	health := httptest.NewRecorder()
-	n.Handler().ServeHTTP(health, httptest.NewRequest(http.MethodGet, "/v1/health", nil))
+	api.ServeHTTP(health, httptest.NewRequest(http.MethodGet, "/v1/health", nil))
 	if health.Code != 503 || !strings.Contains(health.Body.String(), "cannot serve yet: no route table is serving") {
 		t.Fatalf("/v1/health of a node that is not ready: %d %s", health.Code, health.Body)
+	}
+	ready := httptest.NewRecorder()
+	diag.ServeHTTP(ready, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	if ready.Code != 503 || !strings.Contains(ready.Body.String(), `"routes":{"source":`) {
+		t.Fatalf("/readyz of a node that is not ready: %d %s", ready.Code, ready.Body)
 	}
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodGet, "/v1/authz/forward", nil)
 	req.Header.Set("X-Original-Method", "GET")
 	req.Header.Set("X-Original-URI", "/anything")
-	n.Handler().ServeHTTP(rec, req)
+	api.ServeHTTP(rec, req)
 	if rec.Code != 503 {
 		t.Fatalf("a door without its table: %d %s", rec.Code, rec.Body)
 	}
@@ -171,7 +189,7 @@ func TestRouteTableInStore(t *testing.T) {
 	}
 	waitFor(t, func() bool { return n.Ready().Ready })
 	rec = httptest.NewRecorder()
-	n.Handler().ServeHTTP(rec, req)
+	api.ServeHTTP(rec, req)
 	if rec.Code != 200 {
 		t.Fatalf("a door with its table: %d %s", rec.Code, rec.Body)
 	}
@@ -183,6 +201,12 @@ func TestRouteTableInStore(t *testing.T) {
 	if _, err := New(cfg, Deps{Client: client, Layout: layout}); err == nil || !strings.Contains(err.Error(), "from a file or from the store, not both") {
 		t.Fatalf("both sources: %v", err)
 	}
+}
+
+// checked returns the node's handlers with every answer held to
+// docs/openapi.yaml: the API listener's and the diagnostics listener's.
+func checked(t *testing.T, n *Node) (api, diag http.Handler) {
+	return contract.Wrap(t, n.Handler()), contract.New(t, contract.Diagnostics).Handler(n.DiagHandler())
 }
 
 func waitFor(t *testing.T, cond func() bool) {
@@ -208,4 +232,69 @@ func startStore(t *testing.T) *clientv3.Client {
 	}
 	t.Cleanup(func() { client.Close() })
 	return client
+}
+
+// TestDocumentedRoutes: every operation of docs/openapi.yaml is served by a
+// node with every part (the admin and check APIs, the doors over a route
+// table, the diagnostics), none refused as a route net/http does not know,
+// and each answer, to a caller without a token, is one the document gives.
+func TestDocumentedRoutes(t *testing.T) {
+	client := startStore(t)
+	file := filepath.Join(t.TempDir(), "routes.yaml")
+	if err := os.WriteFile(file, []byte("default: deny\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(Config{RoutesFile: file,
+		Engine: sidecar.Config{DefaultAccount: "acc-0123456789abcdef", Audiences: []string{"http://warden.test"}},
+		Admin:  admin.Config{BaseURL: "http://warden.test"}},
+		Deps{Client: client, Layout: storage.NewLayout("/documented-test/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	api, diag := checked(t, n)
+
+	spec, err := docs.OpenAPIJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage
+	}
+	if err := json.Unmarshal(spec, &doc); err != nil {
+		t.Fatal(err)
+	}
+	values := strings.NewReplacer("{accountId}", "acc-0123456789abcdef", "{issuerId}", "https%3A%2F%2Fidp.test",
+		"{userId}", "usr-00000000000000a1", "{clientId}", "clt-00000000000000b0", "{hookName}", "h1",
+		"{routeTableName}", "app", "{originalPath}", "app/x")
+	ops := 0
+	for path, item := range doc.Paths {
+		h := api
+		if _, ok := item["servers"]; ok {
+			h = diag
+		}
+		for method := range item {
+			switch method {
+			case "parameters", "servers", "description", "summary":
+				continue
+			}
+			ops++
+			req := httptest.NewRequest(strings.ToUpper(method), values.Replace(path), strings.NewReader("{}"))
+			req.Header.Set("X-Original-Method", "GET")
+			req.Header.Set("X-Original-URI", "/app/x")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if (rec.Code == 404 || rec.Code == 405) && strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") {
+				t.Errorf("%s %s is not served: %d %s", method, path, rec.Code, rec.Body)
+			}
+		}
+	}
+	if ops < 40 {
+		t.Fatalf("only %d operations", ops)
+	}
 }

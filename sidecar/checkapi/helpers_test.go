@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/wardenauthz/warden/internal/testkit"
+	"github.com/wardenauthz/warden/internal/testkit/contract"
 	"github.com/wardenauthz/warden/sdk"
 	"github.com/wardenauthz/warden/sidecar"
 )
@@ -46,9 +47,10 @@ func (f *fixture) mux() *http.ServeMux {
 	return mux
 }
 
-// server serves the check API on loopback until the test ends.
+// server serves the check API on loopback until the test ends, every
+// answer held to docs/openapi.yaml.
 func (f *fixture) server() *httptest.Server {
-	srv := httptest.NewServer(f.mux())
+	srv := httptest.NewServer(contract.Wrap(f.t, f.mux()))
 	f.t.Cleanup(srv.Close)
 	return srv
 }

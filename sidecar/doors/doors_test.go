@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/wardenauthz/warden/internal/testkit"
+	"github.com/wardenauthz/warden/internal/testkit/contract"
 	"github.com/wardenauthz/warden/sidecar/routes"
 )
 
@@ -71,7 +72,7 @@ func TestForwardAuth(t *testing.T) {
 			req.Header.Set("Authorization", "Bearer "+tc.token)
 		}
 		rec := httptest.NewRecorder()
-		tc.mux.ServeHTTP(rec, req)
+		contract.Wrap(t, tc.mux).ServeHTTP(rec, req)
 		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.body) {
 			t.Errorf("%s: %d %s", tc.name, rec.Code, rec.Body)
 			continue
@@ -161,7 +162,7 @@ func TestForwardAuthSpoofedIdentity(t *testing.T) {
 	mux := http.NewServeMux()
 	door := New(eng, func() *routes.Table { return tbl }, Options{})
 	door.Register(mux)
-	h := door.Envoy(mux)
+	h := contract.Wrap(t, door.Envoy(mux))
 	forward := httptest.NewRequest(http.MethodGet, "/v1/authz/forward", nil)
 	forward.Header.Set("X-Original-Method", "GET")
 	forward.Header.Set("X-Original-URI", "/anything")
@@ -207,7 +208,11 @@ func TestEnvoyHTTP(t *testing.T) {
 			req.Header.Set("Authorization", "Bearer "+tc.token)
 		}
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
+		if tc.target == "/other" {
+			h.ServeHTTP(rec, req) // a route of this test's own
+		} else {
+			contract.Wrap(t, h).ServeHTTP(rec, req)
+		}
 		if rec.Code != tc.status || !strings.Contains(rec.Body.String(), tc.want) {
 			t.Errorf("%s: %d %s", tc.name, rec.Code, rec.Body)
 		}
@@ -241,7 +246,7 @@ func TestDoorDecisionLog(t *testing.T) {
 	tbl := compile(t, table)
 	var out testkit.Buffer
 	door := New(eng, func() *routes.Table { return tbl }, Options{DecisionLog: "all", Logger: slog.New(slog.NewJSONHandler(&out, nil))})
-	h := door.Envoy(http.NewServeMux())
+	h := contract.Wrap(t, door.Envoy(http.NewServeMux()))
 	tok := w.Tok("rsa1", "bob")
 	req := httptest.NewRequest(http.MethodDelete, EnvoyPrefix+"/admin/", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
