@@ -77,6 +77,11 @@ type Deps struct {
 	// AwaitHooks waits until this node has attached the hooks of a store
 	// revision. Without it, hook writes answer once they are committed.
 	AwaitHooks func(ctx context.Context, rev int64) error
+	// HookState, when set, says whether this node has attached the hook
+	// acc/name with the module sha256 ("attached"), found it broken
+	// ("broken", with why) or not attached it yet ("pending"); hook
+	// records then carry it as status. Admin-only nodes attach no hooks.
+	HookState func(acc, name, sha256 string) (state, reason string)
 	// AwaitRoutes, when set, waits until this node's route table
 	// (--route-table) has caught up with a store revision, so that a
 	// request to its front doors right after a table write sees it.

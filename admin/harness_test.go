@@ -161,6 +161,7 @@ func newEnv(t *testing.T) *env {
 		}
 	}
 	deps.CheckModule, deps.AwaitHooks, deps.AwaitRoutes = hookRT.Check, e.hooks.WaitRevision, e.routes.WaitRevision
+	deps.HookState = e.hooks.HookState
 	e.reg = prometheus.NewPedanticRegistry()
 	deps.Registerer = e.reg
 	adm, err := New(e.eng, etcdClient, e.layout, cfg, deps)

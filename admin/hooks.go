@@ -66,8 +66,13 @@ func checkHookName(name string) error {
 	return nil
 }
 
-func hookOf(name string, rec storage.HookRecord) model.Hook {
-	return model.Hook{Name: name, Mode: rec.Mode, ActionPrefix: rec.ActionPrefix, SHA256: rec.SHA256, Size: rec.Size}
+func (s *Server) hookOf(acc, name string, rec storage.HookRecord) model.Hook {
+	h := model.Hook{Name: name, Mode: rec.Mode, ActionPrefix: rec.ActionPrefix, SHA256: rec.SHA256, Size: rec.Size}
+	if s.deps.HookState != nil && rec.SHA256 != "" {
+		state, reason := s.deps.HookState(acc, name, rec.SHA256)
+		h.Status = &model.HookStatus{State: state, Reason: reason}
+	}
+	return h
 }
 
 // readHookRecord reads a hook's record and its mod revision (0 when there
@@ -98,7 +103,7 @@ func (s *Server) listHooks(c *call) (any, error) {
 				// Listed as what is known: it denies until written again.
 				rec = storage.HookRecord{}
 			}
-			return hookOf(name, rec)
+			return s.hookOf(c.acc, name, rec)
 		})
 }
 
@@ -139,7 +144,7 @@ func (s *Server) getHook(c *call) (any, error) {
 	if rec == nil {
 		return nil, notFound("hook", c.id)
 	}
-	return hookOf(c.id, *rec), nil
+	return s.hookOf(c.acc, c.id, *rec), nil
 }
 
 // readHook reads and validates a PUT body: {module, mode?, actionPrefix?},
@@ -269,7 +274,7 @@ func (s *Server) putHook(c *call) (any, error) {
 		}
 	}
 	s.awaitHooks(c)
-	return hookOf(c.id, rec), nil
+	return s.hookOf(c.acc, c.id, rec), nil
 }
 
 func (s *Server) deleteHook(c *call) (any, error) {

@@ -58,7 +58,11 @@ func TestHookLifecycle(t *testing.T) {
 	var h model.Hook
 	r.json(t, &h)
 	want := model.Hook{Name: "tenant", Mode: "restrict", ActionPrefix: "function:", SHA256: hex.EncodeToString(sum[:]), Size: len(tenant)}
-	if h != want {
+	// The write answers once this node runs the module: attached.
+	if h.Status == nil || *h.Status != (model.HookStatus{State: model.HookAttached}) {
+		t.Fatalf("PUT answered the status %+v; want attached", h.Status)
+	}
+	if h.Status = nil; h != want {
 		t.Fatalf("PUT answered %+v; want %+v", h, want)
 	}
 	r.revision(t)
@@ -70,7 +74,10 @@ func TestHookLifecycle(t *testing.T) {
 		t.Fatalf("with the tenant hook: %+v", d)
 	}
 	e.must("GET", path, e.rootTk, "").json(t, &h)
-	if h != want {
+	if h.Status == nil || h.Status.State != model.HookAttached {
+		t.Fatalf("GET answered the status %+v; want attached", h.Status)
+	}
+	if h.Status = nil; h != want {
 		t.Fatalf("GET answered %+v; want %+v", h, want)
 	}
 	// The module is in chunks under its digest.
@@ -221,6 +228,12 @@ func TestBrokenHookDenies(t *testing.T) {
 	}
 	if st := e.hooks.Status(); st.Broken != 1 || st.LoadErrors != 1 {
 		t.Fatalf("status %+v", st)
+	}
+	// The hook's record says it is broken, and why.
+	var h model.Hook
+	e.must("GET", "/v1/account/"+testAcc+"/hook/ghost", e.rootTk, "").json(t, &h)
+	if h.Status == nil || h.Status.State != model.HookBroken || !strings.Contains(h.Status.Reason, "its module has 0 of its 1 chunks in the store") {
+		t.Fatalf("the broken hook's status: %+v", h.Status)
 	}
 	// A record that does not decode denies too.
 	resp, err = etcdClient.Put(context.Background(), e.layout.Hook(testAcc, "ghost"), "not json")

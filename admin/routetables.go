@@ -10,6 +10,7 @@ import (
 
 	"github.com/wardenauthz/warden/internal/httpkit"
 	"github.com/wardenauthz/warden/sdk/model"
+	"github.com/wardenauthz/warden/sidecar"
 	"github.com/wardenauthz/warden/sidecar/routes"
 	"github.com/wardenauthz/warden/sidecar/storage"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -195,6 +196,69 @@ func (s *Server) checkRouteHooks(c *call, spec *routes.Spec) error {
 		}
 	}
 	return nil
+}
+
+// testRouteTable tries a request against a stored table, as `warden
+// routes test` does: {method, url, token?} answers which route matches,
+// its requirements bound, and the decision a front door enforcing the
+// table makes, with this node's engine. Without a token in the body, the
+// caller's own decides; "" is a request without one. A path the table
+// refuses is a decision (400), not an error: the request was tried.
+func (s *Server) testRouteTable(c *call) (any, error) {
+	body, err := c.body("method", "url", "token")
+	if err != nil {
+		return nil, err
+	}
+	method := strings.ToUpper(body.required("method", maxNameLen))
+	target := body.required("url", maxURLLen)
+	token := httpkit.Bearer(c.r)
+	if body.has("token") && !body.refuseNull("token") {
+		token = body.str("token", sidecar.MaxTokenSize, false)
+	}
+	if method != "" && !routes.ValidMethod(method) {
+		body.failOn("method", `"%s" must be an HTTP method, not '%s'`, truncate(method, 64))
+	}
+	if target != "" {
+		if _, err := routes.ParseTestURL(target); err != nil {
+			body.failOn("url", `"%s" must be a path (/…) or an absolute URL, not '%s'`, truncate(target, 64))
+		}
+	}
+	if err := body.err(); err != nil {
+		return nil, err
+	}
+	spec, err := s.readRouteTable(c.r.Context(), c.acc, c.id)
+	if err != nil {
+		return nil, err
+	}
+	if spec == nil {
+		return nil, notFound("route table", c.id)
+	}
+	tbl, err := routes.Compile(spec)
+	if err != nil {
+		return nil, errorf(http.StatusInternalServerError, "The route table '%s' has a record in the store that does not load (%s); write it again", c.id, err)
+	}
+	return tbl.Try(method, target, s.decideEach(c.r.Context(), token))
+}
+
+// decideEach decides requirements one by one for token, as the check
+// API's batch does for the CLI: the first denial, else the first
+// decision. The policy hooks of the requirements' actions run as they do
+// for a check; those a route names do not.
+func (s *Server) decideEach(ctx context.Context, token string) routes.Decider {
+	return func(reqs []model.Permission) (model.Decision, error) {
+		snap := s.eng.Snapshot()
+		var first model.Decision
+		for i := range reqs {
+			d := s.eng.Decide(ctx, snap, token, reqs[i:i+1], sidecar.RequestInfo{}).Decision
+			if !d.Allow {
+				return d, nil
+			}
+			if i == 0 {
+				first = d
+			}
+		}
+		return first, nil
+	}
 }
 
 func (s *Server) deleteRouteTable(c *call) (any, error) {

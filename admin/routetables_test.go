@@ -3,8 +3,12 @@ package admin
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/wardenauthz/warden/sdk/model"
 )
 
 // appTable is a route table in JSON, as a client PUTs it.
@@ -167,5 +171,152 @@ func TestRouteTableBadInput(t *testing.T) {
 			t.Fatalf("table %d: %d %s", i, r.status, r.body)
 		}
 		break
+	}
+}
+
+// TestRouteTableTest: a request tried against a stored table answers the
+// route it matches, its requirements bound and the decision a front door
+// enforcing the table makes, decided with the caller's token or the one
+// in the body, as `warden routes test` shows it; the call needs
+// routes:get and is audited; a bad body is 400 naming the field.
+func TestRouteTableTest(t *testing.T) {
+	e := newEnv(t)
+	accRes := "/account/" + testAcc + "/"
+	e.must("PUT", "/v1/account/"+testAcc+"/routes/app", e.rootTk, `{
+  "default": "deny",
+  "routes": [
+    {"name": "fn", "methods": ["GET", "POST"], "path": "/account/{accountId}/fn/{functionId}/{rest...}",
+     "security": {"authentication": "required",
+       "authorization": [{"action": "function:execute", "resource": "/account/{{accountId}}/fn/{{functionId}}/"}]}},
+    {"name": "health", "path": "/health", "security": {"authentication": "none"}},
+    {"name": "catalog", "path": "/catalog/", "security": {"authentication": "optional",
+       "authorization": [{"action": "function:get", "resource": "`+accRes+`catalog/"}]}},
+    {"name": "users", "path": "/users/", "mode": "dry-run", "security": {"authentication": "required",
+       "authorization": [{"action": "user:delete", "resource": "`+accRes+`user/"}]}}
+  ]
+}`)
+	e.must("PUT", "/v1/account/"+testAcc+"/routes/open", e.rootTk, `{"default": "allow"}`)
+	// bob may test tables and nothing else; alice may run f1; carol may
+	// not test tables.
+	bob, bobTk := e.agent("user", "bob", perm("routes:get", accRes))
+	alice, aliceTk := e.agent("user", "alice", perm("function:execute", accRes+"fn/f1/"))
+	_, carolTk := e.agent("user", "carol", perm("function:execute", accRes))
+	fn := "/account/" + testAcc + "/fn/f1/run"
+	fnReq := []map[string]string{{"action": "function:execute", "resource": accRes + "fn/f1/"}}
+	none := []map[string]string{}
+
+	type decision struct {
+		Allow  bool              `json:"allow"`
+		Status int               `json:"status"`
+		Reason string            `json:"reason"`
+		Agent  map[string]string `json:"agent"`
+	}
+	type result struct {
+		Method         string              `json:"method"`
+		URL            string              `json:"url"`
+		Route          string              `json:"route"`
+		Path           string              `json:"path"`
+		Mode           string              `json:"mode"`
+		Authentication string              `json:"authentication"`
+		Requirements   []map[string]string `json:"requirements"`
+		Let            bool                `json:"let"`
+		Decision       decision            `json:"decision"`
+	}
+	for _, tc := range []struct {
+		name, table, caller, body string
+		status                    int
+		want                      result
+		reason, agent, message    string
+	}{
+		{name: "allowed with the caller's token", table: "app", caller: e.rootTk, body: `{"method":"post","url":"` + fn + `"}`, status: 200,
+			want: result{Method: "POST", URL: fn, Route: "fn", Path: "/account/{accountId}/fn/{functionId}/{rest...}", Mode: "enforce",
+				Authentication: "required", Requirements: fnReq, Let: true, Decision: decision{Allow: true, Status: 200}},
+			reason: "allowed", agent: e.root},
+		{name: "denied: the caller's token lacks the grant", table: "app", caller: bobTk, body: `{"method":"GET","url":"` + fn + `"}`, status: 200,
+			want: result{Method: "GET", URL: fn, Route: "fn", Path: "/account/{accountId}/fn/{functionId}/{rest...}", Mode: "enforce",
+				Authentication: "required", Requirements: fnReq, Decision: decision{Status: 403}},
+			reason: "no grant allows 'function:execute'", agent: bob},
+		{name: "the token of another agent, in the body", table: "app", caller: bobTk, body: `{"method":"GET","url":"https://app.test` + fn + `?x=1","token":"` + aliceTk + `"}`, status: 200,
+			want: result{Method: "GET", URL: "https://app.test" + fn + "?x=1", Route: "fn", Path: "/account/{accountId}/fn/{functionId}/{rest...}", Mode: "enforce",
+				Authentication: "required", Requirements: fnReq, Let: true, Decision: decision{Allow: true, Status: 200}},
+			reason: "allowed", agent: alice},
+		{name: "no token", table: "app", caller: bobTk, body: `{"method":"GET","url":"` + fn + `","token":""}`, status: 200,
+			want: result{Method: "GET", URL: fn, Route: "fn", Path: "/account/{accountId}/fn/{functionId}/{rest...}", Mode: "enforce",
+				Authentication: "required", Requirements: fnReq, Decision: decision{Status: 401}},
+			reason: "missing"},
+		{name: "a token that does not verify", table: "app", caller: bobTk, body: `{"method":"GET","url":"` + fn + `","token":"not-a-token"}`, status: 200,
+			want: result{Method: "GET", URL: fn, Route: "fn", Path: "/account/{accountId}/fn/{functionId}/{rest...}", Mode: "enforce",
+				Authentication: "required", Requirements: fnReq, Decision: decision{Status: 401}}},
+		{name: "no route: the default denies", table: "app", caller: bobTk, body: `{"method":"GET","url":"/elsewhere"}`, status: 200,
+			want:   result{Method: "GET", URL: "/elsewhere", Route: "default", Mode: "enforce", Requirements: none, Decision: decision{Status: 403}},
+			reason: "no route matches; the table's default denies"},
+		{name: "no route: the default allows", table: "open", caller: bobTk, body: `{"method":"GET","url":"/elsewhere"}`, status: 200,
+			want:   result{Method: "GET", URL: "/elsewhere", Route: "default", Mode: "enforce", Requirements: none, Let: true, Decision: decision{Allow: true, Status: 200}},
+			reason: "no route matches; the table's default allows"},
+		{name: "authentication none", table: "app", caller: bobTk, body: `{"method":"GET","url":"/health","token":""}`, status: 200,
+			want: result{Method: "GET", URL: "/health", Route: "health", Path: "/health", Mode: "enforce", Authentication: "none", Requirements: none, Let: true,
+				Decision: decision{Allow: true, Status: 200}},
+			reason: "the route requires no authentication"},
+		{name: "optional, without a token", table: "app", caller: bobTk, body: `{"method":"GET","url":"/catalog/x","token":""}`, status: 200,
+			want: result{Method: "GET", URL: "/catalog/x", Route: "catalog", Path: "/catalog/", Mode: "enforce", Authentication: "optional",
+				Requirements: []map[string]string{{"action": "function:get", "resource": accRes + "catalog/"}}, Let: true, Decision: decision{Allow: true, Status: 200}},
+			reason: "unauthenticated: "},
+		{name: "dry-run: denied, let through", table: "app", caller: bobTk, body: `{"method":"DELETE","url":"/users/u1"}`, status: 200,
+			want: result{Method: "DELETE", URL: "/users/u1", Route: "users", Path: "/users/", Mode: "dry-run", Authentication: "required",
+				Requirements: []map[string]string{{"action": "user:delete", "resource": accRes + "user/"}}, Let: true, Decision: decision{Status: 403}},
+			agent: bob},
+		{name: "a path the table refuses", table: "app", caller: bobTk, body: `{"method":"GET","url":"/users/../health"}`, status: 200,
+			want:   result{Method: "GET", URL: "/users/../health", Mode: "enforce", Requirements: none, Decision: decision{Status: 400}},
+			reason: `the path has a ".." segment`},
+		{name: "a missing table", table: "nope", caller: bobTk, body: `{"method":"GET","url":"/"}`, status: 404, message: "The route table 'nope' does not exist"},
+		{name: "a caller without routes:get", table: "app", caller: carolTk, body: `{"method":"GET","url":"/"}`, status: 403, message: "Unauthorized"},
+		{name: "a caller without a token", table: "app", body: `{"method":"GET","url":"/"}`, status: 403, message: "Unauthorized"},
+		{name: "a bad table name", table: "No%20Such", caller: bobTk, body: `{"method":"GET","url":"/"}`, status: 400, message: `"routeTableName" with value "No Such" fails to match`},
+		{name: "no method", table: "app", caller: bobTk, body: `{"url":"/"}`, status: 400, message: `"method" is required`},
+		{name: "an unknown field", table: "app", caller: bobTk, body: `{"method":"GET","url":"/","host":"x"}`, status: 400, message: `"host" is not allowed`},
+		{name: "a URL that is not a path", table: "app", caller: bobTk, body: `{"method":"GET","url":"health"}`, status: 400, message: `"url" must be a path (/…) or an absolute URL, not 'health'`},
+		{name: "an absolute URL without a path", table: "app", caller: bobTk, body: `{"method":"GET","url":"http://app.test"}`, status: 400, message: `"url" must be a path`},
+		{name: "a method that is not one", table: "app", caller: bobTk, body: `{"method":"GET ME","url":"/"}`, status: 400, message: `"method" must be an HTTP method, not 'GET ME'`},
+		{name: "null", table: "app", caller: bobTk, body: `{"method":null,"url":"/","token":null}`, status: 400, message: `"method" must be a string; "token" must be a string`},
+		{name: "not an object", table: "app", caller: bobTk, body: `["GET","/"]`, status: 400, message: "not a valid JSON object"},
+		{name: "an empty body", table: "app", caller: bobTk, body: ``, status: 400, message: `"method" is required; "url" is required`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do("POST", "/v1/account/"+testAcc+"/routes/"+tc.table+"/test", tc.caller, tc.body)
+			if r.status != tc.status {
+				t.Fatalf("%d %s; want %d", r.status, r.body, tc.status)
+			}
+			if tc.status != 200 {
+				if !strings.Contains(r.message(), tc.message) {
+					t.Fatalf("%s; want %q", r.body, tc.message)
+				}
+				return
+			}
+			var got result
+			r.json(t, &got)
+			reason, agent := got.Decision.Reason, got.Decision.Agent["id"]
+			got.Decision.Reason, got.Decision.Agent = "", nil
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("got  %+v\nwant %+v\n%s", got, tc.want, r.body)
+			}
+			if !strings.Contains(reason, tc.reason) || agent != tc.agent {
+				t.Errorf("the decision's reason %q and agent %q; want %q and %q", reason, agent, tc.reason, tc.agent)
+			}
+		})
+	}
+
+	// The call is audited as the other admin calls are.
+	var page struct{ Items []model.AuditEntry }
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		e.must("GET", "/v1/account/"+testAcc+"/audit?action=routes:get&issuerId="+url.QueryEscape(idpIssuer)+"&subject=carol", e.rootTk, "").json(t, &page)
+		if len(page.Items) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the refused route test is not in the audit log")
+		}
+	}
+	if g := page.Items[0]; g.Resource != accRes+"routes/app/test" || g.Authorized {
+		t.Fatalf("the audit entry: %+v", g)
 	}
 }

@@ -133,6 +133,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	s.route(mux, "GET "+acc+"/routes/{id}", "routes:get", checkRouteTableName, s.getRouteTable)
 	s.route(mux, "PUT "+acc+"/routes/{id}", "routes:put", checkRouteTableName, s.putRouteTable)
 	s.route(mux, "DELETE "+acc+"/routes/{id}", "routes:delete", checkRouteTableName, s.deleteRouteTable)
+	s.route(mux, "POST "+acc+"/routes/{id}/test", "routes:get", checkRouteTableName, s.testRouteTable)
 	s.handle(mux, "POST "+acc+"/init", s.serve("", nil, s.enroll, false))
 }
 

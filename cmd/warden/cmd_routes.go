@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -168,25 +167,6 @@ func listRouteTables(e env, f *cmdFlags) error {
 	return nil
 }
 
-// routeTest is what `routes test` found, as -o json prints it.
-type routeTest struct {
-	Method string `json:"method"`
-	URL    string `json:"url"`
-	// Route is the matched route's name, or "default"; Path its pattern.
-	Route string `json:"route"`
-	Path  string `json:"path,omitempty"`
-	Mode  string `json:"mode"`
-	// Authentication is the spec's, "" when the default allows or denies
-	// outright.
-	Authentication string             `json:"authentication,omitempty"`
-	Requirements   []model.Permission `json:"requirements"`
-	Hooks          []string           `json:"hooks,omitempty"`
-	// Let says whether a front door lets the request through; Decision is
-	// what enforcing answers.
-	Let      bool           `json:"let"`
-	Decision model.Decision `json:"decision"`
-}
-
 // testRoutes matches a request against a table, of the store or of a
 // file, and decides it as the front doors do: the requirements through
 // the deployment's check API, with the request's token.
@@ -199,12 +179,12 @@ func testRoutes(e env, f *cmdFlags, file, token string) error {
 		return usageError{errors.New("give the table's NAME, or --file FILE, then METHOD URL")}
 	}
 	method, target := strings.ToUpper(args[len(args)-2]), args[len(args)-1]
-	u, err := url.Parse(target)
-	if err != nil || !strings.HasPrefix(u.EscapedPath(), "/") {
-		return usageError{fmt.Errorf("the URL %q must be a path (/…) or an absolute URL", target)}
+	if _, err := routes.ParseTestURL(target); err != nil {
+		return usageError{err}
 	}
 	var spec *routes.Spec
 	var s *session
+	var err error
 	if file != "" {
 		if spec, err = readTableFile(file); err != nil {
 			return err
@@ -226,46 +206,17 @@ func testRoutes(e env, f *cmdFlags, file, token string) error {
 	if err != nil {
 		return err
 	}
-	uri := u.EscapedPath()
-	if u.RawQuery != "" {
-		uri += "?" + u.RawQuery
-	}
-	path, err := routes.CleanPath(uri)
+	out, err := tbl.Try(method, target, func(reqs []model.Permission) (model.Decision, error) {
+		return decideRemote(e, f, s, token, reqs)
+	})
 	if err != nil {
-		return cliError{exitDenied, fmt.Sprintf("refused (400): %s", err)}
+		return err
 	}
-	m, err := tbl.Match(method, u.Host, path)
-	if err != nil {
-		return cliError{exitDenied, fmt.Sprintf("refused (400): %s", err)}
+	if out.Route == "" {
+		// The table refuses the request before any route: a door
+		// answers 400.
+		return cliError{exitDenied, fmt.Sprintf("refused (400): %s", out.Decision.Reason)}
 	}
-	out := routeTest{Method: method, URL: target, Route: m.Name(), Mode: routes.ModeEnforce, Requirements: m.Requirements}
-	if out.Requirements == nil {
-		out.Requirements = []model.Permission{}
-	}
-	if m.Route != nil {
-		out.Path, out.Hooks = m.Route.Path, m.Route.Hooks
-		if m.Route.Mode == routes.ModeDryRun {
-			out.Mode = routes.ModeDryRun
-		}
-	}
-	switch {
-	case m.Spec == nil && spec.Default.Allow:
-		out.Decision = model.Decision{Allow: true, Status: 200, Reason: "no route matches; the table's default allows"}
-	case m.Spec == nil:
-		out.Decision = model.Decision{Status: 403, Reason: "no route matches; the table's default denies"}
-	case m.Spec.Mode() == model.AuthNone:
-		out.Authentication = model.AuthNone
-		out.Decision = model.Decision{Allow: true, Status: 200, Reason: "the route requires no authentication"}
-	default:
-		out.Authentication = m.Spec.Mode()
-		if out.Decision, err = decideRemote(e, f, s, token, m.Requirements); err != nil {
-			return err
-		}
-		if !out.Decision.Allow && out.Decision.Status == 401 && out.Authentication == model.AuthOptional {
-			out.Decision = model.Decision{Allow: true, Status: 200, Reason: "unauthenticated: " + out.Decision.Reason, Revision: out.Decision.Revision}
-		}
-	}
-	out.Let = out.Decision.Allow || out.Mode == routes.ModeDryRun
 	if f.json() {
 		if err := printJSON(e.stdout, out); err != nil {
 			return err
@@ -326,7 +277,7 @@ func decideRemote(e env, f *cmdFlags, s *session, token string, reqs []model.Per
 	return ds[0], nil
 }
 
-func printRouteTest(e env, t routeTest) {
+func printRouteTest(e env, t routes.Test) {
 	w := e.stdout
 	if t.Path != "" {
 		fmt.Fprintf(w, "route:        %s (%s), path %s\n", t.Route, t.Mode, t.Path)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/wardenauthz/warden/admin"
+	"github.com/wardenauthz/warden/admin/console"
 	"github.com/wardenauthz/warden/docs"
 	"github.com/wardenauthz/warden/internal/httpkit"
 	"github.com/wardenauthz/warden/policywasm"
@@ -221,7 +222,7 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 	} else {
 		ad := admin.Deps{Logger: log, CheckModule: hookRT.Check, Registerer: reg}
 		if n.Hooks != nil {
-			ad.AwaitHooks = n.Hooks.WaitRevision
+			ad.AwaitHooks, ad.HookState = n.Hooks.WaitRevision, n.Hooks.HookState
 		}
 		if storeRoutes != nil {
 			ad.AwaitRoutes = storeRoutes.WaitRevision
@@ -232,6 +233,9 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 		}
 		adm.Register(mux)
 		n.closers = append(n.closers, adm.Close)
+		// The web console calls the admin API, so it is served where
+		// that is.
+		console.Register(mux)
 	}
 	// Fusebit's health route, on the API listener: 200 with no body when
 	// the node can serve, else 503 saying why.
@@ -241,6 +245,12 @@ func New(cfg Config, deps Deps) (_ *Node, err error) {
 			return
 		}
 		w.WriteHeader(http.StatusOK)
+	})
+	// The body of /readyz, on the API listener, for every role and
+	// without a token: for a client that reaches only this listener (the
+	// web console). Always 200: whether the node is ready is in the body.
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, _ *http.Request) {
+		httpkit.WriteJSON(w, http.StatusOK, n.Ready().public())
 	})
 	// The OpenAPI document of every route, for every role and without a
 	// token: converted from docs/openapi.yaml once per process.
@@ -285,6 +295,23 @@ type Readiness struct {
 	storage.Status
 	Hooks  *hooks.Status  `json:"hooks,omitempty"`
 	Routes *routes.Status `json:"routes,omitempty"`
+}
+
+// public is r as GET /v1/status shows it to callers without a token: the
+// accounts that have hooks and where the route table is read from stay on
+// the diagnostics listener.
+func (r Readiness) public() Readiness {
+	if r.Hooks != nil {
+		h := *r.Hooks
+		h.ByAccount = nil
+		r.Hooks = &h
+	}
+	if r.Routes != nil {
+		rs := *r.Routes
+		rs.Source = ""
+		r.Routes = &rs
+	}
+	return r
 }
 
 // Ready says whether the node's state is loaded, its watch current, its

@@ -37,10 +37,11 @@ func TestRoles(t *testing.T) {
 		check, adminCall int
 		checkMsg, admMsg string
 		hookMetrics      bool
+		console          int
 	}{
-		{RoleAll, 200, 403, `"status":401`, "Unauthorized", true},
-		{RoleAdmin, 404, 403, "serves the admin API only", "Unauthorized", false},
-		{RoleSidecar, 200, 404, `"status":401`, "serves checks only", true},
+		{RoleAll, 200, 403, `"status":401`, "Unauthorized", true, 200},
+		{RoleAdmin, 404, 403, "serves the admin API only", "Unauthorized", false, 200},
+		{RoleSidecar, 200, 404, `"status":401`, "serves checks only", true, 404},
 	} {
 		t.Run(string(tc.role), func(t *testing.T) {
 			n, err := New(Config{Role: tc.role,
@@ -70,6 +71,16 @@ func TestRoles(t *testing.T) {
 			}
 			if code, body := serve(api, http.MethodGet, "/v1/health"); code != 200 || body != "" {
 				t.Errorf("/v1/health: %d %q", code, body)
+			}
+			// /v1/status is /readyz's body on the API listener: the
+			// hooks' status where the node serves checks, without the
+			// accounts that have hooks.
+			if code, body := serve(api, http.MethodGet, "/v1/status"); code != 200 || !strings.Contains(body, `"ready":true`) ||
+				strings.Contains(body, `"hooks":{`) != tc.hookMetrics || strings.Contains(body, "byAccount") {
+				t.Errorf("/v1/status: %d %s", code, body)
+			}
+			if code, body := serve(api, http.MethodGet, "/ui/"); code != tc.console || code == 200 && !strings.Contains(body, "<html") {
+				t.Errorf("/ui/: %d %.200s", code, body)
 			}
 			spec, _ := docs.OpenAPIJSON()
 			if code, body := serve(api, http.MethodGet, "/v1/openapi.json"); code != 200 || body != string(spec) {
@@ -176,6 +187,25 @@ func TestRouteTableInStore(t *testing.T) {
 	if ready.Code != 503 || !strings.Contains(ready.Body.String(), `"routes":{"source":`) {
 		t.Fatalf("/readyz of a node that is not ready: %d %s", ready.Code, ready.Body)
 	}
+	// /v1/status answers /readyz's body with 200: readiness is in it.
+	status := httptest.NewRecorder()
+	api.ServeHTTP(status, httptest.NewRequest(http.MethodGet, "/v1/status", nil))
+	var got, want Readiness
+	if err := json.Unmarshal(status.Body.Bytes(), &got); err != nil || status.Code != 200 {
+		t.Fatalf("/v1/status of a node that is not ready: %d %s", status.Code, status.Body)
+	}
+	if err := json.Unmarshal(ready.Body.Bytes(), &want); err != nil {
+		t.Fatal(err)
+	}
+	got.LagSeconds, want.LagSeconds = 0, 0
+	// Where the table is read from stays on the diagnostics listener.
+	if got.Routes.Source != "" || want.Routes.Source == "" {
+		t.Fatalf("routes.source on /v1/status %q, on /readyz %q; want it on /readyz only", got.Routes.Source, want.Routes.Source)
+	}
+	want.Routes.Source = ""
+	if got.Ready || !strings.Contains(got.Reason, "no route table is serving") || fmt.Sprint(got.Status, *got.Routes) != fmt.Sprint(want.Status, *want.Routes) {
+		t.Fatalf("/v1/status of a node that is not ready: %s; /readyz: %s", status.Body, ready.Body)
+	}
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodGet, "/v1/authz/forward", nil)
 	req.Header.Set("X-Original-Method", "GET")
@@ -271,7 +301,7 @@ func TestDocumentedRoutes(t *testing.T) {
 	}
 	values := strings.NewReplacer("{accountId}", "acc-0123456789abcdef", "{issuerId}", "https%3A%2F%2Fidp.test",
 		"{userId}", "usr-00000000000000a1", "{clientId}", "clt-00000000000000b0", "{hookName}", "h1",
-		"{routeTableName}", "app", "{originalPath}", "app/x")
+		"{routeTableName}", "app", "{originalPath}", "app/x", "{asset}", "index.html")
 	ops := 0
 	for path, item := range doc.Paths {
 		h := api

@@ -28,6 +28,9 @@ type Hook struct {
 	// bytes.
 	SHA256 string `json:"sha256"`
 	Size   int    `json:"size"`
+	// Status is whether the node that answered has attached the hook;
+	// nil from a node that attaches none (--role admin).
+	Status *HookStatus `json:"status,omitempty"`
 }
 
 var hookName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -41,4 +44,21 @@ func ValidateHookName(name string) error {
 		return fmt.Errorf("the hook name must match the required pattern: /%s/", HookNamePattern)
 	}
 	return nil
+}
+
+// The states of a hook on a node.
+const (
+	// HookAttached: the node runs the hook's module.
+	HookAttached = "attached"
+	// HookBroken: the module could not be loaded; the hook denies every
+	// check it applies to.
+	HookBroken = "broken"
+	// HookPending: the node has not attached this module yet.
+	HookPending = "pending"
+)
+
+// HookStatus is a hook's state on one node, and why it is broken.
+type HookStatus struct {
+	State  string `json:"state"`
+	Reason string `json:"reason,omitempty"`
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/wardenauthz/warden/policywasm"
+	"github.com/wardenauthz/warden/sdk/model"
 	"github.com/wardenauthz/warden/sidecar"
 	"github.com/wardenauthz/warden/sidecar/internal/watermark"
 	"github.com/wardenauthz/warden/sidecar/storage"
@@ -164,6 +165,22 @@ func (m *Manager) Status() Status {
 	u := m.cfg.Runtime.Usage()
 	st.Instances, st.MemoryBytes, st.MemoryLimit = u.Instances, u.MemoryBytes, u.MemoryLimit
 	return st
+}
+
+// HookState says whether the hook acc/name with the module sha256 is
+// attached (model.HookAttached), broken (model.HookBroken, with why) or
+// not attached yet (model.HookPending).
+func (m *Manager) HookState(acc, name, sha256 string) (state, reason string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.loaded[acc+"/"+name]
+	switch {
+	case l == nil || l.rec.SHA256 != sha256:
+		return model.HookPending, ""
+	case l.broken != "":
+		return model.HookBroken, l.broken
+	}
+	return model.HookAttached, ""
 }
 
 // AttachedStats are the call counts of one attached hook.

@@ -256,8 +256,12 @@ func (c *Checker) check(r *http.Request, reqBody []byte, whole bool, a answer) e
 	}
 	op := fmt.Sprintf("operation %s (%s %s)", route.Operation.OperationID, route.Method, route.Path)
 	if route.Operation.RequestBody != nil && len(reqBody) > 0 {
-		// Warden reads bodies as JSON whatever their Content-Type says.
-		req.Header.Set("Content-Type", "application/json")
+		// Warden reads bodies as JSON whatever their Content-Type says,
+		// but for those the document also takes as YAML.
+		yaml := strings.HasPrefix(r.Header.Get("Content-Type"), "application/yaml") && route.Operation.RequestBody.Value.Content.Get("application/yaml") != nil
+		if !yaml {
+			req.Header.Set("Content-Type", "application/json")
+		}
 	}
 	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: options()}
 	if a.status/100 == 2 && whole {
