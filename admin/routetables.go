@@ -237,27 +237,15 @@ func (s *Server) testRouteTable(c *call) (any, error) {
 	if err != nil {
 		return nil, errorf(http.StatusInternalServerError, "The route table '%s' has a record in the store that does not load (%s); write it again", c.id, err)
 	}
-	return tbl.Try(method, target, s.decideEach(c.r.Context(), token))
+	return tbl.Try(method, target, s.decideAll(c.r.Context(), token))
 }
 
-// decideEach decides requirements one by one for token, as the check
-// API's batch does for the CLI: the first denial, else the first
-// decision. The policy hooks of the requirements' actions run as they do
-// for a check; those a route names do not.
-func (s *Server) decideEach(ctx context.Context, token string) routes.Decider {
+// decideAll decides requirements for token as a front door does: every
+// one must be met, in one decision. The policy hooks of the requirements'
+// actions run as they do for a check; those a route names do not.
+func (s *Server) decideAll(ctx context.Context, token string) routes.Decider {
 	return func(reqs []model.Permission) (model.Decision, error) {
-		snap := s.eng.Snapshot()
-		var first model.Decision
-		for i := range reqs {
-			d := s.eng.Decide(ctx, snap, token, reqs[i:i+1], sidecar.RequestInfo{}).Decision
-			if !d.Allow {
-				return d, nil
-			}
-			if i == 0 {
-				first = d
-			}
-		}
-		return first, nil
+		return s.eng.Decide(ctx, s.eng.Snapshot(), token, reqs, sidecar.RequestInfo{}).Decision, nil
 	}
 }
 

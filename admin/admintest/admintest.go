@@ -122,6 +122,10 @@ func (s *Server) start(ctx context.Context, dir string, o Options, log *slog.Log
 	return nil
 }
 
+// StopStore stops the deployment's etcd, as an outage would, and leaves
+// the APIs up: what needs the store answers 503.
+func (s *Server) StopStore() { s.emb.Close() }
+
 // Close stops the deployment; closing again does nothing.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {

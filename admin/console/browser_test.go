@@ -381,11 +381,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	s.signIn(other.RootInitToken)
 	s.do("foreign token refused", waitText("#signin-form .error", "issued by another Warden deployment"))
 
-	// A node that cannot be reached is said to be so.
+	// A store that cannot be reached, then a node that cannot: each is
+	// said to be so in the page.
+	d.StopStore()
 	s.signIn(userInit)
-	s.do("the user signs in", waitText("main h1", "Overview"), waitText("#who", "Ada Lovelace"))
+	s.do("no store", waitText("#signin-form .error", "Warden cannot serve this now (503)"), waitText("#signin-form .error", "store"))
 	d.Close()
-	s.do("unreachable", js(`location.hash = "#/users"`), waitText("main", "could not be reached"))
+	s.signIn(userInit)
+	s.do("no node", waitText("#signin-form .error", "could not be reached"))
 }
 
 func (s *session) signIn(token string) {

@@ -58,14 +58,14 @@ async function show() {
   }
   renderWho(idn);
   if (!idn || name === "signin") {
-    renderNav(null);
+    renderNav(null, !!idn);
     main.replaceChildren(...signIn(idn).filter(Boolean));
     document.title = "Sign in · Warden";
     focusMain();
     return;
   }
   const page = pages[name];
-  renderNav(page ? name : null);
+  renderNav(page ? name : null, true);
   if (!page) {
     main.replaceChildren(h("h1", {}, "Not found"), errorBox(`There is no page "${name}".`));
     return;
@@ -90,16 +90,15 @@ function focusMain() {
   }
 }
 
-function renderNav(active) {
+function renderNav(active, signedIn) {
   nav.replaceChildren(
     h("ul", {}, Object.entries(pages).map(([name, p]) =>
       h("li", {}, h("a", { href: `#/${name}`, "aria-current": name === active ? "page" : false }, p.title)))));
-  nav.hidden = active === null && !document.body.dataset.signedIn;
+  nav.hidden = !signedIn;
 }
 
 async function renderWho(idn) {
   const all = await keys.listIdentities().catch(() => []);
-  document.body.dataset.signedIn = idn ? "yes" : "";
   if (!idn) {
     who.replaceChildren();
     return;
