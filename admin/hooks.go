@@ -68,7 +68,9 @@ func checkHookName(name string) error {
 
 func (s *Server) hookOf(acc, name string, rec storage.HookRecord) model.Hook {
 	h := model.Hook{Name: name, Mode: rec.Mode, ActionPrefix: rec.ActionPrefix, SHA256: rec.SHA256, Size: rec.Size}
-	if s.deps.HookState != nil && rec.SHA256 != "" {
+	// A record that does not decode is listed with no digest: the node
+	// holds it as broken, and says so.
+	if s.deps.HookState != nil {
 		state, reason := s.deps.HookState(acc, name, rec.SHA256)
 		h.Status = &model.HookStatus{State: state, Reason: reason}
 	}

@@ -62,9 +62,14 @@ func (s *Server) readRouteTable(ctx context.Context, acc, name string) (*routes.
 	}
 	spec, err := routes.Parse(resp.Kvs[0].Value)
 	if err != nil {
-		return nil, errorf(http.StatusInternalServerError, "The route table '%s' has a record in the store that does not load (%s); write it again", name, err)
+		return nil, errBadTableRecord(name, err)
 	}
 	return spec, nil
+}
+
+// errBadTableRecord answers a stored table that does not load.
+func errBadTableRecord(name string, err error) error {
+	return errorf(http.StatusInternalServerError, "The route table '%s' has a record in the store that does not load (%s); write it again", name, err)
 }
 
 func (s *Server) getRouteTable(c *call) (any, error) {
@@ -235,18 +240,9 @@ func (s *Server) testRouteTable(c *call) (any, error) {
 	}
 	tbl, err := routes.Compile(spec)
 	if err != nil {
-		return nil, errorf(http.StatusInternalServerError, "The route table '%s' has a record in the store that does not load (%s); write it again", c.id, err)
+		return nil, errBadTableRecord(c.id, err)
 	}
-	return tbl.Try(method, target, s.decideAll(c.r.Context(), token))
-}
-
-// decideAll decides requirements for token as a front door does: every
-// one must be met, in one decision. The policy hooks of the requirements'
-// actions run as they do for a check; those a route names do not.
-func (s *Server) decideAll(ctx context.Context, token string) routes.Decider {
-	return func(reqs []model.Permission) (model.Decision, error) {
-		return s.eng.Decide(ctx, s.eng.Snapshot(), token, reqs, sidecar.RequestInfo{}).Decision, nil
-	}
+	return tbl.TryHere(c.r.Context(), s.eng, method, target, token)
 }
 
 func (s *Server) deleteRouteTable(c *call) (any, error) {

@@ -320,3 +320,24 @@ func TestRouteTableTest(t *testing.T) {
 		t.Fatalf("the audit entry: %+v", g)
 	}
 }
+
+// TestRouteTableTestRunsRouteHooks: the route test decides as a front door
+// of the node does, so the hooks a route names run: the tenant hook denies
+// a token without the account's tenant, where grants alone allow.
+func TestRouteTableTestRunsRouteHooks(t *testing.T) {
+	e := newEnv(t)
+	acc := "/v1/account/" + testAcc
+	e.must("PUT", acc+"/hook/tenant", e.rootTk, hookBody(guest(t, "examples/tenant"), `,"actionPrefix":"none:"`))
+	e.must("PUT", acc+"/routes/app", e.rootTk, `{"default": "deny", "routes": [
+    {"name": "fn", "path": "/fn/", "hooks": ["tenant"], "security": {"authentication": "required",
+       "authorization": [{"action": "function:get", "resource": "/account/`+testAcc+`/fn/"}]}}]}`)
+	var got struct {
+		Hooks    []string       `json:"hooks"`
+		Let      bool           `json:"let"`
+		Decision model.Decision `json:"decision"`
+	}
+	e.must("POST", acc+"/routes/app/test", e.rootTk, `{"method":"GET","url":"/fn/x"}`).json(t, &got)
+	if got.Let || got.Decision.Status != 403 || !strings.Contains(got.Decision.Reason, `hook "tenant" denied`) || len(got.Hooks) != 1 {
+		t.Fatalf("a route whose hook denies: %+v", got)
+	}
+}

@@ -360,6 +360,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	if !strings.Contains(strings.Join(focused, "|"), "Skip to the page") {
 		t.Errorf("tabbing from the top reaches %q; want the skip link first", focused)
 	}
+	// The skip link moves the focus to the page and keeps the page.
+	if where := eval[string](s, "skip", `document.querySelector(".skip").click(); new Promise((r) => setTimeout(() => r(location.hash + " " + document.activeElement.id + " " + document.querySelector("main h1").innerText), 200))`); where != "#/overview main Overview" {
+		t.Errorf("after the skip link: %q; want the overview, focus on main", where)
+	}
 
 	// Signing out deletes the key: one identity is left, the client's.
 	s.open("#/overview")

@@ -4,14 +4,15 @@
 // shown next to that grant.
 
 import { call, acc } from "./api.js";
-import { h, field, form, input, button, section, errorBox, notice, table, copy } from "./ui.js";
+import { h, field, form, input, button, errorBox, notice, table, copy } from "./ui.js";
+import { agentLabel } from "./keys.js";
 
 const kinds = {
   user: { plural: "users", title: "Users", names: [["firstName", "First name"], ["lastName", "Last name"], ["primaryEmail", "Email"]] },
   client: { plural: "clients", title: "Clients", names: [["displayName", "Display name"]] },
 };
 
-const label = (a) => a.displayName || [a.firstName, a.lastName].filter(Boolean).join(" ") || a.primaryEmail || "(no name)";
+const label = (a) => agentLabel(a, false) || "(no name)";
 
 export function agentsPage(ctx, kind) {
   const k = kinds[kind];
@@ -21,7 +22,10 @@ export function agentsPage(ctx, kind) {
   const pages = [""];
   let list;
   const results = h("div", {});
+  // Only the answer to the latest page asked for is shown.
+  let asked = 0;
   const load = async () => {
+    const mine = ++asked;
     const q = new URLSearchParams({ count: "25" });
     for (const [key, el] of Object.entries(filters)) if (el.value.trim()) q.set(key, el.value.trim());
     const cursor = pages[pages.length - 1];
@@ -29,6 +33,7 @@ export function agentsPage(ctx, kind) {
     results.replaceChildren(h("p", { class: "loading" }, "Loading…"));
     try {
       const r = await call("GET", acc(ctx.idn, `/${kind}?${q}`), { idn: ctx.idn });
+      if (mine !== asked) return;
       const items = r.body.items || [];
       const pager = h("div", { class: "pager" },
         pages.length > 1 ? button("Previous page", () => { pages.pop(); load(); }, { class: "secondary" }) : null,
@@ -38,7 +43,7 @@ export function agentsPage(ctx, kind) {
         items.map((a) => [h("a", { href: `#/${k.plural}/${a.id}` }, h("code", {}, a.id)), label(a), ...(kind === "user" ? [a.primaryEmail || ""] : [])]),
         `No ${k.plural} match.`), pager);
     } catch (e) {
-      results.replaceChildren(errorBox(e));
+      if (mine === asked) results.replaceChildren(errorBox(e));
     }
   };
   const filterForm = form("Filter", h("div", { class: "row" }, filterInputs.map((x) => x[1])), "Apply filters", async () => {

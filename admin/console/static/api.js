@@ -69,8 +69,13 @@ export async function call(method, path, opts = {}) {
 // Account-scoped paths.
 export const acc = (idn, rest = "") => `/v1/account/${encodeURIComponent(idn.account)}${rest}`;
 
-// listAll follows a list's pages, up to max items.
+// listAll follows a list's pages, up to max items (more when a page
+// crosses it); more says whether the list goes on.
 export async function listAll(idn, path, max = 10000) {
+  return (await listSome(idn, path, max)).items;
+}
+
+export async function listSome(idn, path, max) {
   const items = [];
   let next = "";
   do {
@@ -79,7 +84,7 @@ export async function listAll(idn, path, max = 10000) {
     items.push(...(r.body.items || []));
     next = r.body.next || "";
   } while (next && items.length < max);
-  return items;
+  return { items, more: !!next };
 }
 
 // me is the agent behind the identity.

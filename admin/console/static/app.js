@@ -29,7 +29,9 @@ const nav = document.getElementById("nav");
 const who = document.getElementById("who");
 
 function route() {
-  const [name, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
+  // Only #/page/arg is a page; any other hash (the skip link's) is not.
+  const hash = location.hash.startsWith("#/") ? location.hash.slice(2) : "";
+  const [name, ...rest] = hash.split("/");
   return { name: name || "overview", arg: rest.map(decodeURIComponent).join("/") };
 }
 
@@ -38,16 +40,24 @@ export const go = (hash) => {
   else location.hash = hash;
 };
 
+// generation counts renders: a page whose build ends after a newer one
+// began is dropped, so that a slow page never covers the one asked for
+// last.
+let generation = 0;
+const current = (gen) => gen === generation;
+
 async function render() {
   const hash = location.hash || "#/";
+  const gen = ++generation;
   delete main.dataset.rendered;
-  await show();
+  await show(gen);
+  if (!current(gen)) return;
   // Tests wait for this: the page for hash is built (its sections may
   // still be loading).
   if ((location.hash || "#/") === hash) main.dataset.rendered = hash;
 }
 
-async function show() {
+async function show(gen) {
   const { name, arg } = route();
   let idn;
   try {
@@ -56,6 +66,7 @@ async function show() {
     main.replaceChildren(errorBox(e));
     return;
   }
+  if (!current(gen)) return;
   renderWho(idn);
   if (!idn || name === "signin") {
     renderNav(null, !!idn);
@@ -75,8 +86,10 @@ async function show() {
   main.replaceChildren(h("p", { class: "loading" }, "Loading…"));
   try {
     const content = await page.build(ctx, arg);
+    if (!current(gen)) return;
     main.replaceChildren(...[content].flat(Infinity).filter((x) => x !== null && x !== undefined && x !== false));
   } catch (e) {
+    if (!current(gen)) return;
     main.replaceChildren(h("h1", {}, page.title), errorBox(e));
   }
   focusMain();
@@ -152,6 +165,13 @@ function signIn(idn) {
   ];
 }
 
-window.addEventListener("hashchange", render);
+window.addEventListener("hashchange", () => {
+  if (!location.hash || location.hash.startsWith("#/")) render();
+});
+// The skip link moves the focus to the page, and leaves the address be.
+document.querySelector(".skip").addEventListener("click", (ev) => {
+  ev.preventDefault();
+  main.focus();
+});
 render();
 

@@ -13,13 +13,17 @@ export default function audit(ctx) {
   };
   const pages = [""];
   const results = h("div", { id: "audit-results" });
+  // Only the answer to the latest page asked for is shown.
+  let asked = 0;
   const load = async () => {
+    const mine = ++asked;
     const q = new URLSearchParams({ count: "50" });
     for (const [k, el] of Object.entries(f)) if (el.value.trim()) q.set(k, el.value.trim());
     if (pages[pages.length - 1]) q.set("next", pages[pages.length - 1]);
     results.replaceChildren(h("p", { class: "loading" }, "Loading…"));
     try {
       const r = (await call("GET", acc(idn, `/audit?${q}`), { idn })).body;
+      if (mine !== asked) return;
       const items = r.items || [];
       results.replaceChildren(
         table("Audit entries, newest first", ["Time", "Action", "Resource", "Caller", "Result"], items.map((e) => [
@@ -31,7 +35,7 @@ export default function audit(ctx) {
           pages.length > 1 ? button("Newer", () => { pages.pop(); load(); }, { class: "secondary" }) : null,
           r.next ? button("Older", () => { pages.push(r.next); load(); }, { class: "secondary" }) : null));
     } catch (e) {
-      results.replaceChildren(errorBox(e));
+      if (mine === asked) results.replaceChildren(errorBox(e));
     }
   };
   const filters = form("Filters", [

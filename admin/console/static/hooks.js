@@ -3,12 +3,8 @@
 
 import { call, acc, listAll } from "./api.js";
 import { h, field, form, input, button, section, errorBox, table } from "./ui.js";
+import { base64 } from "./keys.js";
 
-function base64(bytes) {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s);
-}
 
 function stateCell(hook) {
   const st = hook.status;

@@ -2,7 +2,7 @@
 // (add a second, then remove the old one); delete.
 
 import { call, acc, listAll } from "./api.js";
-import { h, field, form, input, button, section, errorBox, notice, table } from "./ui.js";
+import { h, field, form, input, button, section, errorBox, table } from "./ui.js";
 
 const path = (idn, id) => acc(idn, "/issuer/" + encodeURIComponent(id));
 

@@ -58,11 +58,14 @@ export async function current() {
 
 const enc = new TextEncoder();
 
-function b64url(bytes) {
+// base64 encodes bytes, a chunk at a time: a hook's module is megabytes.
+export function base64(bytes) {
   let s = "";
-  for (const b of bytes) s += String.fromCharCode(b);
-  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
 }
+
+const b64url = (bytes) => base64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 
 function b64urlDecode(s) {
   s = s.replace(/-/g, "+").replace(/_/g, "/");
@@ -127,7 +130,7 @@ export function parseInitToken(raw) {
 }
 
 function pem(der) {
-  const b64 = btoa(String.fromCharCode(...new Uint8Array(der)));
+  const b64 = base64(new Uint8Array(der));
   return "-----BEGIN PUBLIC KEY-----\n" + b64.match(/.{1,64}/g).join("\n") + "\n-----END PUBLIC KEY-----\n";
 }
 
@@ -167,9 +170,11 @@ export async function enroll(initClaims, post) {
   return { idn, agent };
 }
 
-export function agentLabel(a) {
+// agentLabel is an agent's name, with its id when withID.
+export function agentLabel(a, withID = true) {
   if (!a) return "";
   const name = a.displayName || [a.firstName, a.lastName].filter(Boolean).join(" ") || a.primaryEmail || "";
+  if (!withID) return name;
   return name ? `${name} (${a.id})` : a.id;
 }
 

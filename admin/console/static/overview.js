@@ -1,14 +1,15 @@
 // Overview: the node's readiness, revision and lag, who is signed in, and
 // how many issuers, users, clients, hooks and route tables the account has.
 
-import { call, acc, listAll, me, ApiError } from "./api.js";
+import { call, acc, listSome, me, ApiError } from "./api.js";
 import { h, section, errorBox } from "./ui.js";
 
 const stat = (label, value) => h("div", { class: "stat" }, h("div", { class: "label" }, label), h("div", { class: "value" }, value));
 
 async function count(idn, path) {
   try {
-    return String((await listAll(idn, acc(idn, path))).length);
+    const { items, more } = await listSome(idn, acc(idn, path), 1000);
+    return more ? `${items.length}+` : String(items.length);
   } catch (e) {
     if (e instanceof ApiError && e.status === 403) return "not permitted";
     if (e instanceof ApiError && e.status === 404) return "not served";

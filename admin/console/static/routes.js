@@ -112,7 +112,7 @@ export async function routeTablePage(ctx, name) {
     result.replaceChildren(h("div", { class: "card" },
       h("div", { class: `decision ${r.let ? "allow" : "deny"}` }, r.let ? "Let through" : "Refused", ` (${d.status})`),
       h("dl", { class: "kv" },
-        h("dt", {}, "Route"), h("dd", {}, r.route || "(none: the table's default)"),
+        h("dt", {}, "Route"), h("dd", {}, r.route === "default" ? "none matches: the table's default" : r.route || "none: the table refuses the request"),
         r.path ? [h("dt", {}, "Pattern"), h("dd", { class: "mono" }, r.path)] : null,
         h("dt", {}, "Mode"), h("dd", {}, r.mode),
         r.authentication ? [h("dt", {}, "Authentication"), h("dd", {}, r.authentication)] : null,
