@@ -4,7 +4,7 @@
 // shown next to that grant.
 
 import { call, acc } from "./api.js";
-import { h, field, form, input, button, errorBox, notice, table, copy } from "./ui.js";
+import { h, field, form, input, button, errorBox, notice, table, copy, pagedList } from "./ui.js";
 import { agentLabel } from "./keys.js";
 
 const kinds = {
@@ -19,39 +19,13 @@ export function agentsPage(ctx, kind) {
   const filters = {};
   const filterInputs = [["name", "Name"], ...(kind === "user" ? [["email", "Email"]] : []), ["issuerId", "Identity issuer"], ["subject", "Identity subject"]]
     .map(([key, text]) => [key, field(text, (filters[key] = input({ name: key })))]);
-  const pages = [""];
-  let list;
-  const results = h("div", {});
-  // Only the answer to the latest page asked for is shown.
-  let asked = 0;
-  const load = async () => {
-    const mine = ++asked;
-    const q = new URLSearchParams({ count: "25" });
-    for (const [key, el] of Object.entries(filters)) if (el.value.trim()) q.set(key, el.value.trim());
-    const cursor = pages[pages.length - 1];
-    if (cursor) q.set("next", cursor);
-    results.replaceChildren(h("p", { class: "loading" }, "Loading…"));
-    try {
-      const r = await call("GET", acc(ctx.idn, `/${kind}?${q}`), { idn: ctx.idn });
-      if (mine !== asked) return;
-      const items = r.body.items || [];
-      const pager = h("div", { class: "pager" },
-        pages.length > 1 ? button("Previous page", () => { pages.pop(); load(); }, { class: "secondary" }) : null,
-        r.body.next ? button("Next page", () => { pages.push(r.body.next); load(); }, { class: "secondary" }) : null,
-        h("span", { class: "hint" }, `Page ${pages.length}`));
-      results.replaceChildren(table(`${k.title} of the account`, ["Id", "Name", ...(kind === "user" ? ["Email"] : [])],
-        items.map((a) => [h("a", { href: `#/${k.plural}/${a.id}` }, h("code", {}, a.id)), label(a), ...(kind === "user" ? [a.primaryEmail || ""] : [])]),
-        `No ${k.plural} match.`), pager);
-    } catch (e) {
-      if (mine === asked) results.replaceChildren(errorBox(e));
-    }
-  };
-  const filterForm = form("Filter", h("div", { class: "row" }, filterInputs.map((x) => x[1])), "Apply filters", async () => {
-    pages.length = 1;
-    await load();
-  }, { id: `${kind}-filters` });
-  list = h("section", { "aria-label": `${k.title} list` }, h("h2", {}, k.title), filterForm, results);
-  load();
+  const results = pagedList({ idn: ctx.idn, path: acc(ctx.idn, `/${kind}`), count: 25, filters,
+    render: (items) => table(`${k.title} of the account`, ["Id", "Name", ...(kind === "user" ? ["Email"] : [])],
+      items.map((a) => [h("a", { href: `#/${k.plural}/${a.id}` }, h("code", {}, a.id)), label(a), ...(kind === "user" ? [a.primaryEmail || ""] : [])]),
+      `No ${k.plural} match.`) });
+  const filterForm = form("Filter", h("div", { class: "row" }, filterInputs.map((x) => x[1])), "Apply filters", results.first, { id: `${kind}-filters` });
+  const list = h("section", { "aria-label": `${k.title} list` }, h("h2", {}, k.title), filterForm, results.box);
+  results.first();
   return [h("h1", {}, k.title), list, addAgent(ctx, kind)];
 }
 

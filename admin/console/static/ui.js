@@ -1,6 +1,8 @@
 // Small DOM helpers: every page is built from these, with no HTML strings,
 // so that nothing a server or a user wrote is ever parsed as markup.
 
+import { call } from "./api.js";
+
 let uid = 0;
 
 // h makes an element: h("button", {class: "x", onclick: f}, "text", child).
@@ -110,3 +112,36 @@ export async function copy(text, btn) {
 }
 
 export const fmtTime = (iso) => (iso ? new Date(iso).toLocaleString() : "");
+
+// pagedList is a list the API serves a page at a time ({items, next}) at
+// path, as idn, with count items a page and the non-empty values of
+// filters (inputs by query name). render shows a page's items. first()
+// shows the first page; only the answer to the page asked for last is
+// shown.
+export function pagedList({ idn, path, count, filters, render, labels = ["Previous page", "Next page"], attrs = {} }) {
+  const box = h("div", attrs);
+  const pages = [""];
+  let asked = 0;
+  const load = async () => {
+    const mine = ++asked;
+    const q = new URLSearchParams({ count: String(count) });
+    for (const [key, el] of Object.entries(filters)) if (el.value.trim()) q.set(key, el.value.trim());
+    if (pages[pages.length - 1]) q.set("next", pages[pages.length - 1]);
+    box.replaceChildren(h("p", { class: "loading" }, "Loading…"));
+    try {
+      const r = (await call("GET", `${path}?${q}`, { idn })).body;
+      if (mine !== asked) return;
+      box.replaceChildren(render(r.items || []), h("div", { class: "pager" },
+        pages.length > 1 ? button(labels[0], () => { pages.pop(); load(); }, { class: "secondary" }) : null,
+        r.next ? button(labels[1], () => { pages.push(r.next); load(); }, { class: "secondary" }) : null,
+        h("span", { class: "hint" }, `Page ${pages.length}`)));
+    } catch (e) {
+      if (mine === asked) box.replaceChildren(errorBox(e));
+    }
+  };
+  const first = () => {
+    pages.length = 1;
+    return load();
+  };
+  return { box, first };
+}
